@@ -1,0 +1,37 @@
+package v1alpha1
+
+// Condition types shared by every kind. Ready summarises the others: it is True only when the
+// spec is valid and everything the object references exists and is ready.
+const (
+	ConditionReady              = "Ready"
+	ConditionReferencesResolved = "ReferencesResolved"
+	ConditionSpecValid          = "SpecValid"
+)
+
+// Reasons of the conditions. A reason is a CamelCase word a program can match on; the message
+// beside it says what is wrong and what to do.
+const (
+	ReasonReady    = "Ready"
+	ReasonResolved = "Resolved"
+	ReasonValid    = "Valid"
+
+	// ReasonReferenceNotReady: a referenced object exists but is not Ready itself.
+	ReasonReferenceNotReady = "ReferenceNotReady"
+
+	ReasonSecretNotFound             = "SecretNotFound"
+	ReasonSecretKeyNotFound          = "SecretKeyNotFound"
+	ReasonConfigMapNotFound          = "ConfigMapNotFound"
+	ReasonConfigMapKeyNotFound       = "ConfigMapKeyNotFound"
+	ReasonDataSourceNotFound         = "DataSourceNotFound"
+	ReasonIdentityResolutionNotFound = "IdentityResolutionNotFound"
+	ReasonSegmentNotFound            = "SegmentNotFound"
+	ReasonChannelNotFound            = "ChannelNotFound"
+	ReasonDeliveryPolicyNotFound     = "DeliveryPolicyNotFound"
+
+	ReasonInvalidSchedule           = "InvalidSchedule"
+	ReasonInvalidTimeZone           = "InvalidTimeZone"
+	ReasonInvalidTemplate           = "InvalidTemplate"
+	ReasonTemplateIncomplete        = "TemplateIncomplete"
+	ReasonSegmentCycle              = "SegmentCycle"
+	ReasonSegmentResolutionMismatch = "SegmentResolutionMismatch"
+)

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/controllers"
+)
+
+// managerOptions are the flags of `kizuna manager`.
+type managerOptions struct {
+	metricsAddr             string
+	secureMetrics           bool
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionNamespace string
+	maxConcurrentReconciles int
+	zap                     zap.Options
+}
+
+func newManagerCommand() *cobra.Command {
+	opts := managerOptions{zap: zap.Options{Development: false}}
+	cmd := &cobra.Command{
+		Use:   "manager",
+		Short: "Run the operator: the controllers of every Kizuna resource",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runManager(cmd, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.metricsAddr, "metrics-bind-address", ":8443",
+		"address the metrics endpoint binds to; 0 disables it")
+	f.BoolVar(&opts.secureMetrics, "metrics-secure", true,
+		"serve metrics over HTTPS, authenticated and authorized through the API server")
+	f.StringVar(&opts.probeAddr, "health-probe-bind-address", ":8081", "address the health and readiness probes bind to")
+	f.BoolVar(&opts.leaderElect, "leader-elect", false,
+		"elect a leader, so that only one of several manager replicas reconciles at a time")
+	f.StringVar(&opts.leaderElectionNamespace, "leader-election-namespace", "",
+		"namespace of the leader-election lease; defaults to the manager's own namespace")
+	f.IntVar(&opts.maxConcurrentReconciles, "max-concurrent-reconciles", 2,
+		"reconciles each controller runs at once")
+	zapFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
+	opts.zap.BindFlags(zapFlags)
+	f.AddGoFlagSet(zapFlags)
+	return cmd
+}
+
+func newScheme() *runtime.Scheme {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(cdpv1alpha1.AddToScheme(scheme))
+	return scheme
+}
+
+func runManager(cmd *cobra.Command, opts managerOptions) error {
+	if opts.maxConcurrentReconciles < 1 {
+		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", opts.maxConcurrentReconciles)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
+	log := ctrl.Log.WithName("manager")
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("find the cluster to manage (set KUBECONFIG or run in a pod): %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, managerOptionsFor(opts))
+	if err != nil {
+		return fmt.Errorf("create the manager: %w", err)
+	}
+	if err := controllers.SetupWithManager(mgr, controllers.Options{MaxConcurrentReconciles: opts.maxConcurrentReconciles}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("add the readiness check: %w", err)
+	}
+	log.Info("starting the manager", "metrics", opts.metricsAddr, "probes", opts.probeAddr, "leaderElection", opts.leaderElect)
+	if err := mgr.Start(cmd.Context()); err != nil {
+		return fmt.Errorf("run the manager: %w", err)
+	}
+	return nil
+}
+
+// managerOptionsFor turns the flags into the options of a controller-runtime manager.
+func managerOptionsFor(opts managerOptions) ctrl.Options {
+	metrics := metricsserver.Options{BindAddress: opts.metricsAddr, SecureServing: opts.secureMetrics}
+	if opts.secureMetrics {
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return ctrl.Options{
+		Scheme:                        newScheme(),
+		Metrics:                       metrics,
+		HealthProbeBindAddress:        opts.probeAddr,
+		LeaderElection:                opts.leaderElect,
+		LeaderElectionID:              "kizuna-manager.cdp.kizuna.dev",
+		LeaderElectionNamespace:       opts.leaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Client: client.Options{Cache: &client.CacheOptions{
+			// Secrets and ConfigMaps are watched as metadata only and read on demand, so the
+			// manager never holds every Secret of the cluster in memory.
+			DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}},
+		}},
+	}
+}

@@ -1,0 +1,175 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/delivery/template"
+)
+
+// +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=campaigns,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=campaigns/status,verbs=get;update;patch
+
+// campaignReconciler checks that a Campaign's templates parse and suit their channels, that its
+// schedule is valid, and that its segments, channels and delivery policy exist and are Ready.
+type campaignReconciler struct{ base }
+
+func setupCampaign(mgr ctrl.Manager, b base, opts controller.Options) error {
+	indexer := mgr.GetFieldIndexer()
+	ctx := context.Background()
+	indexes := map[string]client.IndexerFunc{
+		indexSegments:         indexBy(campaignSegments),
+		indexChannels:         indexBy(campaignChannels),
+		indexDeliveryPolicies: indexBy(func(c *cdpv1alpha1.Campaign) []string { return []string{campaignPolicy(c)} }),
+	}
+	for _, name := range sortedKeys(indexes) {
+		if err := indexer.IndexField(ctx, &cdpv1alpha1.Campaign{}, name, indexes[name]); err != nil {
+			return err
+		}
+	}
+	r := &campaignReconciler{b}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("campaign").
+		For(&cdpv1alpha1.Campaign{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&cdpv1alpha1.Segment{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexSegments)).
+		Watches(&cdpv1alpha1.Channel{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexChannels)).
+		Watches(&cdpv1alpha1.DeliveryPolicy{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexDeliveryPolicies)).
+		WithOptions(opts).
+		Complete(r)
+}
+
+func (r *campaignReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var c cdpv1alpha1.Campaign
+	if err := r.Get(ctx, req.NamespacedName, &c); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := c.DeepCopy()
+	a, err := r.assess(ctx, &c)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	setConditions(&c.Status.Conditions, c.Generation, r.clock.Now(), a)
+	return ctrl.Result{}, r.status().commit(ctx, before, &c)
+}
+
+func (r *campaignReconciler) assess(ctx context.Context, c *cdpv1alpha1.Campaign) (assessment, error) {
+	a := assessment{hasReferences: true, spec: validateSchedule("spec.trigger.schedule", c.Spec.Trigger.Schedule)}
+	if a.spec == nil {
+		a.spec = parseCampaignTemplates(c)
+	}
+
+	var f findings
+	refs := r.resolver(c.Namespace)
+	for _, name := range campaignSegments(c) {
+		f.add(refs.kizunaObject(ctx, &cdpv1alpha1.Segment{}, "Segment", name, cdpv1alpha1.ReasonSegmentNotFound))
+	}
+	channelTypes := map[string]cdpv1alpha1.ChannelType{}
+	for _, name := range campaignChannels(c) {
+		var ch cdpv1alpha1.Channel
+		f.add(refs.kizunaObject(ctx, &ch, "Channel", name, cdpv1alpha1.ReasonChannelNotFound))
+		if ch.Spec.Type != "" {
+			channelTypes[name] = ch.Spec.Type
+		}
+	}
+	if c.Spec.PolicyRef != nil {
+		f.add(refs.kizunaObject(ctx, &cdpv1alpha1.DeliveryPolicy{}, "DeliveryPolicy", c.Spec.PolicyRef.Name,
+			cdpv1alpha1.ReasonDeliveryPolicyNotFound))
+	} else {
+		// The namespace's default policy applies when it exists; a campaign needs none.
+		_, notReady, err := refs.kizunaObject(ctx, &cdpv1alpha1.DeliveryPolicy{}, "DeliveryPolicy",
+			cdpv1alpha1.DefaultDeliveryPolicyName, cdpv1alpha1.ReasonDeliveryPolicyNotFound)
+		f.add(nil, notReady, err)
+	}
+	if f.err != nil {
+		return assessment{}, f.err
+	}
+	a.missing, a.notReady = f.missing, f.notReady
+	if a.spec == nil {
+		a.spec = checkTemplatesFitChannels(c, channelTypes)
+	}
+	return a, nil
+}
+
+// parseCampaignTemplates parses every template of every step, message and variant.
+func parseCampaignTemplates(c *cdpv1alpha1.Campaign) *problem {
+	for i, step := range c.Spec.Steps {
+		for j, m := range step.Messages {
+			field := fmt.Sprintf("spec.steps[%d].messages[%d]", i, j)
+			if p := parseTemplate(field+".template", m.Template); p != nil {
+				return p
+			}
+			for k, v := range m.Variants {
+				if p := parseTemplate(fmt.Sprintf("%s.variants[%d].template", field, k), v.Template); p != nil {
+					return p
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func parseTemplate(field string, t cdpv1alpha1.MessageTemplate) *problem {
+	_, err := template.Parse(template.Parts{Subject: t.Subject, Text: t.Text, HTML: t.HTML, Payload: t.Payload})
+	if err != nil {
+		return &problem{cdpv1alpha1.ReasonInvalidTemplate, fmt.Sprintf("%s: %v.", field, err)}
+	}
+	return nil
+}
+
+// checkTemplatesFitChannels checks that each message has the parts its channel sends; channels
+// missing from channelTypes (not found) are skipped, their absence is reported elsewhere.
+func checkTemplatesFitChannels(c *cdpv1alpha1.Campaign, channelTypes map[string]cdpv1alpha1.ChannelType) *problem {
+	for i, step := range c.Spec.Steps {
+		for j, m := range step.Messages {
+			chType, ok := channelTypes[m.ChannelRef.Name]
+			if !ok {
+				continue
+			}
+			templates := []cdpv1alpha1.MessageTemplate{m.Template}
+			for _, v := range m.Variants {
+				templates = append(templates, v.Template)
+			}
+			for _, t := range templates {
+				if missing := missingTemplateParts(chType, t); missing != "" {
+					return &problem{cdpv1alpha1.ReasonTemplateIncomplete,
+						fmt.Sprintf("spec.steps[%d].messages[%d]: Channel %q is of type %s and needs %s in the template.",
+							i, j, m.ChannelRef.Name, chType, missing)}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// missingTemplateParts says which parts a channel type needs that a template lacks, or "".
+func missingTemplateParts(chType cdpv1alpha1.ChannelType, t cdpv1alpha1.MessageTemplate) string {
+	switch chType {
+	case cdpv1alpha1.ChannelSMTP:
+		if t.Subject == "" {
+			return "a subject"
+		}
+		if t.Text == "" && t.HTML == "" {
+			return "text or html"
+		}
+	case cdpv1alpha1.ChannelSMS, cdpv1alpha1.ChannelPush:
+		if t.Text == "" {
+			return "text"
+		}
+	case cdpv1alpha1.ChannelLINE:
+		if t.Text == "" && t.Payload == "" {
+			return "text or a Flex message payload"
+		}
+	case cdpv1alpha1.ChannelWebhook:
+		if t.Payload == "" {
+			return "a payload"
+		}
+	}
+	return ""
+}
