@@ -47,11 +47,6 @@ func (r resolver) secretKeys(ctx context.Context, name string, keys ...string) (
 	return nil, nil
 }
 
-// secretExists checks that a Secret exists, whatever its keys.
-func (r resolver) secretExists(ctx context.Context, name string) (*problem, error) {
-	return r.secretKeys(ctx, name)
-}
-
 // configMapKey checks that a ConfigMap exists and holds a key in data or binaryData.
 func (r resolver) configMapKey(ctx context.Context, sel cdpv1alpha1.ConfigMapKeySelector) (*problem, error) {
 	var cm corev1.ConfigMap

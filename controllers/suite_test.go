@@ -104,8 +104,8 @@ func readyCondition(g Gomega, obj conditionedObject) metav1.Condition {
 }
 
 // eventuallyReady waits until obj's Ready condition has the status and reason, for the current
-// generation.
-func eventuallyReady(t *testing.T, obj conditionedObject, status metav1.ConditionStatus, reason string) metav1.Condition {
+// generation, and its message contains every one of messageParts.
+func eventuallyReady(t *testing.T, obj conditionedObject, status metav1.ConditionStatus, reason string, messageParts ...string) metav1.Condition {
 	t.Helper()
 	var got metav1.Condition
 	NewWithT(t).Eventually(func(g Gomega) {
@@ -113,6 +113,9 @@ func eventuallyReady(t *testing.T, obj conditionedObject, status metav1.Conditio
 		g.Expect(got.Status).To(Equal(status), "message: %s", got.Message)
 		g.Expect(got.Reason).To(Equal(reason), "message: %s", got.Message)
 		g.Expect(got.ObservedGeneration).To(Equal(obj.GetGeneration()))
+		for _, part := range messageParts {
+			g.Expect(got.Message).To(ContainSubstring(part))
+		}
 	}).WithTimeout(20 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
 	return got
 }

@@ -39,6 +39,13 @@ type CampaignSpec struct {
 	// +optional
 	Experiment *Experiment `json:"experiment,omitempty"`
 
+	// ReEligibleAfter lets a profile that already received the campaign receive it again once this
+	// long has passed since its first step, e.g. 300d for a yearly birthday message. Without it, a
+	// profile receives each step of a campaign at most once, however often the campaign runs, so a
+	// daily schedule over a "birthday this month" audience does not greet anyone twice.
+	// +optional
+	ReEligibleAfter *Duration `json:"reEligibleAfter,omitempty"`
+
 	// Suspend pauses the campaign: no new run starts and a running one stops claiming recipients.
 	// Setting it back to false continues where it stopped.
 	// +optional
@@ -338,8 +345,4 @@ type CampaignList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Campaign `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&Campaign{}, &CampaignList{})
 }

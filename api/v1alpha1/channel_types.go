@@ -196,8 +196,13 @@ type PushChannel struct {
 // maxConcurrency requests in flight.
 // +kubebuilder:validation:XValidation:rule="!has(self.burst) || self.burst >= 1",message="rateLimit.burst must be at least 1"
 type RateLimit struct {
-	// MessagesPerSecond is the sustained rate, e.g. 10 or 0.5.
-	// +kubebuilder:validation:Minimum=0.001
+	// The lower bound is an exclusive 0, not a fractional minimum such as 0.001: the API server
+	// checks a whole-number value against a fractional minimum truncated to an integer, so a
+	// minimum of 0.001 let 0 through.
+
+	// MessagesPerSecond is the sustained rate, above 0, e.g. 10 or 0.5.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:ExclusiveMinimum=true
 	// +kubebuilder:validation:Maximum=100000
 	// +required
 	MessagesPerSecond float64 `json:"messagesPerSecond"`
@@ -268,8 +273,4 @@ type ChannelList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Channel `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&Channel{}, &ChannelList{})
 }

@@ -210,7 +210,3 @@ type DeliveryPolicyList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []DeliveryPolicy `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&DeliveryPolicy{}, &DeliveryPolicyList{})
-}

@@ -7,9 +7,10 @@ import (
 // IdentityResolutionSpec declares how records of one customer, spread over several sources and
 // spelled differently in each, are merged into one profile (名寄せ).
 // +kubebuilder:validation:XValidation:rule="has(self.deterministic) || has(self.probabilistic)",message="spec must set deterministic rules, probabilistic rules, or both: without rules no records are merged"
+// +kubebuilder:validation:XValidation:rule="has(self.profileIDPrefix) == has(oldSelf.profileIDPrefix)",message="spec.profileIDPrefix is immutable: it cannot be added or removed after creation, because profile IDs already issued keep their prefix"
 type IdentityResolutionSpec struct {
-	// Sources are the DataSources whose records are merged, in priority order for the
-	// SourcePriority survivorship strategy (first is highest) unless priority says otherwise.
+	// Sources are the Records DataSources whose records are merged. Events need not be listed:
+	// an event reaches a profile through its identifier, whichever source it comes from.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
 	// +listType=map
@@ -90,6 +91,8 @@ type Normalization struct {
 }
 
 // DeterministicRule links records whose normalised identifiers of every listed type are equal.
+// +kubebuilder:validation:XValidation:rule="!self.identifiers.exists(i, i == 'Custom') || has(self.customName)",message="customName is required when identifiers has Custom: name which custom identifier the rule compares, e.g. member_no"
+// +kubebuilder:validation:XValidation:rule="!has(self.customName) || self.identifiers.exists(i, i == 'Custom')",message="customName is only allowed when identifiers has Custom"
 type DeterministicRule struct {
 	// Name of the rule, reported in explanations.
 	// +kubebuilder:validation:MinLength=1
@@ -393,8 +396,4 @@ type IdentityResolutionList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []IdentityResolution `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&IdentityResolution{}, &IdentityResolutionList{})
 }

@@ -133,7 +133,7 @@ const (
 // AttributeCondition compares a profile attribute (or an event property) with a value.
 // +kubebuilder:validation:XValidation:rule="self.operator in ['Exists', 'NotExists', 'AnniversaryThisMonth'] ? !has(self.value) && !has(self.values) && !has(self.duration) : true",message="Exists, NotExists and AnniversaryThisMonth take no value, values or duration"
 // +kubebuilder:validation:XValidation:rule="self.operator in ['In', 'NotIn', 'Between'] ? has(self.values) && !has(self.value) : true",message="In, NotIn and Between take values (a list), not value"
-// +kubebuilder:validation:XValidation:rule="self.operator == 'Between' ? self.values.size() == 2 : true",message="Between takes exactly two values: the lower and the upper bound"
+// +kubebuilder:validation:XValidation:rule="self.operator == 'Between' && has(self.values) ? self.values.size() == 2 : true",message="Between takes exactly two values: the lower and the upper bound"
 // +kubebuilder:validation:XValidation:rule="self.operator in ['Equals', 'NotEquals', 'Contains', 'Prefix', 'GreaterThan', 'GreaterThanOrEqual', 'LessThan', 'LessThanOrEqual'] ? has(self.value) && !has(self.values) : true",message="this operator takes one value, not values"
 // +kubebuilder:validation:XValidation:rule="self.operator in ['WithinLast', 'NotWithinLast', 'AnniversaryWithinNext'] ? has(self.duration) && !has(self.value) && !has(self.values) : !has(self.duration)",message="WithinLast, NotWithinLast and AnniversaryWithinNext take a duration (e.g. 30d) and no value; other operators take no duration"
 type AttributeCondition struct {
@@ -212,8 +212,10 @@ type EventCondition struct {
 	LastPerformed *RelativeTime `json:"lastPerformed,omitempty"`
 }
 
-// DateRange is a closed range of dates or times (RFC 3339 or YYYY-MM-DD).
-// +kubebuilder:validation:XValidation:rule="self.from <= self.to",message="between.from must not be after between.to"
+// DateRange is a closed range of dates or times (RFC 3339 or YYYY-MM-DD). Two times are compared
+// as instants, whatever their offsets; when either side is a date, the calendar dates as written
+// are compared, because a date includes its whole day.
+// +kubebuilder:validation:XValidation:rule="!self.from.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}') || !self.to.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}') || (self.from.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$') && self.to.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$') ? timestamp(self.from) <= timestamp(self.to) : self.from.substring(0, 10) <= self.to.substring(0, 10))",message="between.from must not be after between.to"
 type DateRange struct {
 	// From is the first date included.
 	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$`
@@ -420,8 +422,4 @@ type SegmentList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Segment `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&Segment{}, &SegmentList{})
 }
