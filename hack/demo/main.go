@@ -15,9 +15,12 @@ import (
 	"syscall"
 	"time"
 
+	"slices"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kizuna-dev/kizuna/test/envtest"
 )
@@ -93,29 +96,51 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 		_ = manager.Wait()
 	}()
 
-	step("applying config/samples to namespace " + namespace)
 	if err := kubectl("create", "namespace", namespace).Run(); err != nil {
 		return fmt.Errorf("create the namespace: %w", err)
 	}
-	if err := kubectl("apply", "-n", namespace, "-k", filepath.Join(envtest.RepoRoot(), "config", "samples")).Run(); err != nil {
-		return fmt.Errorf("apply the samples: %w", err)
-	}
-
-	step("waiting for every sample to become Ready")
 	c, err := client.New(env.Config, client.Options{})
 	if err != nil {
 		return err
 	}
-	waitErr := waitReady(ctx, c, timeout)
+	samples := filepath.Join(envtest.RepoRoot(), "config", "samples")
+	files, err := sampleFiles(samples)
+	if err != nil {
+		return err
+	}
 
+	// First everything but the Secrets, to show how a resource says what it is waiting for.
+	step("applying config/samples without secrets.yaml to namespace " + namespace)
+	for _, f := range files {
+		if f == secretsFile {
+			continue
+		}
+		if err := kubectl("apply", "-n", namespace, "-f", filepath.Join(samples, f)).Run(); err != nil {
+			return fmt.Errorf("apply %s: %w", f, err)
+		}
+	}
+	if err := waitFor(ctx, c, time.Now(), timeout, "every resource has a Ready condition", allReconciled); err != nil {
+		return err
+	}
+	step("kubectl get kizuna -n " + namespace + " -o wide: each resource says what it waits for")
+	_ = kubectl("get", "kizuna", "-n", namespace, "-o", "wide").Run()
+	step("why is the welcome series waiting? (its Ready condition's message)")
+	_ = kubectl("get", "campaign", "welcome-series", "-n", namespace,
+		"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}{"\n"}`).Run()
+
+	step("applying secrets.yaml: the credentials appear, and every resource turns Ready without a resync")
+	applied := time.Now()
+	if err := kubectl("apply", "-n", namespace, "-f", filepath.Join(samples, secretsFile)).Run(); err != nil {
+		return fmt.Errorf("apply %s: %w", secretsFile, err)
+	}
+	waitErr := waitFor(ctx, c, applied, timeout, "every resource is Ready", allReady)
 	step("kubectl get kizuna -n " + namespace)
 	_ = kubectl("get", "kizuna", "-n", namespace).Run()
-	step("kubectl get kizuna -n " + namespace + " -o wide (reasons)")
-	_ = kubectl("get", "kizuna", "-n", namespace, "-o", "wide").Run()
 	if waitErr != nil {
+		_ = kubectl("get", "kizuna", "-n", namespace, "-o", "wide").Run()
 		fmt.Fprintf(os.Stderr, "demo: %v; the manager's log is below\n", waitErr)
 		if log, err := os.ReadFile(logPath); err == nil {
-			os.Stderr.Write(log)
+			_, _ = os.Stderr.Write(log)
 		}
 		return waitErr
 	}
@@ -129,60 +154,83 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 	return nil
 }
 
+const secretsFile = "secrets.yaml"
+
+// sampleFiles lists the files of config/samples in the order its kustomization applies them.
+func sampleFiles(dir string) ([]string, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	var k struct {
+		Resources []string `json:"resources"`
+	}
+	if err := yaml.Unmarshal(raw, &k); err != nil {
+		return nil, fmt.Errorf("read %s/kustomization.yaml: %w", dir, err)
+	}
+	return k.Resources, nil
+}
+
 var kinds = []string{"DataSource", "IdentityResolution", "Segment", "Channel", "DeliveryPolicy", "Campaign"}
 
-// waitReady polls until every Kizuna object in the namespace has Ready=True.
-func waitReady(ctx context.Context, c client.Client, timeout time.Duration) error {
+// readiness is the Ready status of every Kizuna object in the demo namespace: "" when an object
+// has no Ready condition yet.
+func readiness(ctx context.Context, c client.Client) ([]string, error) {
+	var statuses []string
+	for _, kind := range kinds {
+		var list unstructured.UnstructuredList
+		list.SetGroupVersionKind(schema.GroupVersionKind{Group: "cdp.kizuna.dev", Version: "v1alpha1", Kind: kind + "List"})
+		if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+			return nil, err
+		}
+		for _, item := range list.Items {
+			conds, _, _ := unstructured.NestedSlice(item.Object, "status", "conditions")
+			statuses = append(statuses, readyStatus(conds))
+		}
+	}
+	if len(statuses) == 0 {
+		return nil, errors.New("no Kizuna resources found")
+	}
+	return statuses, nil
+}
+
+func readyStatus(conds []any) string {
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Ready" {
+			s, _ := m["status"].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+func allReconciled(statuses []string) bool { return !slices.Contains(statuses, "") }
+
+func allReady(statuses []string) bool {
+	return !slices.ContainsFunc(statuses, func(s string) bool { return s != "True" })
+}
+
+// waitFor polls the demo namespace until done holds, and reports how long it took since started.
+func waitFor(ctx context.Context, c client.Client, started time.Time, timeout time.Duration, what string, done func([]string) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		notReady, total, err := countNotReady(ctx, c)
-		if err == nil && notReady == 0 && total > 0 {
-			fmt.Printf("    all %d resources are Ready\n", total)
+		statuses, err := readiness(ctx, c)
+		if err == nil && done(statuses) {
+			fmt.Printf("    %s (%d resources, %.1fs)\n", what, len(statuses), time.Since(started).Seconds())
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			if err == nil {
-				err = fmt.Errorf("%d of %d resources are not Ready after %s", notReady, total, timeout)
+				err = fmt.Errorf("not yet after %s: %s", timeout, what)
 			}
 			return err
 		case <-tick.C:
 		}
 	}
-}
-
-func countNotReady(ctx context.Context, c client.Client) (notReady, total int, err error) {
-	for _, kind := range kinds {
-		var list unstructured.UnstructuredList
-		list.SetGroupVersionKind(schema.GroupVersionKind{Group: "cdp.kizuna.dev", Version: "v1alpha1", Kind: kind + "List"})
-		if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
-			return 0, 0, err
-		}
-		for _, item := range list.Items {
-			total++
-			conds, _, _ := unstructured.NestedSlice(item.Object, "status", "conditions")
-			if !readyTrue(conds) {
-				notReady++
-			}
-		}
-	}
-	if total == 0 {
-		return 0, 0, errors.New("no Kizuna resources found")
-	}
-	return notReady, total, nil
-}
-
-func readyTrue(conds []any) bool {
-	for _, c := range conds {
-		m, ok := c.(map[string]any)
-		if ok && m["type"] == "Ready" {
-			return m["status"] == "True"
-		}
-	}
-	return false
 }
 
 func step(msg string) { fmt.Printf("==> %s\n", msg) }

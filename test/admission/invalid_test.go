@@ -616,6 +616,35 @@ spec:
 		message: "spec must set deterministic rules, probabilistic rules, or both",
 	},
 	{
+		name: "IdentityResolution Custom rule without customName",
+		manifest: `
+kind: IdentityResolution
+spec:
+  sources:
+    - name: crm-contacts
+  deterministic:
+    - name: member-number
+      identifiers: [Custom]
+`,
+		field:   "spec.deterministic[0]",
+		message: "customName is required when identifiers has Custom",
+	},
+	{
+		name: "IdentityResolution customName without Custom",
+		manifest: `
+kind: IdentityResolution
+spec:
+  sources:
+    - name: crm-contacts
+  deterministic:
+    - name: email
+      identifiers: [Email]
+      customName: member_no
+`,
+		field:   "spec.deterministic[0]",
+		message: "customName is only allowed when identifiers has Custom",
+	},
+	{
 		name: "IdentityResolution without sources",
 		manifest: `
 kind: IdentityResolution
@@ -1981,6 +2010,29 @@ spec:
 `,
 		field:   "spec.experiment.variants",
 		message: "should have at least 2 items",
+	},
+	{
+		name: "Campaign reEligibleAfter without a unit",
+		manifest: `
+kind: Campaign
+spec:
+  audience:
+    include:
+      - name: birthday-this-month
+  trigger:
+    schedule:
+      cron: "0 9 * * *"
+  reEligibleAfter: "300"
+  steps:
+    - name: greeting
+      messages:
+        - channelRef:
+            name: email
+          template:
+            text: "お誕生日おめでとうございます。"
+`,
+		field:   "spec.reEligibleAfter",
+		message: "should match",
 	},
 	{
 		name: "Campaign holdout above 50 percent",
