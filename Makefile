@@ -66,8 +66,12 @@ control-plane: ## Build (once) kube-apiserver, etcd, kubectl and kube-controller
 	hack/build-control-plane.sh >/dev/null
 
 .PHONY: test
-test: verify vet lint control-plane ## Run the full test suite (unit, envtest, admission).
+test: verify vet lint control-plane ## Run the full test suite: generated files, vet, lint, unit, envtest, admission, end to end.
 	KUBEBUILDER_ASSETS="$$(hack/build-control-plane.sh --print)" go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-e2e
+test-e2e: control-plane ## Run only the end-to-end tests on the local cluster that runs Jobs.
+	KUBEBUILDER_ASSETS="$$(hack/build-control-plane.sh --print)" go test $(GO_TEST_FLAGS) -v ./test/e2e/...
 
 .PHONY: bench
 bench: ## Run the benchmarks and print a table.

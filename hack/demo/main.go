@@ -1,5 +1,5 @@
-// Command demo starts a local control plane, runs Kizuna's manager against it, applies the
-// samples and shows them reconcile: what `make demo` runs. It stops everything it started on
+// Command demo starts a local cluster that runs Jobs (test/cluster), runs Kizuna's manager against
+// it, applies the samples and shows them reconcile: what `make demo` runs. It stops everything it started on
 // Ctrl-C, or right after showing the result with -exit.
 package main
 
@@ -22,10 +22,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kizuna-dev/kizuna/test/cluster"
 	"github.com/kizuna-dev/kizuna/test/envtest"
 )
 
-const namespace = "kizuna-demo"
+const (
+	namespace = "kizuna-demo"
+	// workerImage is the image the manager's Jobs run; the process kubelet runs it as bin/kizuna.
+	workerImage = "ghcr.io/kizuna-dev/kizuna:dev"
+)
 
 func main() {
 	kizuna := flag.String("kizuna", "bin/kizuna", "the kizuna binary to run as the manager")
@@ -43,29 +48,30 @@ func main() {
 }
 
 func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time.Duration) error {
-	step("starting the local control plane (etcd, kube-apiserver) with Kizuna's CRDs")
+	step("starting the local cluster: etcd, kube-apiserver, kube-controller-manager and the process kubelet")
 	started := time.Now()
-	env, err := envtest.Start()
+	binary, err := filepath.Abs(kizuna)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		step("stopping the local control plane")
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "demo: stop the control plane:", err)
-		}
-	}()
-	fmt.Printf("    ready in %.1fs\n", time.Since(started).Seconds())
-
 	dir, err := os.MkdirTemp("", "kizuna-demo-")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.KubeConfig(), 0o600); err != nil {
+	local, err := cluster.Start(cluster.Options{Dir: dir, Images: map[string]string{workerImage: binary}})
+	if err != nil {
 		return err
 	}
+	defer func() {
+		step("stopping the local cluster")
+		if err := local.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "demo: stop the cluster:", err)
+		}
+	}()
+	fmt.Printf("    ready in %.1fs\n", time.Since(started).Seconds())
+
+	kubeconfig := local.Kubeconfig
 	assets, err := envtest.AssetsDir()
 	if err != nil {
 		return err
@@ -78,7 +84,7 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 	}
 
 	step("starting the manager: " + kizuna + " manager")
-	manager := exec.Command(kizuna, "manager", "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	manager := exec.Command(binary, "manager", "--metrics-bind-address=0", "--health-probe-bind-address=0")
 	manager.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	logPath := filepath.Join(dir, "manager.log")
 	logFile, err := os.Create(logPath)
@@ -99,7 +105,7 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 	if err := kubectl("create", "namespace", namespace).Run(); err != nil {
 		return fmt.Errorf("create the namespace: %w", err)
 	}
-	c, err := client.New(env.Config, client.Options{})
+	c, err := client.New(local.Config, client.Options{})
 	if err != nil {
 		return err
 	}
@@ -134,8 +140,8 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 		return fmt.Errorf("apply %s: %w", secretsFile, err)
 	}
 	waitErr := waitFor(ctx, c, applied, timeout, "every resource is Ready", allReady)
-	step("kubectl get kizuna -n " + namespace)
-	_ = kubectl("get", "kizuna", "-n", namespace).Run()
+	step("kubectl get kizuna,jobs,pods -n " + namespace)
+	_ = kubectl("get", "kizuna,jobs,pods", "-n", namespace).Run()
 	if waitErr != nil {
 		_ = kubectl("get", "kizuna", "-n", namespace, "-o", "wide").Run()
 		fmt.Fprintf(os.Stderr, "demo: %v; the manager's log is below\n", waitErr)
