@@ -351,3 +351,31 @@ func TestPodsOfUnknownImagesStayPending(t *testing.T) {
 		t.Errorf("pod of an unknown image: node %q, phase %s; want unbound and Pending", pod.Spec.NodeName, pod.Status.Phase)
 	}
 }
+
+// BenchmarkTrivialJob measures the round trip of a one-Pod Job on the local cluster: create it,
+// the Job controller makes a Pod, the kubelet binds and runs it, and the Job is Complete.
+func BenchmarkTrivialJob(b *testing.B) {
+	ns := fmt.Sprintf("bench-%d", nsCounter.Add(1))
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		job := shellJob(ns, fmt.Sprintf("trivial-%d", i), "true", 0)
+		if err := k8s.Create(context.Background(), job); err != nil {
+			b.Fatal(err)
+		}
+		for complete := false; !complete; {
+			if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(job), job); err != nil {
+				b.Fatal(err)
+			}
+			for _, c := range job.Status.Conditions {
+				complete = complete || (c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue)
+			}
+			if !complete {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+}

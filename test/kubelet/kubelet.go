@@ -307,6 +307,7 @@ func (k *Kubelet) launch(pod *corev1.Pod, argv, env []string, dir string) (*proc
 	cmd.Env = append(append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + dir,
+		"TMPDIR=" + dir,
 		"HOSTNAME=" + pod.Name,
 	}, k.opts.ExtraEnv...), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
