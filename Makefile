@@ -65,8 +65,12 @@ verify: $(CONTROLLER_GEN) ## Fail when generated files or formatting are stale.
 control-plane: ## Build (once) kube-apiserver, etcd, kubectl and kube-controller-manager from Go modules.
 	hack/build-control-plane.sh >/dev/null
 
+.PHONY: postgresql
+postgresql: ## Make sure PostgreSQL is installed (the store's tests start a real server).
+	hack/ensure-postgresql.sh
+
 .PHONY: test
-test: verify vet lint control-plane ## Run the full test suite: generated files, vet, lint, unit, envtest, admission, end to end.
+test: verify vet lint control-plane postgresql ## Run the full test suite: generated files, vet, lint, unit, envtest, admission, end to end.
 	KUBEBUILDER_ASSETS="$$(hack/build-control-plane.sh --print)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-e2e

@@ -21,7 +21,7 @@ import (
 // schedule is valid, and that its segments, channels and delivery policy exist and are Ready.
 type campaignReconciler struct{ base }
 
-func setupCampaign(mgr ctrl.Manager, b base, opts controller.Options) error {
+func setupCampaign(mgr ctrl.Manager, b base, opts controller.Options, _ Options) error {
 	indexer := mgr.GetFieldIndexer()
 	ctx := context.Background()
 	indexes := map[string]client.IndexerFunc{

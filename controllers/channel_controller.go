@@ -20,7 +20,7 @@ import (
 // its provider needs.
 type channelReconciler struct{ base }
 
-func setupChannel(mgr ctrl.Manager, b base, opts controller.Options) error {
+func setupChannel(mgr ctrl.Manager, b base, opts controller.Options, _ Options) error {
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &cdpv1alpha1.Channel{}, indexSecrets, indexBy(channelSecrets))
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -13,18 +14,26 @@ import (
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/schedule"
+	"github.com/kizuna-dev/kizuna/pkg/store"
+	"github.com/kizuna-dev/kizuna/pkg/worker"
 )
 
 // +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=datasources,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=datasources/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 
 // dataSourceReconciler checks that a DataSource's schedule is valid and that the Secrets and
-// ConfigMaps it reads exist with the keys it needs.
-type dataSourceReconciler struct{ base }
+// ConfigMaps it reads exist with the keys it needs, runs its sync Jobs, and reflects their runs,
+// read from the store, into status.
+type dataSourceReconciler struct {
+	base
+	store   store.Store
+	workers WorkerOptions
+}
 
-func setupDataSource(mgr ctrl.Manager, b base, opts controller.Options) error {
+func setupDataSource(mgr ctrl.Manager, b base, opts controller.Options, o Options) error {
 	indexer := mgr.GetFieldIndexer()
 	ctx := context.Background()
 	if err := indexer.IndexField(ctx, &cdpv1alpha1.DataSource{}, indexSecrets, indexBy(dataSourceSecrets)); err != nil {
@@ -33,10 +42,13 @@ func setupDataSource(mgr ctrl.Manager, b base, opts controller.Options) error {
 	if err := indexer.IndexField(ctx, &cdpv1alpha1.DataSource{}, indexConfigMaps, indexBy(dataSourceConfigMaps)); err != nil {
 		return err
 	}
-	r := &dataSourceReconciler{b}
+	r := &dataSourceReconciler{base: b, store: o.Store, workers: o.Workers}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("datasource").
-		For(&cdpv1alpha1.DataSource{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A changed sync-request annotation asks for a sync, so annotation changes count too.
+		For(&cdpv1alpha1.DataSource{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&batchv1.Job{}).
 		WatchesMetadata(&corev1.Secret{}, enqueueReferencing(b.Client, &cdpv1alpha1.DataSourceList{}, indexSecrets)).
 		WatchesMetadata(&corev1.ConfigMap{}, enqueueReferencing(b.Client, &cdpv1alpha1.DataSourceList{}, indexConfigMaps)).
 		WithOptions(opts).
@@ -54,35 +66,30 @@ func (r *dataSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, err
 	}
 	setConditions(&ds.Status.Conditions, ds.Generation, r.clock.Now(), a)
-	return ctrl.Result{}, r.status().commit(ctx, before, &ds)
+	result, syncErr := r.reconcileSync(ctx, &ds, a.ready())
+	if err := r.status().commit(ctx, before, &ds); err != nil {
+		return ctrl.Result{}, err
+	}
+	if syncErr != nil {
+		return ctrl.Result{}, syncErr
+	}
+	return result, nil
 }
 
 func (r *dataSourceReconciler) assess(ctx context.Context, ds *cdpv1alpha1.DataSource) (assessment, error) {
 	a := assessment{hasReferences: true, spec: validateDataSource(ds)}
-	secrets := r.secretResolver(ds.Namespace)
-	src := ds.Spec.Source
+	resolve := r.secretResolver(ds.Namespace)
 	var checks []func() (*problem, error)
-	if src.HTTP != nil && src.HTTP.AuthorizationSecretRef != nil {
-		ref := src.HTTP.AuthorizationSecretRef
-		checks = append(checks, func() (*problem, error) { return secrets.secretKeys(ctx, ref.Name, ref.Key) })
+	for _, sk := range worker.SecretKeys(&ds.Spec) {
+		checks = append(checks, func() (*problem, error) { return resolve.secretKeys(ctx, sk.Name, sk.Key) })
 	}
-	if src.S3 != nil && src.S3.CredentialsSecretRef != nil {
-		ref := src.S3.CredentialsSecretRef
+	if c := ds.Spec.Source.Collector; c != nil {
 		checks = append(checks, func() (*problem, error) {
-			return secrets.secretKeys(ctx, ref.Name, "accessKeyID", "secretAccessKey")
+			return resolve.secretKeys(ctx, c.WriteKeySecretRef.Name, c.WriteKeySecretRef.Key)
 		})
 	}
-	if src.Postgres != nil {
-		ref := src.Postgres.ConnectionSecretRef
-		checks = append(checks, func() (*problem, error) { return secrets.secretKeys(ctx, ref.Name, ref.Key) })
-	}
-	if src.Collector != nil {
-		ref := src.Collector.WriteKeySecretRef
-		checks = append(checks, func() (*problem, error) { return secrets.secretKeys(ctx, ref.Name, ref.Key) })
-	}
-	if src.ConfigMap != nil {
-		sel := *src.ConfigMap
-		checks = append(checks, func() (*problem, error) { return secrets.configMapKey(ctx, sel) })
+	if sel := ds.Spec.Source.ConfigMap; sel != nil {
+		checks = append(checks, func() (*problem, error) { return resolve.configMapKey(ctx, *sel) })
 	}
 	for _, check := range checks {
 		p, err := check()

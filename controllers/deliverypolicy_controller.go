@@ -18,7 +18,7 @@ import (
 // deliveryPolicyReconciler checks the parts of a DeliveryPolicy admission cannot: time-zone names.
 type deliveryPolicyReconciler struct{ base }
 
-func setupDeliveryPolicy(mgr ctrl.Manager, b base, opts controller.Options) error {
+func setupDeliveryPolicy(mgr ctrl.Manager, b base, opts controller.Options, _ Options) error {
 	r := &deliveryPolicyReconciler{b}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("deliverypolicy").

@@ -19,7 +19,7 @@ import (
 // DataSource it merges exists and is Ready.
 type identityResolutionReconciler struct{ base }
 
-func setupIdentityResolution(mgr ctrl.Manager, b base, opts controller.Options) error {
+func setupIdentityResolution(mgr ctrl.Manager, b base, opts controller.Options, _ Options) error {
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &cdpv1alpha1.IdentityResolution{},
 		indexDataSources, indexBy(resolutionDataSources))
 	if err != nil {

@@ -22,7 +22,7 @@ import (
 // cycle and select from the same resolution, and that its references exist and are Ready.
 type segmentReconciler struct{ base }
 
-func setupSegment(mgr ctrl.Manager, b base, opts controller.Options) error {
+func setupSegment(mgr ctrl.Manager, b base, opts controller.Options, _ Options) error {
 	indexer := mgr.GetFieldIndexer()
 	ctx := context.Background()
 	err := indexer.IndexField(ctx, &cdpv1alpha1.Segment{}, indexResolution,

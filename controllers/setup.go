@@ -11,6 +11,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"github.com/kizuna-dev/kizuna/pkg/store"
 )
 
 // Options tune every controller.
@@ -19,6 +21,10 @@ type Options struct {
 	MaxConcurrentReconciles int
 	// Clock tells the time; tests inject a fake one.
 	Clock clock.PassiveClock
+	// Store is read for the results of the work Jobs did; nil runs no Jobs.
+	Store store.Store
+	// Workers say how Jobs run.
+	Workers WorkerOptions
 }
 
 // base is what every reconciler needs.
@@ -57,7 +63,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	controllerOpts := controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
 	setups := []struct {
 		name  string
-		setup func(ctrl.Manager, base, controller.Options) error
+		setup func(ctrl.Manager, base, controller.Options, Options) error
 	}{
 		{"datasource", setupDataSource},
 		{"identityresolution", setupIdentityResolution},
@@ -67,7 +73,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		{"campaign", setupCampaign},
 	}
 	for _, s := range setups {
-		if err := s.setup(mgr, newBase("kizuna-"+s.name+"-controller"), controllerOpts); err != nil {
+		if err := s.setup(mgr, newBase("kizuna-"+s.name+"-controller"), controllerOpts, opts); err != nil {
 			return fmt.Errorf("set up the %s controller: %w", s.name, err)
 		}
 	}

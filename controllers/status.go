@@ -44,6 +44,9 @@ type assessment struct {
 	notReady *problem
 }
 
+// ready says whether the assessment finds nothing in the way.
+func (a assessment) ready() bool { return a.spec == nil && a.missing == nil && a.notReady == nil }
+
 // setConditions writes the SpecValid, ReferencesResolved and Ready conditions of an assessment.
 // Conditions whose status does not change keep their lastTransitionTime.
 func setConditions(conditions *[]metav1.Condition, generation int64, now time.Time, a assessment) {

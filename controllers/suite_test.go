@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/store"
 	"github.com/kizuna-dev/kizuna/test/envtest"
 )
 
@@ -28,6 +30,7 @@ import (
 // in a namespace of its own.
 var (
 	k8sClient client.Client
+	testStore store.Store
 	testClock = clocktesting.NewFakePassiveClock(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	nsCounter atomic.Int64
 )
@@ -63,7 +66,26 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "create the manager:", err)
 		return 1
 	}
-	if err := SetupWithManager(mgr, Options{MaxConcurrentReconciles: 2, Clock: testClock}); err != nil {
+	dir, err := os.MkdirTemp("", "kizuna-controllers-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	dsn := "sqlite:" + filepath.Join(dir, "kizuna.db")
+	if testStore, err = store.Open(context.Background(), dsn); err != nil {
+		fmt.Fprintln(os.Stderr, "open the store:", err)
+		return 1
+	}
+	defer func() { _ = testStore.Close() }()
+	err = SetupWithManager(mgr, Options{
+		MaxConcurrentReconciles: 2,
+		Clock:                   testClock,
+		Store:                   testStore,
+		Workers: WorkerOptions{Image: "kizuna:test", StoreDSN: dsn, BackoffLimit: 1,
+			SuccessfulJobsHistoryLimit: 2, FailedJobsHistoryLimit: 1},
+	})
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

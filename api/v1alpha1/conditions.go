@@ -6,6 +6,11 @@ const (
 	ConditionReady              = "Ready"
 	ConditionReferencesResolved = "ReferencesResolved"
 	ConditionSpecValid          = "SpecValid"
+
+	// ConditionSynced (DataSource): the latest sync succeeded, or the source had not changed.
+	ConditionSynced = "Synced"
+	// ConditionSyncing (DataSource): a sync Job is running.
+	ConditionSyncing = "Syncing"
 )
 
 // Reasons of the conditions. A reason is a CamelCase word a program can match on; the message
@@ -34,4 +39,14 @@ const (
 	ReasonTemplateIncomplete        = "TemplateIncomplete"
 	ReasonSegmentCycle              = "SegmentCycle"
 	ReasonSegmentResolutionMismatch = "SegmentResolutionMismatch"
+
+	// Sync outcomes (DataSource Synced and Syncing).
+	ReasonSyncSucceeded = "SyncSucceeded"
+	ReasonNotModified   = "NotModified"
+	ReasonSyncFailed    = "SyncFailed"
+	ReasonSyncJobFailed = "SyncJobFailed"
+	ReasonNeverSynced   = "NeverSynced"
+	ReasonSyncRunning   = "SyncRunning"
+	ReasonNoSyncRunning = "Idle"
+	ReasonSyncSuspended = "Suspended"
 )

@@ -8,6 +8,10 @@ import (
 // +kubebuilder:validation:Enum=Records;Events
 type DataSourceType string
 
+// SyncRequestAnnotation asks for a sync now: set it to a new value (a time, say) and the controller
+// starts a sync, as `kubectl annotate datasource crm cdp.kizuna.dev/sync-request="$(date +%s)"`.
+const SyncRequestAnnotation = "cdp.kizuna.dev/sync-request"
+
 const (
 	// DataSourceRecords sources hold one row per customer record (a CRM contact, a business card).
 	// Each sync is a snapshot: records missing from it are marked deleted.
@@ -376,8 +380,39 @@ type TimestampColumn struct {
 	TimeZone string `json:"timeZone,omitempty"`
 }
 
+// SyncResult is the outcome of a sync.
+// +kubebuilder:validation:Enum=Succeeded;Failed;Skipped
+type SyncResult string
+
+const (
+	SyncResultSucceeded SyncResult = "Succeeded"
+	SyncResultFailed    SyncResult = "Failed"
+	// SyncResultSkipped: the source had not changed since the last sync.
+	SyncResultSkipped SyncResult = "Skipped"
+)
+
 // SyncSummary describes one sync of a source.
 type SyncSummary struct {
+	// JobName is the sync Job, also the run's ID in the store.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	JobName string `json:"jobName,omitempty"`
+
+	// Result of the sync.
+	// +optional
+	Result SyncResult `json:"result,omitempty"`
+
+	// Reason is a CamelCase word for the result: SyncSucceeded, NotModified, SyncFailed (the run
+	// recorded why) or SyncJobFailed (the Job failed before it recorded a run).
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	Reason string `json:"reason,omitempty"`
+
+	// Message says why a sync failed or was skipped.
+	// +kubebuilder:validation:MaxLength=2048
+	// +optional
+	Message string `json:"message,omitempty"`
+
 	// StartTime is when the sync started.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
@@ -390,9 +425,17 @@ type SyncSummary struct {
 	// +optional
 	RowsRead int64 `json:"rowsRead,omitempty"`
 
-	// RowsLoaded counts the rows written to the store.
+	// RowsLoaded counts the rows written to the store: inserted, updated or unchanged.
 	// +optional
 	RowsLoaded int64 `json:"rowsLoaded,omitempty"`
+
+	// Inserted counts new records or events.
+	// +optional
+	Inserted int64 `json:"inserted,omitempty"`
+
+	// Updated counts records whose content changed.
+	// +optional
+	Updated int64 `json:"updated,omitempty"`
 
 	// RowsQuarantined counts the rows kept aside with the reason they could not be loaded.
 	// +optional
@@ -401,6 +444,21 @@ type SyncSummary struct {
 	// RecordsDeleted counts the records missing from a snapshot and marked deleted.
 	// +optional
 	RecordsDeleted int64 `json:"recordsDeleted,omitempty"`
+
+	// FirstErrors are the first quarantined rows, with their row numbers and reasons (at most 5;
+	// `kizuna export quarantine` lists them all).
+	// +kubebuilder:validation:MaxItems=5
+	// +optional
+	FirstErrors []RowError `json:"firstErrors,omitempty"`
+}
+
+// RowError is a row of the source that could not be loaded.
+type RowError struct {
+	// Row is the 1-based row number (the line number in a CSV or JSON Lines file).
+	Row int64 `json:"row"`
+	// Reason the row could not be loaded.
+	// +kubebuilder:validation:MaxLength=512
+	Reason string `json:"reason"`
 }
 
 // DataSourceStatus reports what the source holds and how its last sync went.
@@ -409,7 +467,7 @@ type DataSourceStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready, ReferencesResolved, SpecValid, and Synced once syncs run.
+	// Conditions: Ready, ReferencesResolved, SpecValid, Synced, and Syncing while a sync runs.
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge
@@ -421,7 +479,30 @@ type DataSourceStatus struct {
 	// +optional
 	Records int64 `json:"records,omitempty"`
 
-	// LastSync describes the latest sync.
+	// ActiveJob is the sync Job running now.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	ActiveJob string `json:"activeJob,omitempty"`
+
+	// SyncCount counts the sync Jobs started; each Job carries its number.
+	// +optional
+	SyncCount int64 `json:"syncCount,omitempty"`
+
+	// SyncGeneration is the generation of the spec the latest sync Job was started for.
+	// +optional
+	SyncGeneration int64 `json:"syncGeneration,omitempty"`
+
+	// LastSyncRequest is the value of the cdp.kizuna.dev/sync-request annotation that the latest
+	// requested sync was started for.
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	LastSyncRequest string `json:"lastSyncRequest,omitempty"`
+
+	// LastScheduleTime is the latest scheduled time a sync was started for.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+
+	// LastSync describes the latest finished sync.
 	// +optional
 	LastSync *SyncSummary `json:"lastSync,omitempty"`
 
@@ -441,7 +522,10 @@ type DataSourceStatus struct {
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Records",type=integer,JSONPath=`.status.records`
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.conditions[?(@.type=="Synced")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Sync",type=string,JSONPath=`.status.conditions[?(@.type=="Synced")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Quarantined",type=integer,JSONPath=`.status.lastSync.rowsQuarantined`,priority=1
 // +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSuccessfulSyncTime`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type DataSource struct {

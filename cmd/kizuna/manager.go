@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +19,9 @@ import (
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/controllers"
+	"github.com/kizuna-dev/kizuna/pkg/store"
+	"github.com/kizuna-dev/kizuna/pkg/version"
+	"github.com/kizuna-dev/kizuna/pkg/worker"
 )
 
 // managerOptions are the flags of `kizuna manager`.
@@ -28,6 +32,8 @@ type managerOptions struct {
 	leaderElect             bool
 	leaderElectionNamespace string
 	maxConcurrentReconciles int
+	storeDSN                string
+	workers                 controllers.WorkerOptions
 	zap                     zap.Options
 }
 
@@ -53,6 +59,20 @@ func newManagerCommand() *cobra.Command {
 		"namespace of the leader-election lease; defaults to the manager's own namespace")
 	f.IntVar(&opts.maxConcurrentReconciles, "max-concurrent-reconciles", 2,
 		"reconciles each controller runs at once")
+	f.StringVar(&opts.storeDSN, "store-dsn", os.Getenv(worker.EnvStoreDSN),
+		"the store's connection string, sqlite:PATH or postgres://... (default $"+worker.EnvStoreDSN+")")
+	f.StringVar(&opts.workers.Image, "worker-image", "ghcr.io/kizuna-dev/kizuna:"+imageTag(),
+		"image of the kizuna binary that Jobs run")
+	f.StringVar(&opts.workers.ServiceAccountName, "worker-service-account", "",
+		"service account of the Jobs' Pods; empty uses each namespace's default")
+	f.StringVar(&opts.workers.StoreSecret, "worker-store-secret", "",
+		"Secret, in each namespace that runs Jobs, whose key \"dsn\" the Jobs read the store's connection string from; "+
+			"required when the connection string has a password")
+	f.Int32Var(&opts.workers.BackoffLimit, "job-backoff-limit", 2, "retries of a failed Job Pod")
+	f.IntVar(&opts.workers.SuccessfulJobsHistoryLimit, "successful-jobs-history-limit", 3,
+		"finished Jobs kept per resource after they succeeded")
+	f.IntVar(&opts.workers.FailedJobsHistoryLimit, "failed-jobs-history-limit", 3,
+		"finished Jobs kept per resource after they failed")
 	zapFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
 	opts.zap.BindFlags(zapFlags)
 	f.AddGoFlagSet(zapFlags)
@@ -70,6 +90,13 @@ func runManager(cmd *cobra.Command, opts managerOptions) error {
 	if opts.maxConcurrentReconciles < 1 {
 		return fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", opts.maxConcurrentReconciles)
 	}
+	if opts.storeDSN == "" {
+		return fmt.Errorf("--store-dsn (or $%s) is required: the manager reads the results of Jobs from the store", worker.EnvStoreDSN)
+	}
+	opts.workers.StoreDSN = opts.storeDSN
+	if err := opts.workers.Validate(); err != nil {
+		return fmt.Errorf("worker settings: %w", err)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
 	log := ctrl.Log.WithName("manager")
 
@@ -77,11 +104,21 @@ func runManager(cmd *cobra.Command, opts managerOptions) error {
 	if err != nil {
 		return fmt.Errorf("find the cluster to manage (set KUBECONFIG or run in a pod): %w", err)
 	}
+	st, err := store.Open(cmd.Context(), opts.storeDSN)
+	if err != nil {
+		return fmt.Errorf("open the store: %w", err)
+	}
+	defer func() { _ = st.Close() }()
 	mgr, err := ctrl.NewManager(cfg, managerOptionsFor(opts))
 	if err != nil {
 		return fmt.Errorf("create the manager: %w", err)
 	}
-	if err := controllers.SetupWithManager(mgr, controllers.Options{MaxConcurrentReconciles: opts.maxConcurrentReconciles}); err != nil {
+	err = controllers.SetupWithManager(mgr, controllers.Options{
+		MaxConcurrentReconciles: opts.maxConcurrentReconciles,
+		Store:                   st,
+		Workers:                 opts.workers,
+	})
+	if err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -95,6 +132,14 @@ func runManager(cmd *cobra.Command, opts managerOptions) error {
 		return fmt.Errorf("run the manager: %w", err)
 	}
 	return nil
+}
+
+// imageTag is the worker image's tag: the build's version, or latest for a development build.
+func imageTag() string {
+	if version.Version == "dev" {
+		return "latest"
+	}
+	return version.Version
 }
 
 // managerOptionsFor turns the flags into the options of a controller-runtime manager.

@@ -1,24 +1,33 @@
-// Command demo starts a local cluster that runs Jobs (test/cluster), runs Kizuna's manager against
-// it, applies the samples and shows them reconcile: what `make demo` runs. It stops everything it started on
-// Ctrl-C, or right after showing the result with -exit.
+// Command demo is what `make demo` runs. It starts a local cluster that runs Jobs (test/cluster),
+// runs Kizuna's manager against it as a process of bin/kizuna, and shows two things:
+//
+//  1. config/samples, a complete scenario for every kind, applied without its Secrets: each
+//     resource says what it waits for, and turns Ready as soon as the Secrets appear. The samples'
+//     sources are placeholders, so their syncs are suspended.
+//  2. examples/retail, four customer-data sources with real files: each DataSource syncs in a Job,
+//     bad rows are quarantined with their line numbers, and the records land in the store.
+//
+// It stops everything it started on Ctrl-C, or right after showing the result with -exit.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
-	"slices"
-
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -27,15 +36,17 @@ import (
 )
 
 const (
-	namespace = "kizuna-demo"
+	samplesNamespace  = "kizuna-samples"
+	examplesNamespace = "kizuna-demo"
 	// workerImage is the image the manager's Jobs run; the process kubelet runs it as bin/kizuna.
-	workerImage = "ghcr.io/kizuna-dev/kizuna:dev"
+	workerImage = "ghcr.io/kizuna-dev/kizuna:demo"
+	secretsFile = "secrets.yaml"
 )
 
 func main() {
-	kizuna := flag.String("kizuna", "bin/kizuna", "the kizuna binary to run as the manager")
+	kizuna := flag.String("kizuna", "bin/kizuna", "the kizuna binary to run as the manager and the workers")
 	exit := flag.Bool("exit", false, "exit after showing the result instead of waiting for Ctrl-C")
-	timeout := flag.Duration("timeout", 2*time.Minute, "how long to wait for the samples to become Ready")
+	timeout := flag.Duration("timeout", 2*time.Minute, "how long to wait for each step")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -47,9 +58,18 @@ func main() {
 	}
 }
 
+// demo holds what the steps share.
+type demo struct {
+	ctx        context.Context
+	client     client.Client
+	kubectlBin string
+	kubeconfig string
+	binary     string
+	storeDSN   string
+	timeout    time.Duration
+}
+
 func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time.Duration) error {
-	step("starting the local cluster: etcd, kube-apiserver, kube-controller-manager and the process kubelet")
-	started := time.Now()
 	binary, err := filepath.Abs(kizuna)
 	if err != nil {
 		return err
@@ -59,6 +79,9 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 		return err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
+
+	step("starting the local cluster: etcd, kube-apiserver, kube-controller-manager and the process kubelet")
+	started := time.Now()
 	local, err := cluster.Start(cluster.Options{Dir: dir, Images: map[string]string{workerImage: binary}})
 	if err != nil {
 		return err
@@ -71,99 +94,209 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 	}()
 	fmt.Printf("    ready in %.1fs\n", time.Since(started).Seconds())
 
-	kubeconfig := local.Kubeconfig
 	assets, err := envtest.AssetsDir()
 	if err != nil {
 		return err
-	}
-	kubectl := func(args ...string) *exec.Cmd {
-		cmd := exec.CommandContext(ctx, filepath.Join(assets, "kubectl"), args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		return cmd
-	}
-
-	step("starting the manager: " + kizuna + " manager")
-	manager := exec.Command(binary, "manager", "--metrics-bind-address=0", "--health-probe-bind-address=0")
-	manager.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	logPath := filepath.Join(dir, "manager.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = logFile.Close() }()
-	manager.Stdout, manager.Stderr = logFile, logFile
-	if err := manager.Start(); err != nil {
-		return fmt.Errorf("start %s (run `make build` first): %w", kizuna, err)
-	}
-	defer func() {
-		step("stopping the manager")
-		_ = manager.Process.Signal(syscall.SIGTERM)
-		_ = manager.Wait()
-	}()
-
-	if err := kubectl("create", "namespace", namespace).Run(); err != nil {
-		return fmt.Errorf("create the namespace: %w", err)
 	}
 	c, err := client.New(local.Config, client.Options{})
 	if err != nil {
 		return err
 	}
-	samples := filepath.Join(envtest.RepoRoot(), "config", "samples")
-	files, err := sampleFiles(samples)
+	d := &demo{ctx: ctx, client: c, kubectlBin: filepath.Join(assets, "kubectl"), kubeconfig: local.Kubeconfig,
+		binary: binary, storeDSN: "sqlite:" + filepath.Join(dir, "kizuna.db"), timeout: timeout}
+
+	step("starting the manager: " + kizuna + " manager --store-dsn " + d.storeDSN)
+	logPath := filepath.Join(dir, "manager.log")
+	stopManager, err := d.startManager(logPath)
 	if err != nil {
 		return err
 	}
+	defer stopManager()
 
-	// First everything but the Secrets, to show how a resource says what it is waiting for.
-	step("applying config/samples without secrets.yaml to namespace " + namespace)
-	for _, f := range files {
-		if f == secretsFile {
-			continue
-		}
-		if err := kubectl("apply", "-n", namespace, "-f", filepath.Join(samples, f)).Run(); err != nil {
-			return fmt.Errorf("apply %s: %w", f, err)
-		}
+	err = d.samples()
+	if err == nil {
+		err = d.examples()
 	}
-	if err := waitFor(ctx, c, time.Now(), timeout, "every resource has a Ready condition", allReconciled); err != nil {
-		return err
-	}
-	step("kubectl get kizuna -n " + namespace + " -o wide: each resource says what it waits for")
-	_ = kubectl("get", "kizuna", "-n", namespace, "-o", "wide").Run()
-	step("why is the welcome series waiting? (its Ready condition's message)")
-	_ = kubectl("get", "campaign", "welcome-series", "-n", namespace,
-		"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}{"\n"}`).Run()
-
-	step("applying secrets.yaml: the credentials appear, and every resource turns Ready without a resync")
-	applied := time.Now()
-	if err := kubectl("apply", "-n", namespace, "-f", filepath.Join(samples, secretsFile)).Run(); err != nil {
-		return fmt.Errorf("apply %s: %w", secretsFile, err)
-	}
-	waitErr := waitFor(ctx, c, applied, timeout, "every resource is Ready", allReady)
-	step("kubectl get kizuna,jobs,pods -n " + namespace)
-	_ = kubectl("get", "kizuna,jobs,pods", "-n", namespace).Run()
-	if waitErr != nil {
-		_ = kubectl("get", "kizuna", "-n", namespace, "-o", "wide").Run()
-		fmt.Fprintf(os.Stderr, "demo: %v; the manager's log is below\n", waitErr)
-		if log, err := os.ReadFile(logPath); err == nil {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v; the manager's log is below\n", err)
+		if log, readErr := os.ReadFile(logPath); readErr == nil {
 			_, _ = os.Stderr.Write(log)
 		}
-		return waitErr
+		return err
 	}
 
 	if exitAfterShowing {
 		return nil
 	}
-	fmt.Printf("\nThe cluster keeps running. Try:\n  KUBECONFIG=%s %s get kizuna -n %s\nPress Ctrl-C to stop.\n",
-		kubeconfig, filepath.Join(assets, "kubectl"), namespace)
+	fmt.Printf("\nThe cluster keeps running. Try:\n  KUBECONFIG=%s %s get kizuna,jobs -A\n  %s export records --store %s -n %s --source business-cards\nPress Ctrl-C to stop.\n",
+		d.kubeconfig, d.kubectlBin, kizuna, d.storeDSN, examplesNamespace)
 	<-ctx.Done()
 	return nil
 }
 
-const secretsFile = "secrets.yaml"
+func (d *demo) startManager(logPath string) (stop func(), err error) {
+	manager := exec.Command(d.binary, "manager", "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--store-dsn="+d.storeDSN, "--worker-image="+workerImage)
+	manager.Env = append(os.Environ(), "KUBECONFIG="+d.kubeconfig)
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	manager.Stdout, manager.Stderr = logFile, logFile
+	if err := manager.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("start %s (run `make build` first): %w", d.binary, err)
+	}
+	return func() {
+		step("stopping the manager")
+		_ = manager.Process.Signal(syscall.SIGTERM)
+		_ = manager.Wait()
+		_ = logFile.Close()
+	}, nil
+}
 
-// sampleFiles lists the files of config/samples in the order its kustomization applies them.
-func sampleFiles(dir string) ([]string, error) {
+// samples is the first act: readiness follows references, without a resync.
+func (d *demo) samples() error {
+	dir := filepath.Join(envtest.RepoRoot(), "config", "samples")
+	files, err := kustomizationFiles(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.createNamespace(samplesNamespace); err != nil {
+		return err
+	}
+	suspend := func(u *unstructured.Unstructured) error {
+		if u.GetKind() == "DataSource" {
+			return unstructured.SetNestedField(u.Object, true, "spec", "suspend")
+		}
+		return nil
+	}
+	step("1. config/samples without secrets.yaml, in namespace " + samplesNamespace +
+		" (their sources are placeholders, so the demo suspends their syncs)")
+	for _, f := range files {
+		if f != secretsFile {
+			if err := d.apply(samplesNamespace, filepath.Join(dir, f), suspend); err != nil {
+				return err
+			}
+		}
+	}
+	if err := d.waitFor(samplesNamespace, time.Now(), "every resource has a Ready condition", allReconciled); err != nil {
+		return err
+	}
+	step("kubectl get kizuna -o wide: each resource says what it waits for")
+	d.kubectl("get", "kizuna", "-n", samplesNamespace, "-o", "wide")
+	step("why is the welcome series waiting? (its Ready condition's message)")
+	d.kubectl("get", "campaign", "welcome-series", "-n", samplesNamespace,
+		"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}{"\n"}`)
+
+	step("applying secrets.yaml: every resource turns Ready at once, without a resync")
+	applied := time.Now()
+	if err := d.apply(samplesNamespace, filepath.Join(dir, secretsFile), nil); err != nil {
+		return err
+	}
+	if err := d.waitFor(samplesNamespace, applied, "every resource is Ready", allReady); err != nil {
+		d.kubectl("get", "kizuna", "-n", samplesNamespace, "-o", "wide")
+		return err
+	}
+	d.kubectl("get", "kizuna", "-n", samplesNamespace)
+	return nil
+}
+
+// examples is the second act: DataSources sync real files in Jobs.
+func (d *demo) examples() error {
+	dir := filepath.Join(envtest.RepoRoot(), "examples", "retail")
+	if err := d.createNamespace(examplesNamespace); err != nil {
+		return err
+	}
+	// The process kubelet runs workers on this machine, so a file source's path can point into
+	// the repository: the local stand-in for a volume mounted into the worker.
+	absolutePaths := func(u *unstructured.Unstructured) error {
+		path, found, _ := unstructured.NestedString(u.Object, "spec", "source", "file", "path")
+		if found && !filepath.IsAbs(path) {
+			return unstructured.SetNestedField(u.Object, filepath.Join(dir, path), "spec", "source", "file", "path")
+		}
+		return nil
+	}
+	step("2. examples/retail in namespace " + examplesNamespace + ": four sources of 株式会社絆ストア's customers")
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	for _, f := range files {
+		if err := d.apply(examplesNamespace, f, absolutePaths); err != nil {
+			return err
+		}
+	}
+	if err := d.waitForJobs(examplesNamespace); err != nil {
+		return err
+	}
+	step("kubectl get kizuna,jobs,pods: each DataSource syncs in a Job, run by the process kubelet")
+	d.kubectl("get", "kizuna,jobs,pods", "-n", examplesNamespace)
+	if err := d.waitFor(examplesNamespace, started, "every DataSource has synced", allSynced); err != nil {
+		d.kubectl("get", "datasources", "-n", examplesNamespace, "-o", "wide")
+		return err
+	}
+	step("kubectl get datasources -o wide")
+	d.kubectl("get", "datasources", "-n", examplesNamespace, "-o", "wide")
+	step("the CRM row that could not load, from status.lastSync.firstErrors")
+	d.kubectl("get", "datasource", "crm-contacts", "-n", examplesNamespace,
+		"-o", `jsonpath={range .status.lastSync.firstErrors[*]}line {.row}: {.reason}{"\n"}{end}`)
+	step("kizuna export records --source business-cards: Shift_JIS business cards, loaded as written")
+	export := exec.CommandContext(d.ctx, d.binary, "export", "records", "--store", d.storeDSN, "-n", examplesNamespace, "--source", "business-cards")
+	export.Stdout, export.Stderr = os.Stdout, os.Stderr
+	return export.Run()
+}
+
+func (d *demo) kubectl(args ...string) {
+	cmd := exec.CommandContext(d.ctx, d.kubectlBin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+d.kubeconfig)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	_ = cmd.Run()
+}
+
+func (d *demo) createNamespace(name string) error {
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName(name)
+	return d.client.Create(d.ctx, ns)
+}
+
+// apply creates every document of a file in a namespace, after change (when not nil) edits it.
+func (d *demo) apply(namespace, file string, change func(*unstructured.Unstructured) error) error {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		err := decoder.Decode(&u.Object)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		u.SetNamespace(namespace)
+		if change != nil {
+			if err := change(u); err != nil {
+				return err
+			}
+		}
+		if err := d.client.Create(d.ctx, u); err != nil {
+			return fmt.Errorf("create %s %s from %s: %w", u.GetKind(), u.GetName(), filepath.Base(file), err)
+		}
+		fmt.Printf("    %s/%s created\n", u.GetKind(), u.GetName())
+	}
+}
+
+// kustomizationFiles lists a folder's files in the order its kustomization applies them.
+func kustomizationFiles(dir string) ([]string, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
 	if err != nil {
 		return nil, err
@@ -179,61 +312,92 @@ func sampleFiles(dir string) ([]string, error) {
 
 var kinds = []string{"DataSource", "IdentityResolution", "Segment", "Channel", "DeliveryPolicy", "Campaign"}
 
-// readiness is the Ready status of every Kizuna object in the demo namespace: "" when an object
-// has no Ready condition yet.
-func readiness(ctx context.Context, c client.Client) ([]string, error) {
-	var statuses []string
+// state is what the demo waits on: each Kizuna object's kind and conditions.
+type state struct {
+	kind       string
+	conditions map[string]string // type -> status
+	reasons    map[string]string // type -> reason
+}
+
+func (d *demo) states(namespace string) ([]state, error) {
+	var out []state
 	for _, kind := range kinds {
 		var list unstructured.UnstructuredList
 		list.SetGroupVersionKind(schema.GroupVersionKind{Group: "cdp.kizuna.dev", Version: "v1alpha1", Kind: kind + "List"})
-		if err := c.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		if err := d.client.List(d.ctx, &list, client.InNamespace(namespace)); err != nil {
 			return nil, err
 		}
 		for _, item := range list.Items {
+			s := state{kind: kind, conditions: map[string]string{}, reasons: map[string]string{}}
 			conds, _, _ := unstructured.NestedSlice(item.Object, "status", "conditions")
-			statuses = append(statuses, readyStatus(conds))
+			for _, c := range conds {
+				if m, ok := c.(map[string]any); ok {
+					t, _ := m["type"].(string)
+					s.conditions[t], _ = m["status"].(string)
+					s.reasons[t], _ = m["reason"].(string)
+				}
+			}
+			out = append(out, s)
 		}
 	}
-	if len(statuses) == 0 {
+	if len(out) == 0 {
 		return nil, errors.New("no Kizuna resources found")
 	}
-	return statuses, nil
+	return out, nil
 }
 
-func readyStatus(conds []any) string {
-	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == "Ready" {
-			s, _ := m["status"].(string)
-			return s
-		}
-	}
-	return ""
+func allReconciled(states []state) bool {
+	return !slices.ContainsFunc(states, func(s state) bool { return s.conditions["Ready"] == "" })
 }
 
-func allReconciled(statuses []string) bool { return !slices.Contains(statuses, "") }
-
-func allReady(statuses []string) bool {
-	return !slices.ContainsFunc(statuses, func(s string) bool { return s != "True" })
+func allReady(states []state) bool {
+	return !slices.ContainsFunc(states, func(s state) bool { return s.conditions["Ready"] != "True" })
 }
 
-// waitFor polls the demo namespace until done holds, and reports how long it took since started.
-func waitFor(ctx context.Context, c client.Client, started time.Time, timeout time.Duration, what string, done func([]string) bool) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func allSynced(states []state) bool {
+	return !slices.ContainsFunc(states, func(s state) bool {
+		return s.kind == "DataSource" && (s.reasons["Synced"] == "" || s.reasons["Synced"] == "NeverSynced" || s.conditions["Syncing"] == "True")
+	})
+}
+
+// waitFor polls a namespace until done holds, and reports how long it took since started.
+func (d *demo) waitFor(namespace string, started time.Time, what string, done func([]state) bool) error {
+	ctx, cancel := context.WithTimeout(d.ctx, d.timeout)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		statuses, err := readiness(ctx, c)
-		if err == nil && done(statuses) {
-			fmt.Printf("    %s (%d resources, %.1fs)\n", what, len(statuses), time.Since(started).Seconds())
+		states, err := d.states(namespace)
+		if err == nil && done(states) {
+			fmt.Printf("    %s (%d resources, %.1fs)\n", what, len(states), time.Since(started).Seconds())
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			if err == nil {
-				err = fmt.Errorf("not yet after %s: %s", timeout, what)
+				err = fmt.Errorf("not yet after %s: %s", d.timeout, what)
 			}
 			return err
+		case <-tick.C:
+		}
+	}
+}
+
+// waitForJobs waits until the namespace has sync Jobs, so there is something to show.
+func (d *demo) waitForJobs(namespace string) error {
+	ctx, cancel := context.WithTimeout(d.ctx, d.timeout)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var jobs unstructured.UnstructuredList
+		jobs.SetGroupVersionKind(schema.GroupVersionKind{Group: "batch", Version: "v1", Kind: "JobList"})
+		if err := d.client.List(ctx, &jobs, client.InNamespace(namespace)); err == nil && len(jobs.Items) > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("no sync Job appeared")
 		case <-tick.C:
 		}
 	}

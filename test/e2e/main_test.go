@@ -78,7 +78,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	manager := exec.Command(binary, "manager", "--metrics-bind-address=0", "--health-probe-bind-address=0")
+	manager := exec.Command(binary, "manager", "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--store-dsn=sqlite:"+filepath.Join(dir, "kizuna.db"), "--worker-image="+workerImage, "--job-backoff-limit=1")
 	manager.Env = append(os.Environ(), "KUBECONFIG="+local.Kubeconfig)
 	manager.Stdout, manager.Stderr = managerLog, managerLog
 	if err := manager.Start(); err != nil {

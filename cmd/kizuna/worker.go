@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/ingest"
+	"github.com/kizuna-dev/kizuna/pkg/store"
+	"github.com/kizuna-dev/kizuna/pkg/worker"
+)
+
+func newWorkerCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run one step of Kizuna's work; the operator's Jobs run this",
+		Long: `Runs one step of work in a Job's Pod. The step's input comes from environment variables
+that the operator sets on the Job (` + worker.EnvDataSource + `, ` + worker.EnvRunID + `, ` + worker.EnvStoreDSN + `, and one variable per
+Secret key), so the Pod needs no access to the API server to read its resource.`,
+	}
+	cmd.AddCommand(newWorkerSyncCommand())
+	return cmd
+}
+
+func newWorkerSyncCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "sync",
+		Short: "Sync one DataSource into the store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWorkerSync(cmd.Context(), cmd)
+		},
+	}
+}
+
+// workerDataSource is what the operator passes in worker.EnvDataSource.
+type workerDataSource struct {
+	Name       string                     `json:"name"`
+	Namespace  string                     `json:"namespace"`
+	Generation int64                      `json:"generation"`
+	Spec       cdpv1alpha1.DataSourceSpec `json:"spec"`
+}
+
+func runWorkerSync(ctx context.Context, cmd *cobra.Command) error {
+	var in workerDataSource
+	if err := json.Unmarshal([]byte(os.Getenv(worker.EnvDataSource)), &in); err != nil {
+		return fmt.Errorf("read %s: %w", worker.EnvDataSource, err)
+	}
+	runID := os.Getenv(worker.EnvRunID)
+	if runID == "" {
+		return fmt.Errorf("%s is not set", worker.EnvRunID)
+	}
+	st, err := store.Open(ctx, os.Getenv(worker.EnvStoreDSN))
+	if err != nil {
+		return fmt.Errorf("open the store: %w", err)
+	}
+	defer func() { _ = st.Close() }()
+
+	creds := worker.EnvCredentials{}
+	if in.Spec.Source.ConfigMap != nil {
+		creds.ConfigMaps = configMapReader(in.Namespace)
+	}
+	ds := &cdpv1alpha1.DataSource{ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: in.Namespace, Generation: in.Generation}, Spec: in.Spec}
+	cfg, err := worker.SyncConfig(ctx, ds, creds, worker.SyncOptions{Namespace: in.Namespace, RunID: runID, TempDir: os.TempDir()})
+	if err != nil {
+		return err
+	}
+	run, err := ingest.Sync(ctx, st, cfg)
+	printRun(cmd, run)
+	return err
+}
+
+// configMapReader reads ConfigMap keys through the API with the Pod's service account.
+func configMapReader(namespace string) func(ctx context.Context, name, key string) ([]byte, error) {
+	return func(ctx context.Context, name, key string) ([]byte, error) {
+		cfg, err := ctrl.GetConfig()
+		if err != nil {
+			return nil, fmt.Errorf("reach the API server to read ConfigMap %s: %w", name, err)
+		}
+		client, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		cm, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("read ConfigMap %s: %w", name, err)
+		}
+		if v, ok := cm.Data[key]; ok {
+			return []byte(v), nil
+		}
+		if v, ok := cm.BinaryData[key]; ok {
+			return v, nil
+		}
+		return nil, errors.New("ConfigMap " + name + " has no key " + key)
+	}
+}
+
+// printRun writes a run's outcome as one JSON line, for the Pod's log.
+func printRun(cmd *cobra.Command, run store.SyncRun) {
+	out, _ := json.Marshal(map[string]any{
+		"source": run.Source, "run": run.RunID, "status": run.Status, "message": run.Message,
+		"rowsRead": run.RowsRead, "rowsLoaded": run.RowsLoaded, "rowsQuarantined": run.RowsQuarantined,
+		"inserted": run.Inserted, "updated": run.Updated, "unchanged": run.Unchanged, "recordsDeleted": run.RecordsDeleted,
+	})
+	_, _ = fmt.Fprintln(cmd.OutOrStdout(), string(out))
+}

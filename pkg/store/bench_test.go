@@ -1,0 +1,189 @@
+package store_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kizuna-dev/kizuna/pkg/store"
+)
+
+// benchRows is the size of one benchmarked sync.
+const benchRows = 200_000
+
+type benchBackend struct {
+	name string
+	dsn  func(b *testing.B) string
+}
+
+var benchBackends = []benchBackend{
+	{"sqlite", func(b *testing.B) string { return "sqlite:" + filepath.Join(b.TempDir(), "kizuna.db") }},
+	{"postgres", func(b *testing.B) string { return newPostgresDatabase(b) }},
+}
+
+// heapPeak samples the live heap during a sync, to show that it does not grow with the rows.
+type heapPeak struct{ max uint64 }
+
+func (h *heapPeak) sample() {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	h.max = max(h.max, m.HeapInuse)
+}
+
+// BenchmarkLoadRecords loads snapshots of benchRows customer records with eight attributes and two
+// identifiers: new records in key order, new records in random key order, and the same snapshot
+// loaded again (nothing changes).
+func BenchmarkLoadRecords(b *testing.B) {
+	for _, be := range benchBackends {
+		b.Run(be.name, func(b *testing.B) {
+			for _, sc := range []struct {
+				name     string
+				shuffled bool
+				resync   bool
+			}{
+				{"new", false, false},
+				{"new-shuffled", true, false},
+				{"unchanged", false, true},
+			} {
+				b.Run(sc.name, func(b *testing.B) {
+					s, err := store.Open(b.Context(), be.dsn(b))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer s.Close()
+					var peak heapPeak
+					load := func(source, runID string) store.SyncRun {
+						w, err := s.BeginSync(b.Context(), store.SyncRun{Namespace: "bench", Source: source, RunID: runID, Mode: store.SyncSnapshot})
+						if err != nil {
+							b.Fatal(err)
+						}
+						r := benchRecord()
+						for i := range benchRows {
+							n := i
+							if sc.shuffled {
+								n = (i * 7919) % benchRows // a permutation: 7919 is prime and does not divide benchRows
+							}
+							setBenchRecord(&r, n)
+							if err := w.PutRecord(b.Context(), r); err != nil {
+								b.Fatal(err)
+							}
+							if i%50_000 == 0 {
+								peak.sample()
+							}
+						}
+						run, err := w.Commit(b.Context(), benchRows, store.SourceState{})
+						if err != nil {
+							b.Fatal(err)
+						}
+						return run
+					}
+					if sc.resync {
+						load("crm", "setup")
+					}
+					i := 0
+					for b.Loop() {
+						i++
+						source := fmt.Sprintf("crm-%d", i)
+						if sc.resync {
+							source = "crm"
+						}
+						run := load(source, "run-"+strconv.Itoa(i))
+						if want := int64(benchRows); (sc.resync && run.Unchanged != want) || (!sc.resync && run.Inserted != want) {
+							b.Fatalf("run %+v: want %d rows inserted or unchanged", run, want)
+						}
+					}
+					b.ReportMetric(float64(b.N*benchRows)/b.Elapsed().Seconds(), "rows/s")
+					b.ReportMetric(float64(peak.max)/(1<<20), "peak-heap-MiB")
+					b.ReportMetric(0, "ns/op")
+				})
+			}
+		})
+	}
+}
+
+var benchSignup = time.Date(2023, 5, 1, 10, 0, 0, 0, time.UTC)
+
+func benchRecord() store.Record {
+	return store.Record{
+		Identifiers: map[string][]string{"Email": {""}, "Phone": {""}},
+		Attributes: map[string]any{
+			"firstName": "太郎", "lastName": "山田", "city": "Tokyo", "plan": "gold",
+			"age": 0.0, "lifetimeValue": 0.0, "vip": false, "signedUpAt": benchSignup,
+		},
+	}
+}
+
+// setBenchRecord fills r with the n-th customer. The maps are reused: the store encodes a record
+// when it is put and keeps no reference to it. Texts are built with strconv, not fmt, so that the
+// benchmark measures the store rather than its own formatting.
+func setBenchRecord(r *store.Record, n int) {
+	r.Key = "cust-" + zeroPad(n, 9)
+	r.Identifiers["Email"][0] = "customer" + strconv.Itoa(n) + "@example.co.jp"
+	r.Identifiers["Phone"][0] = "+8190" + zeroPad(n, 8)
+	r.Attributes["age"] = float64(20 + n%60)
+	r.Attributes["lifetimeValue"] = float64(n%100000) * 1.5
+	r.Attributes["vip"] = n%10 == 0
+	r.Attributes["signedUpAt"] = benchSignup.Add(time.Duration(n) * time.Minute)
+}
+
+func zeroPad(n, width int) string {
+	s := strconv.Itoa(n)
+	if len(s) >= width {
+		return s
+	}
+	return "000000000000"[:width-len(s)] + s
+}
+
+// BenchmarkLoadEvents appends benchRows new events with four properties each.
+func BenchmarkLoadEvents(b *testing.B) {
+	for _, be := range benchBackends {
+		b.Run(be.name, func(b *testing.B) {
+			s, err := store.Open(b.Context(), be.dsn(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			var peak heapPeak
+			e := store.Event{
+				Type: "purchase", IdentifierType: "Email",
+				Properties: map[string]any{"sku": "", "amount": 0.0, "currency": "JPY", "coupon": false},
+			}
+			i := 0
+			for b.Loop() {
+				i++
+				w, err := s.BeginSync(b.Context(), store.SyncRun{Namespace: "bench", Source: "web", RunID: "run-" + strconv.Itoa(i), Mode: store.SyncAppend})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for n := range benchRows {
+					id := i*benchRows + n
+					e.ID = "ev-" + zeroPad(id, 12)
+					e.OccurredAt = benchSignup.Add(time.Duration(id) * time.Second)
+					e.IdentifierValue = "customer" + strconv.Itoa(n%50_000) + "@example.co.jp"
+					e.Properties["sku"] = "SKU-" + zeroPad(n%10_000, 5)
+					e.Properties["amount"] = float64(n%20_000) + 0.5
+					e.Properties["coupon"] = n%7 == 0
+					if err := w.PutEvent(b.Context(), e); err != nil {
+						b.Fatal(err)
+					}
+					if n%50_000 == 0 {
+						peak.sample()
+					}
+				}
+				run, err := w.Commit(b.Context(), benchRows, store.SourceState{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if run.Inserted != benchRows {
+					b.Fatalf("run %+v: want %d events inserted", run, benchRows)
+				}
+			}
+			b.ReportMetric(float64(b.N*benchRows)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(peak.max)/(1<<20), "peak-heap-MiB")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}

@@ -1,0 +1,237 @@
+package store
+
+import (
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// dialect holds every difference in SQL text between the backends. The shared queries are written
+// once, with ? placeholders and {name} slots that a dialect fills: the staging tables' names and
+// the type a bare time parameter must be cast to.
+type dialect struct {
+	name string
+	// migrations is the folder of migrations/ for this dialect.
+	migrations string
+	// dollarPlaceholders: PostgreSQL numbers its parameters ($1, $2); SQLite takes ?.
+	dollarPlaceholders bool
+	// slots fill the {name} slots of the shared queries.
+	slots *strings.Replacer
+	// createMigrationsTable is the bookkeeping table of the migration runner.
+	createMigrationsTable string
+	// createStageRecords and createStageEvents create the temporary tables a sync writes into
+	// before its set-based merge at Commit. The staged key is unique, so a duplicate that the key
+	// filter failed to catch still cannot be published twice.
+	createStageRecords string
+	createStageEvents  string
+	// stageRecordsByKey reads the staged records in key order, for input that did not arrive in
+	// key order: SQLite then inserts into the records' B-tree page after page instead of all
+	// over it (which, past the page cache, costs a read and a write per row).
+	stageRecordsByKey string
+	// timeArg turns a time into the parameter value of a time column.
+	timeArg func(time.Time) any
+}
+
+var sqliteDialect = &dialect{
+	name:               "sqlite",
+	migrations:         "migrations/sqlite",
+	dollarPlaceholders: false,
+	slots: strings.NewReplacer(
+		"{stage_records}", "temp.kizuna_stage_records",
+		"{stage_events}", "temp.kizuna_stage_events",
+		"{time}", "INTEGER",
+		"{json}", "",
+		// SQLite checks the key on insert anyway: skipping a conflict costs nothing more.
+		"{only_new_records}", "WHERE true ON CONFLICT (namespace, source, record_key) DO NOTHING",
+	),
+	createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		applied_at INTEGER NOT NULL)`,
+	// Rows are appended to the staging table as they come; the unique index on the key is small
+	// enough to stay in the page cache.
+	createStageRecords: `CREATE TEMP TABLE kizuna_stage_records (
+		record_key   TEXT NOT NULL UNIQUE,
+		identifiers  TEXT NOT NULL,
+		attributes   TEXT NOT NULL,
+		content_hash BLOB NOT NULL)`,
+	createStageEvents: `CREATE TEMP TABLE kizuna_stage_events (
+		event_id         TEXT    NOT NULL,
+		event_type       TEXT    NOT NULL,
+		occurred_at      INTEGER NOT NULL,
+		identifier_type  TEXT    NOT NULL,
+		identifier_value TEXT    NOT NULL,
+		properties       TEXT    NOT NULL,
+		received_at      INTEGER NOT NULL)`,
+	// The unary + keeps SQLite from walking the key index, which would fetch rows all over the
+	// staging table; a sort reads it once.
+	stageRecordsByKey: `(SELECT * FROM temp.kizuna_stage_records ORDER BY +record_key)`,
+	timeArg:           func(t time.Time) any { return t.UnixMicro() },
+}
+
+var postgresDialect = &dialect{
+	name:               "postgres",
+	migrations:         "migrations/postgres",
+	dollarPlaceholders: true,
+	slots: strings.NewReplacer(
+		"{stage_records}", "pg_temp.kizuna_stage_records",
+		"{stage_events}", "pg_temp.kizuna_stage_events",
+		"{time}", "timestamptz",
+		"{json}", "::jsonb",
+		// Not ON CONFLICT: PostgreSQL's speculative insertion would double the cost of a row,
+		// and the source's lock keeps other writers of its records away.
+		"{only_new_records}", `WHERE NOT EXISTS (SELECT 1 FROM records AS r
+			WHERE r.namespace = ?1 AND r.source = ?2 AND r.record_key = s.record_key)`,
+	),
+	createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL)`,
+	// The maps are staged as text: parsing jsonb is the dearest part of loading a row, and the
+	// merge parses only the records that are new or changed.
+	createStageRecords: `CREATE TEMP TABLE kizuna_stage_records (
+		record_key   text COLLATE "C" NOT NULL,
+		identifiers  text NOT NULL,
+		attributes   text NOT NULL,
+		content_hash bytea NOT NULL)`,
+	createStageEvents: `CREATE TEMP TABLE kizuna_stage_events (
+		event_id         text COLLATE "C" NOT NULL,
+		event_type       text NOT NULL,
+		occurred_at      timestamptz NOT NULL,
+		identifier_type  text NOT NULL,
+		identifier_value text NOT NULL,
+		properties       jsonb NOT NULL,
+		received_at      timestamptz NOT NULL)`,
+	stageRecordsByKey: `pg_temp.kizuna_stage_records`,
+	timeArg:           func(t time.Time) any { return t },
+}
+
+// sql fills the slots of a shared query and numbers its placeholders for the dialect: ? is the
+// next parameter, ?N the N-th (both SQLite's syntax), and PostgreSQL's $N replaces either. A query
+// uses one form or the other, and holds no ? inside string literals.
+func (d *dialect) sql(query string) string {
+	query = d.slots.Replace(query)
+	if !d.dollarPlaceholders {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] != '?' {
+			b.WriteByte(query[i])
+			continue
+		}
+		b.WriteByte('$')
+		if i+1 < len(query) && query[i+1] >= '0' && query[i+1] <= '9' {
+			continue // ?N: keep its number
+		}
+		n++
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
+}
+
+// valuesList writes rows groups of cols placeholders: "(?, ?), (?, ?)".
+func valuesList(rows, cols int) string {
+	group := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(group+", ", rows), ", ")
+}
+
+// lockKey names the PostgreSQL advisory lock of a resource. A collision between two names only
+// makes two unrelated syncs wait for each other.
+func lockKey(parts ...string) int64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return int64(h.Sum64()) //nolint:gosec // a lock key only needs 64 bits, the sign does not matter
+}
+
+// The shared queries. Each backend compiles them once with its dialect.
+const (
+	runColumns = `namespace, source, run_id, mode, status, started_at, finished_at, rows_read,
+		rows_loaded, rows_quarantined, inserted, updated, unchanged, records_deleted, message`
+
+	sqlGetRun = `SELECT ` + runColumns + ` FROM sync_runs
+		WHERE namespace = ? AND source = ? AND run_id = ?`
+
+	sqlListRuns = `SELECT ` + runColumns + ` FROM sync_runs
+		WHERE namespace = ? AND source = ?
+		ORDER BY started_at DESC, run_id DESC LIMIT ?`
+
+	sqlRunStatus = `SELECT status FROM sync_runs WHERE namespace = ? AND source = ? AND run_id = ?`
+
+	sqlFinishRun = `INSERT INTO sync_runs (` + runColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (namespace, source, run_id) DO UPDATE SET
+			mode = excluded.mode, status = excluded.status, started_at = excluded.started_at,
+			finished_at = excluded.finished_at, rows_read = excluded.rows_read,
+			rows_loaded = excluded.rows_loaded, rows_quarantined = excluded.rows_quarantined,
+			inserted = excluded.inserted, updated = excluded.updated, unchanged = excluded.unchanged,
+			records_deleted = excluded.records_deleted, message = excluded.message`
+
+	sqlDeleteQuarantined = `DELETE FROM quarantined_rows WHERE namespace = ? AND source = ? AND run_id = ?`
+
+	sqlInsertQuarantinedPrefix = `INSERT INTO quarantined_rows
+		(namespace, source, run_id, position, row_number, reason, raw) VALUES `
+
+	sqlListQuarantined = `SELECT row_number, reason, raw FROM quarantined_rows
+		WHERE namespace = ? AND source = ? AND run_id = ?
+		ORDER BY row_number, position LIMIT ?`
+
+	sqlScanRecords = `SELECT record_key, identifiers, attributes, first_seen_at, updated_at, deleted_at
+		FROM records WHERE namespace = ? AND source = ? ORDER BY record_key`
+
+	sqlScanEvents = `SELECT event_id, event_type, occurred_at, identifier_type, identifier_value,
+			properties, received_at
+		FROM events WHERE namespace = ? AND source = ? ORDER BY occurred_at, event_id`
+
+	sqlGetSourceState = `SELECT etag, last_modified, cursor_value FROM source_state
+		WHERE namespace = ? AND source = ?`
+
+	sqlPutSourceState = `INSERT INTO source_state
+			(namespace, source, etag, last_modified, cursor_value, run_id, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (namespace, source) DO UPDATE SET
+			etag = excluded.etag, last_modified = excluded.last_modified,
+			cursor_value = excluded.cursor_value, run_id = excluded.run_id,
+			updated_at = excluded.updated_at`
+
+	sqlStagedKey = `SELECT 1 FROM {stage_records} WHERE record_key = ?`
+
+	sqlDropStageRecords = `DROP TABLE IF EXISTS {stage_records}`
+	sqlDropStageEvents  = `DROP TABLE IF EXISTS {stage_events}`
+
+	// The merge of a records sync, in this order: mark deleted what a snapshot did not hold,
+	// update what changed (or comes back from deletion), insert what is new. Unchanged records
+	// are not written at all, so their updated_at stays. {staged} reads the staging table as it
+	// is, or in key order. Parameters: ?1 namespace, ?2 source, ?3 the sync's time.
+	sqlMergeUpdated = `UPDATE records SET
+			identifiers = s.identifiers{json}, attributes = s.attributes{json},
+			content_hash = s.content_hash, updated_at = ?3, deleted_at = NULL
+		FROM {staged} AS s
+		WHERE records.namespace = ?1 AND records.source = ?2 AND records.record_key = s.record_key
+			AND (records.content_hash <> s.content_hash OR records.deleted_at IS NOT NULL)`
+
+	sqlMergeInserted = `INSERT INTO records (namespace, source, record_key, identifiers, attributes,
+			content_hash, first_seen_at, updated_at)
+		SELECT ?1, ?2, s.record_key, s.identifiers{json}, s.attributes{json}, s.content_hash,
+			CAST(?3 AS {time}), CAST(?3 AS {time})
+		FROM {staged} AS s
+		{only_new_records}`
+
+	sqlMergeDeleted = `UPDATE records SET deleted_at = ?1, updated_at = ?1
+		WHERE namespace = ?2 AND source = ?3 AND deleted_at IS NULL
+			AND NOT EXISTS (SELECT 1 FROM {stage_records} AS s WHERE s.record_key = records.record_key)`
+
+	// Events are never updated: an ID already stored, or staged twice, is skipped.
+	sqlMergeEvents = `INSERT INTO events (namespace, source, event_id, event_type, occurred_at,
+			identifier_type, identifier_value, properties, received_at)
+		SELECT ?, ?, s.event_id, s.event_type, s.occurred_at, s.identifier_type, s.identifier_value,
+			s.properties, s.received_at
+		FROM {stage_events} AS s WHERE true
+		ON CONFLICT (namespace, source, event_id) DO NOTHING`
+)

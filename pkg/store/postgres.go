@@ -1,0 +1,170 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// postgresBatchRows rows go into one COPY: large enough that the round trip and the COPY's
+// start-up cost vanish, small enough to keep a sync's buffer at a few megabytes.
+const postgresBatchRows = 5000
+
+type postgresBackend struct {
+	pool *pgxpool.Pool
+}
+
+func openPostgres(ctx context.Context, dsn string, o options) (*sqlStore, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx leaves the password out of its parse errors.
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// Connect now, so that a wrong address or password fails here rather than at the first sync.
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return newSQLStore(&postgresBackend{pool: pool}, postgresDialect, o.clock), nil
+}
+
+func (b *postgresBackend) read() querier { return pgxQuerier{db: b.pool} }
+
+func (b *postgresBackend) session(ctx context.Context) (session, error) {
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire a connection: %w", err)
+	}
+	return &postgresSession{conn: conn}, nil
+}
+
+func (b *postgresBackend) close() error {
+	b.pool.Close()
+	return nil
+}
+
+// pgxDB is what a pool, a connection and a transaction share.
+type pgxDB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+type pgxQuerier struct{ db pgxDB }
+
+func (q pgxQuerier) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := q.db.Exec(ctx, query, args...)
+	return tag.RowsAffected(), err
+}
+
+func (q pgxQuerier) query(ctx context.Context, query string, args ...any) (rows, error) {
+	return q.db.Query(ctx, query, args...)
+}
+
+// postgresSession is one pooled connection, held for one sync or migration.
+type postgresSession struct {
+	conn *pgxpool.Conn
+	tx   pgx.Tx
+}
+
+// querier runs on the transaction when one is open.
+func (s *postgresSession) querier() pgxQuerier {
+	if s.tx != nil {
+		return pgxQuerier{db: s.tx}
+	}
+	return pgxQuerier{db: s.conn}
+}
+
+func (s *postgresSession) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return s.querier().exec(ctx, query, args...)
+}
+
+func (s *postgresSession) query(ctx context.Context, query string, args ...any) (rows, error) {
+	return s.querier().query(ctx, query, args...)
+}
+
+func (s *postgresSession) begin(ctx context.Context, lock string) error {
+	tx, err := s.conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	s.tx = tx
+	// A transaction-level lock ends with the transaction, however it ends, even if this process
+	// dies: no unlock to forget.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("kizuna", lock)); err != nil {
+		return errors.Join(fmt.Errorf("wait for the lock: %w", err), s.rollback(ctx))
+	}
+	return nil
+}
+
+func (s *postgresSession) commit(ctx context.Context) error {
+	if s.tx == nil {
+		return errors.New("no transaction to commit")
+	}
+	err := s.tx.Commit(ctx)
+	s.tx = nil
+	return err
+}
+
+func (s *postgresSession) rollback(ctx context.Context) error {
+	if s.tx == nil {
+		return nil
+	}
+	// A cancelled context must not keep the transaction, and the source's lock, open.
+	err := s.tx.Rollback(context.WithoutCancel(ctx))
+	s.tx = nil
+	return err
+}
+
+func (s *postgresSession) release() {
+	// The pool destroys a connection returned inside a transaction, so a failed rollback cannot
+	// leak a lock.
+	_ = s.rollback(context.Background())
+	s.conn.Release()
+}
+
+func (s *postgresSession) batchRows() int { return postgresBatchRows }
+
+func (s *postgresSession) stageRecords(ctx context.Context, rows []stagedRecord) error {
+	src := &copySource[stagedRecord]{rows: rows, values: func(r *stagedRecord, v []any) []any {
+		return append(v, r.key, r.identifiers, r.attributes, r.hash[:])
+	}}
+	_, err := s.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "kizuna_stage_records"}, stageRecordColumns, src)
+	return err
+}
+
+func (s *postgresSession) stageEvents(ctx context.Context, rows []stagedEvent) error {
+	src := &copySource[stagedEvent]{rows: rows, values: func(e *stagedEvent, v []any) []any {
+		return append(v, e.id, e.eventType, e.occurredAt, e.identifierType, e.identifierValue,
+			e.properties, e.receivedAt)
+	}}
+	_, err := s.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "kizuna_stage_events"}, stageEventColumns, src)
+	return err
+}
+
+// copySource feeds a batch to COPY without building a [][]any of it.
+type copySource[T any] struct {
+	rows   []T
+	next   int
+	buf    []any
+	values func(*T, []any) []any
+}
+
+func (c *copySource[T]) Next() bool {
+	c.next++
+	return c.next <= len(c.rows)
+}
+
+func (c *copySource[T]) Values() ([]any, error) {
+	c.buf = c.values(&c.rows[c.next-1], c.buf[:0])
+	return c.buf, nil
+}
+
+func (c *copySource[T]) Err() error { return nil }

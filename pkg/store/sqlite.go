@@ -1,0 +1,321 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	// The SQLite driver: pure Go, so the binary needs no C toolchain or shared library.
+	_ "modernc.org/sqlite"
+)
+
+// SQLite settings, applied to every connection:
+//   - WAL lets readers work while a sync writes, and makes a commit cheap;
+//   - synchronous=NORMAL is safe with WAL (a power cut may lose the last commits, never corrupt);
+//   - busy_timeout makes a writer of another process wait for the write lock rather than fail;
+//     writers of one process queue for the one writer connection instead;
+//   - foreign_keys is off by default in SQLite;
+//   - journal_size_limit shrinks the WAL back after a large sync has been checkpointed.
+//
+// The writer does not checkpoint the WAL itself (wal_autocheckpoint=0): a goroutine does, on a
+// reader connection, after each commit, so that a sync's Commit does not wait for the copy into
+// the database file and its fsync.
+var sqlitePragmas = []string{
+	"busy_timeout(60000)",
+	"page_size(16384)",
+	"journal_mode(WAL)",
+	"synchronous(NORMAL)",
+	"foreign_keys(1)",
+	"journal_size_limit(67108864)",
+}
+
+// Page cache per connection, in KiB (negative in SQLite's terms). The writer's larger cache keeps a
+// sync's staging and merge in memory for longer; both are bounds, not allocations.
+const (
+	sqliteWriterCacheKiB = 65536
+	sqliteReaderCacheKiB = 8192
+	sqliteReaders        = 8
+	// sqliteBatchRows rows are buffered, then staged by a goroutine of their own while the next
+	// batch fills: large batches keep the two from waiting for each other.
+	sqliteBatchRows = 500
+	// sqliteStatementRows rows go into one multi-row INSERT: 500 rows of 7 columns stay well under
+	// SQLite's limit of 32766 parameters per statement.
+	sqliteStatementRows = 500
+)
+
+type sqliteBackend struct {
+	// writer has one connection: a sync or migration holds it from start to end, and the next
+	// one waits for it, honouring its context.
+	writer *sql.DB
+	reader *sql.DB
+	// tempDir is removed by close: the folder of a sqlite::memory: database.
+	tempDir string
+	// checkpoint asks the checkpointer goroutine for a checkpoint; checkpointerDone is closed
+	// when it has stopped.
+	checkpoint       chan struct{}
+	checkpointerDone chan struct{}
+}
+
+func openSQLite(ctx context.Context, path string, o options) (*sqlStore, error) {
+	b := &sqliteBackend{}
+	if path == ":memory:" {
+		dir, err := os.MkdirTemp("", "kizuna-store-")
+		if err != nil {
+			return nil, fmt.Errorf("open store: create a temporary folder for sqlite::memory: %w", err)
+		}
+		b.tempDir = dir
+		path = filepath.Join(dir, "kizuna.db")
+	}
+	if path == "" {
+		return nil, errors.New("open store: the sqlite DSN names no file: use sqlite:PATH")
+	}
+	var err error
+	if b.writer, err = sql.Open("sqlite", sqliteDSN(path, sqliteWriterCacheKiB, false)); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", path, err), b.close())
+	}
+	b.writer.SetMaxOpenConns(1)
+	b.writer.SetMaxIdleConns(1)
+	b.writer.SetConnMaxLifetime(0)
+	b.writer.SetConnMaxIdleTime(0)
+	// Connect now, so that a wrong path fails here rather than at the first sync.
+	if err := b.writer.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", path, err), b.close())
+	}
+	if b.reader, err = sql.Open("sqlite", sqliteDSN(path, sqliteReaderCacheKiB, true)); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", path, err), b.close())
+	}
+	b.reader.SetMaxOpenConns(sqliteReaders)
+	b.reader.SetMaxIdleConns(sqliteReaders)
+	b.checkpoint = make(chan struct{}, 1)
+	b.checkpointerDone = make(chan struct{})
+	go b.checkpointer()
+	return newSQLStore(b, sqliteDialect, o.clock), nil
+}
+
+// checkpointer copies committed pages from the WAL into the database file when asked. A
+// checkpoint that fails, or cannot finish because readers still use old pages, is tried again
+// after the next commit.
+func (b *sqliteBackend) checkpointer() {
+	defer close(b.checkpointerDone)
+	for range b.checkpoint {
+		_, _ = b.reader.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+	}
+}
+
+// committed asks for a checkpoint, unless one is asked for already.
+func (b *sqliteBackend) committed() {
+	select {
+	case b.checkpoint <- struct{}{}:
+	default:
+	}
+}
+
+// sqliteDSN is the modernc.org/sqlite connection string of a file: a file: URI, so that any
+// character in the path is escaped, with the pragmas every connection runs when it opens.
+func sqliteDSN(path string, cacheKiB int, readOnly bool) string {
+	q := url.Values{}
+	for _, p := range sqlitePragmas {
+		q.Add("_pragma", p)
+	}
+	if !readOnly {
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+	}
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
+	q.Add("_pragma", fmt.Sprintf("temp.cache_size(-%d)", cacheKiB))
+	if readOnly {
+		// Readers cannot write by mistake; writes go through the one writer connection.
+		q.Add("_pragma", "query_only(1)")
+	}
+	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}
+	return u.String()
+}
+
+func (b *sqliteBackend) read() querier { return sqlQuerier{db: b.reader} }
+
+func (b *sqliteBackend) session(ctx context.Context) (session, error) {
+	conn, err := b.writer.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("wait for the writer connection: %w", err)
+	}
+	return &sqliteSession{sqlQuerier: sqlQuerier{db: conn}, conn: conn, stmts: map[string]*sql.Stmt{}, committed: b.committed}, nil
+}
+
+func (b *sqliteBackend) close() error {
+	if b.checkpoint != nil {
+		close(b.checkpoint)
+		<-b.checkpointerDone
+	}
+	var errs []error
+	for _, db := range []*sql.DB{b.reader, b.writer} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	if b.tempDir != "" {
+		errs = append(errs, os.RemoveAll(b.tempDir))
+	}
+	return errors.Join(errs...)
+}
+
+// sqlDB is what *sql.DB and *sql.Conn share.
+type sqlDB interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+type sqlQuerier struct{ db sqlDB }
+
+func (q sqlQuerier) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q sqlQuerier) query(ctx context.Context, query string, args ...any) (rows, error) {
+	rs, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rs}, nil
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+// sqliteSession is the writer connection, held for one sync or migration.
+type sqliteSession struct {
+	sqlQuerier
+	conn *sql.Conn
+	inTx bool
+	// stmts caches the multi-row INSERTs of a sync by their SQL; they are closed before the
+	// transaction ends, because SQLite cannot drop a table that a statement still uses.
+	stmts map[string]*sql.Stmt
+	args  []any
+	// committed is called after each commit.
+	committed func()
+}
+
+func (s *sqliteSession) begin(ctx context.Context, _ string) error {
+	// IMMEDIATE takes the write lock now, so that two processes serialize here instead of failing
+	// later when a reader transaction tries to become a writer.
+	if _, err := s.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		if ctx.Err() != nil {
+			// The wait for another process's write lock ended with the context.
+			return fmt.Errorf("begin: %w: %w", ctx.Err(), err)
+		}
+		return fmt.Errorf("begin: %w", err)
+	}
+	s.inTx = true
+	return nil
+}
+
+func (s *sqliteSession) commit(ctx context.Context) error {
+	s.closeStmts()
+	if _, err := s.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return err
+	}
+	s.inTx = false
+	s.committed()
+	return nil
+}
+
+func (s *sqliteSession) rollback(ctx context.Context) error {
+	s.closeStmts()
+	if !s.inTx {
+		return nil
+	}
+	// Without a live context the rollback could not run, and the writer connection would go
+	// back to the pool inside a transaction.
+	if _, err := s.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+		return err
+	}
+	s.inTx = false
+	return nil
+}
+
+func (s *sqliteSession) closeStmts() {
+	for k, st := range s.stmts {
+		_ = st.Close()
+		delete(s.stmts, k)
+	}
+}
+
+func (s *sqliteSession) release() {
+	ctx := context.Background()
+	if err := s.rollback(ctx); err != nil {
+		// A connection whose state is unknown must not serve the next sync.
+		_ = s.conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	_ = s.conn.Close()
+}
+
+func (s *sqliteSession) batchRows() int { return sqliteBatchRows }
+
+func (s *sqliteSession) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// insertRows inserts rows into a staging table with multi-row INSERTs, sqliteStatementRows rows
+// each: one statement costs far less than as many single-row ones.
+func (s *sqliteSession) insertRows(ctx context.Context, table string, columns []string, args []any) error {
+	cols := len(columns)
+	for len(args) > 0 {
+		n := min(len(args)/cols, sqliteStatementRows)
+		query := "INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES " + valuesList(n, cols)
+		st, err := s.stmt(ctx, query)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, args[:n*cols]...); err != nil {
+			return err
+		}
+		args = args[n*cols:]
+	}
+	return nil
+}
+
+var (
+	stageRecordColumns = []string{"record_key", "identifiers", "attributes", "content_hash"}
+	stageEventColumns  = []string{"event_id", "event_type", "occurred_at", "identifier_type",
+		"identifier_value", "properties", "received_at"}
+)
+
+func (s *sqliteSession) stageRecords(ctx context.Context, rows []stagedRecord) error {
+	args := s.args[:0]
+	for i := range rows {
+		r := &rows[i]
+		args = append(args, r.key, r.identifiers, r.attributes, r.hash[:])
+	}
+	s.args = args
+	defer clear(args)
+	return s.insertRows(ctx, "temp.kizuna_stage_records", stageRecordColumns, args)
+}
+
+func (s *sqliteSession) stageEvents(ctx context.Context, rows []stagedEvent) error {
+	args := s.args[:0]
+	for i := range rows {
+		e := &rows[i]
+		args = append(args, e.id, e.eventType, e.occurredAt.UnixMicro(), e.identifierType,
+			e.identifierValue, e.properties, e.receivedAt.UnixMicro())
+	}
+	s.args = args
+	defer clear(args)
+	return s.insertRows(ctx, "temp.kizuna_stage_events", stageEventColumns, args)
+}

@@ -1,0 +1,51 @@
+package store_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/kizuna-dev/kizuna/pkg/store"
+	"github.com/kizuna-dev/kizuna/pkg/store/storetest"
+)
+
+func newSQLiteDatabase(t *testing.T) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "kizuna.db")
+}
+
+func TestSQLite(t *testing.T) {
+	storetest.Run(t, storetest.OpenDSN(newSQLiteDatabase))
+}
+
+func TestSQLiteMemory(t *testing.T) {
+	ctx := t.Context()
+	s, err := store.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.BeginSync(ctx, store.SyncRun{Namespace: "ns", Source: "crm", RunID: "r1", Mode: store.SyncSnapshot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.PutRecord(ctx, store.Record{Key: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(ctx, 1, store.SourceState{}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := s.ScanRecords(ctx, "ns", "crm", func(store.Record) error { n++; return nil }); err != nil || n != 1 {
+		t.Fatalf("ScanRecords: %d records, %v; want 1", n, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Each memory store is a database of its own.
+	other, err := store.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Run(ctx, "ns", "crm", "r1"); err == nil {
+		t.Error("a new memory store holds the run of another")
+	}
+}

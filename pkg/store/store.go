@@ -1,0 +1,204 @@
+// Package store is Kizuna's profile store: raw records, behavioural events, quarantined rows and
+// sync runs now; profiles, memberships and the delivery ledger in later migrations. Two backends
+// sit behind one interface: SQLite (modernc.org/sqlite, the embedded default: one file, no server)
+// and PostgreSQL (jackc/pgx, for production and many concurrent writers). SQL differences live in
+// one dialect layer; one conformance suite runs against both.
+//
+// Every table carries the namespace, so namespaces are tenants. Writes are idempotent upserts keyed
+// by natural keys, so a Job that runs twice does no harm. The store imports no Kubernetes types.
+//
+// Values come back as they went in, with these rules, the same in both backends:
+//   - Times in columns (FirstSeenAt, UpdatedAt, DeletedAt, OccurredAt, ReceivedAt, a run's times)
+//     come back in UTC, truncated to the microsecond, PostgreSQL's precision.
+//   - Attribute and property maps are stored as JSON. A time.Time in them is stored as a tagged
+//     object, {"$time": "2024-04-01T09:30:00.000000000Z"}, and comes back as a time.Time in UTC
+//     with its nanoseconds; a bare string never turns into a time. Numbers of any Go type come
+//     back as float64. An empty or nil map comes back as an empty map.
+//   - SQL that reads the JSON (segments) finds a time in the tagged object's "$time" string,
+//     which always has nine fraction digits, so that times compare correctly as text.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrDuplicateKey is returned by SyncWriter.PutRecord for a record key already written in the same
+// sync: the row is quarantined, the first one wins.
+var ErrDuplicateKey = errors.New("duplicate record key in this sync")
+
+// ErrInvalidRow is returned, wrapped with the reason, by SyncWriter.PutRecord and PutEvent for a
+// row the store cannot hold: an empty or over-long key or ID, text that is not UTF-8 or holds a NUL
+// character, a number JSON cannot carry (NaN, ±Inf), an event without its time. Only that row is
+// refused; the sync goes on, and the caller quarantines the row.
+var ErrInvalidRow = errors.New("row cannot be stored")
+
+// ErrNotFound is returned when a named object does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrRunFinished is returned by BeginSync for a run ID that already succeeded or was skipped: a
+// retried or duplicated Job finds its work done. Run returns that run.
+var ErrRunFinished = errors.New("sync run already finished")
+
+// Store is a connection to the profile store. It is safe for concurrent use.
+type Store interface {
+	// Migrate applies the embedded schema migrations that are not applied yet. It is safe when
+	// several processes call it at once.
+	Migrate(ctx context.Context) error
+
+	// BeginSync starts writing one sync of a source. Nothing it writes is visible to readers until
+	// Commit; Abort leaves the source's data as it was. Syncs of one source are serialized: a
+	// second BeginSync for the same source waits until the first commits or aborts.
+	BeginSync(ctx context.Context, run SyncRun) (SyncWriter, error)
+
+	// Run returns one run of a source, or ErrNotFound.
+	Run(ctx context.Context, namespace, source, runID string) (SyncRun, error)
+
+	// SyncRuns returns the latest runs of a source, newest first.
+	SyncRuns(ctx context.Context, namespace, source string, limit int) ([]SyncRun, error)
+
+	// Quarantined returns the quarantined rows of one run, in row order.
+	Quarantined(ctx context.Context, namespace, source, runID string, limit int) ([]QuarantinedRow, error)
+
+	// ScanRecords calls fn for every record of a source (deleted ones too) in record-key order.
+	ScanRecords(ctx context.Context, namespace, source string, fn func(Record) error) error
+
+	// ScanEvents calls fn for every event of a source in (occurredAt, id) order.
+	ScanEvents(ctx context.Context, namespace, source string, fn func(Event) error) error
+
+	// SourceStats counts the records and events a source holds.
+	SourceStats(ctx context.Context, namespace, source string) (SourceStats, error)
+
+	// SourceState returns what the last successful sync remembered of a source (ETag, cursor), or
+	// a zero SourceState.
+	SourceState(ctx context.Context, namespace, source string) (SourceState, error)
+
+	// Close releases the connections.
+	Close() error
+}
+
+// SyncMode says how a sync changes a source's data.
+type SyncMode string
+
+const (
+	// SyncSnapshot replaces the source's record set: records absent from the sync are marked
+	// deleted (never erased), records whose content did not change are left untouched.
+	SyncSnapshot SyncMode = "Snapshot"
+	// SyncAppend adds events (or records, for an incremental query) and deletes nothing; an event
+	// already stored (same ID) is skipped.
+	SyncAppend SyncMode = "Append"
+)
+
+// SyncStatus is the outcome of a sync run.
+type SyncStatus string
+
+const (
+	SyncRunning   SyncStatus = "Running"
+	SyncSucceeded SyncStatus = "Succeeded"
+	SyncFailed    SyncStatus = "Failed"
+	// SyncSkipped: the source had not changed since the last sync (same ETag or Last-Modified).
+	SyncSkipped SyncStatus = "Skipped"
+)
+
+// SyncRun describes one sync of a source. RunID is chosen by the caller and unique per source
+// (the Job's name, say); beginning a run whose ID already succeeded returns that run's result
+// without writing again, so a retried Job does no harm.
+type SyncRun struct {
+	Namespace string
+	Source    string
+	RunID     string
+	Mode      SyncMode
+	StartedAt time.Time
+
+	// Filled in by Commit and Abort, and returned by SyncRuns.
+	FinishedAt      time.Time
+	Status          SyncStatus
+	RowsRead        int64
+	RowsLoaded      int64
+	RowsQuarantined int64
+	// Inserted, Updated and Unchanged split RowsLoaded for Records sources; for events,
+	// Inserted counts new events and Unchanged the duplicates skipped.
+	Inserted, Updated, Unchanged int64
+	RecordsDeleted               int64
+	// Message says why a run failed or was skipped.
+	Message string
+}
+
+// SyncWriter writes one sync. It is not safe for concurrent use. Until Commit or Abort it holds the
+// source's lock (and, in SQLite, the one writer connection), so every writer must end with one of
+// them; after a failed Commit, Abort still records the run.
+type SyncWriter interface {
+	// PutRecord writes a record. It returns ErrDuplicateKey when the key was already written in
+	// this sync.
+	PutRecord(ctx context.Context, r Record) error
+	// PutEvent writes an event; an event whose ID is already stored is skipped.
+	PutEvent(ctx context.Context, e Event) error
+	// Quarantine keeps a row that could not be loaded. The store keeps the first
+	// MaxQuarantinedRowsPerRun rows of a run and counts the rest.
+	Quarantine(ctx context.Context, q QuarantinedRow) error
+	// Commit publishes the sync atomically, remembers state for the next sync, and returns the
+	// finished run. rowsRead is the number of rows read from the source.
+	Commit(ctx context.Context, rowsRead int64, state SourceState) (SyncRun, error)
+	// Abort discards what the sync wrote, keeps its quarantined rows, and records the run as
+	// failed (or skipped) with a message.
+	Abort(ctx context.Context, status SyncStatus, rowsRead int64, message string) (SyncRun, error)
+}
+
+// MaxQuarantinedRowsPerRun bounds the rows kept per run; the count covers all of them.
+const MaxQuarantinedRowsPerRun = 1000
+
+// MaxRawBytes bounds the raw text kept of a quarantined row.
+const MaxRawBytes = 1024
+
+// Record is one customer record of a Records source.
+type Record struct {
+	Key string
+	// Identifiers are the normalised-later raw identifier values by type, e.g.
+	// {"Email": ["taro@example.co.jp"]}; a record may carry several of one type.
+	Identifiers map[string][]string
+	// Attributes are the typed attribute values: string, float64, bool, or time.Time (for Date and
+	// Timestamp attributes); absent when empty in the source.
+	Attributes map[string]any
+	// The store fills these. UpdatedAt is when the stored record last changed: its content, or
+	// its deletion or return; a sync that loads it unchanged leaves it.
+	FirstSeenAt time.Time
+	UpdatedAt   time.Time
+	// DeletedAt is set when a snapshot no longer contains the record.
+	DeletedAt *time.Time
+}
+
+// Event is one behavioural event.
+type Event struct {
+	// ID is the source's event ID, or a hash of the event's content when the source has none.
+	ID         string
+	Type       string
+	OccurredAt time.Time
+	// IdentifierType and IdentifierValue link the event to a customer.
+	IdentifierType  string
+	IdentifierValue string
+	Properties      map[string]any
+	// ReceivedAt is when Kizuna received the event; PutEvent fills in the current time when it
+	// is zero.
+	ReceivedAt time.Time
+}
+
+// QuarantinedRow is an input row that could not be loaded.
+type QuarantinedRow struct {
+	// Row is the 1-based row number in the source: the line number for CSV and JSON Lines (the
+	// header is line 1), the row index for Parquet and query results.
+	Row int64
+	// Reason is truncated to MaxRawBytes, as Raw is.
+	Reason string
+	// Raw is the row's text, truncated to MaxRawBytes.
+	Raw string
+}
+
+// SourceState is what a source remembers between syncs.
+type SourceState struct {
+	// ETag and LastModified of the file last read over HTTP(S) or S3.
+	ETag         string
+	LastModified string
+	// Cursor is the largest cursor-column value read by an incremental query.
+	Cursor string
+}
