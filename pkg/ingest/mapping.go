@@ -247,11 +247,16 @@ func toNumber(c AttributeColumn, v any) (any, error) {
 	return nil, mappingErrorf("column %q: %v is not a number", c.Column, v)
 }
 
+// numberNoise is what spreadsheets put around numbers: thousands separators and yen signs.
+var numberNoise = strings.NewReplacer(",", "", "¥", "", "￥", "", "\\", "")
+
 // parseNumber reads numbers as Japanese spreadsheets write them too: full-width digits,
 // thousands separators, a yen sign.
 func parseNumber(c AttributeColumn, s string) (any, error) {
-	cleaned := strings.TrimSpace(width.Narrow.String(s))
-	cleaned = strings.NewReplacer(",", "", "¥", "", "￥", "", "\\", "").Replace(cleaned)
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+		return f, nil // the common case, without copying
+	}
+	cleaned := numberNoise.Replace(strings.TrimSpace(narrow(s)))
 	f, err := strconv.ParseFloat(cleaned, 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 		return nil, mappingErrorf("column %q: %q is not a number", c.Column, s)
@@ -276,7 +281,7 @@ func toBool(c AttributeColumn, v any) (any, error) {
 			return s == "1", nil
 		}
 	case string:
-		switch strings.ToLower(strings.TrimSpace(width.Narrow.String(x))) {
+		switch strings.ToLower(strings.TrimSpace(narrow(x))) {
 		case "true", "t", "yes", "y", "1", "on", "はい", "有":
 			return true, nil
 		case "false", "f", "no", "n", "0", "off", "いいえ", "無":
@@ -298,6 +303,20 @@ var commonLayouts = []string{
 	"2006年1月2日",
 }
 
+// dateLayouts are tried first for values as short as a date.
+var dateLayouts = []string{"2006-01-02", "2006/01/02", "2006年1月2日", "2006/1/2", "2006-1-2"}
+
+// narrow folds full-width letters and digits to ASCII; ASCII text is returned as it is, without
+// a copy.
+func narrow(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return width.Narrow.String(s)
+		}
+	}
+	return s
+}
+
 func toTime(c AttributeColumn, v any) (any, error) {
 	loc := c.Location
 	if loc == nil {
@@ -308,8 +327,11 @@ func toTime(c AttributeColumn, v any) (any, error) {
 	case time.Time:
 		t = x
 	case string:
-		s := strings.TrimSpace(width.Narrow.String(x))
+		s := strings.TrimSpace(narrow(x))
 		layouts := commonLayouts
+		if len(s) <= len("2006-01-02") {
+			layouts = dateLayouts
+		}
 		if c.Layout != "" {
 			layouts = []string{c.Layout}
 			if c.Layout == "RFC3339" {

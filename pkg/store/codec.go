@@ -59,21 +59,40 @@ func encodeIdentifiers(buf []byte, ids map[string][]string) ([]byte, error) {
 // (and come back as float64); NaN and infinities are refused because JSON cannot carry them.
 func encodeValues(buf []byte, values map[string]any) ([]byte, error) {
 	buf = append(buf, '{')
-	var scratch [16]string
-	for i, k := range sortedKeys(scratch[:0], values) {
+	var scratch [16]entry
+	for i, e := range sortedEntries(scratch[:0], values) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
 		var err error
-		if buf, err = appendJSONText(buf, k); err != nil {
-			return nil, fmt.Errorf("key %q: %w", k, err)
+		if buf, err = appendJSONText(buf, e.key); err != nil {
+			return nil, fmt.Errorf("key %q: %w", e.key, err)
 		}
 		buf = append(buf, ':')
-		if buf, err = appendJSONValue(buf, values[k]); err != nil {
-			return nil, fmt.Errorf("%s: %w", k, err)
+		if buf, err = appendJSONValue(buf, e.value); err != nil {
+			return nil, fmt.Errorf("%s: %w", e.key, err)
 		}
 	}
 	return append(buf, '}'), nil
+}
+
+type entry struct {
+	key   string
+	value any
+}
+
+// sortedEntries appends the entries of m to entries, sorted by key: collecting the values with
+// the keys spares a map lookup per key.
+func sortedEntries(entries []entry, m map[string]any) []entry {
+	for k, v := range m {
+		i := len(entries)
+		entries = append(entries, entry{})
+		for ; i > 0 && entries[i-1].key > k; i-- {
+			entries[i] = entries[i-1]
+		}
+		entries[i] = entry{k, v}
+	}
+	return entries
 }
 
 func appendJSONValue(buf []byte, v any) ([]byte, error) {
@@ -110,7 +129,7 @@ func appendJSONValue(buf []byte, v any) ([]byte, error) {
 		return strconv.AppendUint(buf, v, 10), nil
 	case time.Time:
 		buf = append(buf, `{"`+timeTag+`":"`...)
-		buf = v.UTC().AppendFormat(buf, jsonTimeLayout)
+		buf = appendUTCTime(buf, v)
 		return append(buf, '"', '}'), nil
 	case map[string]any:
 		return encodeValues(buf, v)
@@ -135,6 +154,44 @@ func appendJSONValue(buf []byte, v any) ([]byte, error) {
 		}
 		return append(buf, b...), nil
 	}
+}
+
+// appendUTCTime writes t in jsonTimeLayout. It does by hand what AppendFormat does with a layout
+// to parse: a record can hold several times, and this runs for every record of a sync.
+func appendUTCTime(buf []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, second := t.Clock()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(buf, jsonTimeLayout)
+	}
+	buf = appendDigits(buf, year, 4)
+	buf = append(buf, '-')
+	buf = appendDigits(buf, int(month), 2)
+	buf = append(buf, '-')
+	buf = appendDigits(buf, day, 2)
+	buf = append(buf, 'T')
+	buf = appendDigits(buf, hour, 2)
+	buf = append(buf, ':')
+	buf = appendDigits(buf, minute, 2)
+	buf = append(buf, ':')
+	buf = appendDigits(buf, second, 2)
+	buf = append(buf, '.')
+	buf = appendDigits(buf, t.Nanosecond(), 9)
+	return append(buf, 'Z')
+}
+
+// appendDigits writes n, which is not negative, with width digits.
+func appendDigits(buf []byte, n, width int) []byte {
+	start := len(buf)
+	for range width {
+		buf = append(buf, '0')
+	}
+	for i := len(buf) - 1; i >= start && n > 0; i-- {
+		buf[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return buf
 }
 
 func appendJSONFloat(buf []byte, f float64) ([]byte, error) {

@@ -225,3 +225,41 @@ func TestCheckKey(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEncodeRecord measures the encoding a sync does for each record before the database
+// sees it: the maps to JSON, and the content hash.
+func BenchmarkEncodeRecord(b *testing.B) {
+	ids := map[string][]string{"Email": {"customer12345@example.co.jp"}, "Phone": {"+819012345678"}}
+	attrs := map[string]any{
+		"firstName": "太郎", "lastName": "山田", "city": "Tokyo", "plan": "gold",
+		"age": 42.0, "lifetimeValue": 12345.5, "vip": true, "signedUpAt": time.Date(2023, 5, 1, 10, 0, 0, 0, time.UTC),
+	}
+	var buf []byte
+	for b.Loop() {
+		var err error
+		buf, err = encodeIdentifiers(buf[:0], ids)
+		if err != nil {
+			b.Fatal(err)
+		}
+		split := len(buf)
+		if buf, err = encodeValues(buf, attrs); err != nil {
+			b.Fatal(err)
+		}
+		_ = contentHash(buf[:split], buf[split:])
+	}
+}
+
+func TestAppendUTCTimeMatchesTheLayout(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2024, 4, 1, 9, 30, 5, 120, time.FixedZone("JST", 9*60*60)),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(-5, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Unix(0, 0),
+	} {
+		if got, want := string(appendUTCTime(nil, tm)), tm.UTC().Format(jsonTimeLayout); got != want {
+			t.Errorf("%v: %s, want %s", tm, got, want)
+		}
+	}
+}

@@ -91,7 +91,7 @@ var postgresDialect = &dialect{
 	// The maps are staged as text: parsing jsonb is the dearest part of loading a row, and the
 	// merge parses only the records that are new or changed.
 	createStageRecords: `CREATE TEMP TABLE kizuna_stage_records (
-		record_key   text COLLATE "C" NOT NULL,
+		record_key   text COLLATE "C" NOT NULL PRIMARY KEY,
 		identifiers  text NOT NULL,
 		attributes   text NOT NULL,
 		content_hash bytea NOT NULL)`,
