@@ -21,9 +21,11 @@ type dialect struct {
 	// createMigrationsTable is the bookkeeping table of the migration runner.
 	createMigrationsTable string
 	// createStageRecords and createStageEvents create the temporary tables a sync writes into
-	// before its set-based merge at Commit. The staged key is unique, so a duplicate that the key
-	// filter failed to catch still cannot be published twice.
+	// before its set-based merge at Commit. Rows are appended as they come, without an index:
+	// indexStageRecords adds one on the key only when the key filter asks for an exact check,
+	// which most syncs never do, and which spares them its upkeep on every row.
 	createStageRecords string
+	indexStageRecords  string
 	createStageEvents  string
 	// stageRecordsByKey reads the staged records in key order, for input that did not arrive in
 	// key order: SQLite then inserts into the records' B-tree page after page instead of all
@@ -49,13 +51,12 @@ var sqliteDialect = &dialect{
 		version    INTEGER PRIMARY KEY,
 		name       TEXT    NOT NULL,
 		applied_at INTEGER NOT NULL)`,
-	// Rows are appended to the staging table as they come; the unique index on the key is small
-	// enough to stay in the page cache.
 	createStageRecords: `CREATE TEMP TABLE kizuna_stage_records (
-		record_key   TEXT NOT NULL UNIQUE,
+		record_key   TEXT NOT NULL,
 		identifiers  TEXT NOT NULL,
 		attributes   TEXT NOT NULL,
 		content_hash BLOB NOT NULL)`,
+	indexStageRecords: `CREATE UNIQUE INDEX temp.kizuna_stage_records_key ON kizuna_stage_records (record_key)`,
 	createStageEvents: `CREATE TEMP TABLE kizuna_stage_events (
 		event_id         TEXT    NOT NULL,
 		event_type       TEXT    NOT NULL,
@@ -91,10 +92,11 @@ var postgresDialect = &dialect{
 	// The maps are staged as text: parsing jsonb is the dearest part of loading a row, and the
 	// merge parses only the records that are new or changed.
 	createStageRecords: `CREATE TEMP TABLE kizuna_stage_records (
-		record_key   text COLLATE "C" NOT NULL PRIMARY KEY,
+		record_key   text COLLATE "C" NOT NULL,
 		identifiers  text NOT NULL,
 		attributes   text NOT NULL,
 		content_hash bytea NOT NULL)`,
+	indexStageRecords: `CREATE UNIQUE INDEX kizuna_stage_records_key ON pg_temp.kizuna_stage_records (record_key)`,
 	createStageEvents: `CREATE TEMP TABLE kizuna_stage_events (
 		event_id         text COLLATE "C" NOT NULL,
 		event_type       text NOT NULL,
@@ -222,6 +224,9 @@ const (
 			CAST(?3 AS {time}), CAST(?3 AS {time})
 		FROM {staged} AS s
 		{only_new_records}`
+
+	sqlCountLiveRecords = `SELECT count(*) FROM records
+		WHERE namespace = ? AND source = ? AND deleted_at IS NULL`
 
 	sqlMergeDeleted = `UPDATE records SET deleted_at = ?1, updated_at = ?1
 		WHERE namespace = ?2 AND source = ?3 AND deleted_at IS NULL

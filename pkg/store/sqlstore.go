@@ -71,7 +71,7 @@ type queries struct {
 	deleteQuarantined, insertQuarantinedPrefix, listQuarantined string
 	scanRecords, scanEvents, getSourceState, putSourceState     string
 	stagedKey, dropStageRecords, dropStageEvents                string
-	mergeDeleted, mergeEvents                                   string
+	mergeDeleted, mergeEvents, countLiveRecords                 string
 	// The merge of records staged in key order, and of records staged in any order.
 	mergeUpdated, mergeInserted [2]string
 }
@@ -93,6 +93,7 @@ func compileQueries(d *dialect) queries {
 		stagedKey: d.sql(sqlStagedKey), dropStageRecords: d.sql(sqlDropStageRecords),
 		dropStageEvents: d.sql(sqlDropStageEvents),
 		mergeDeleted:    d.sql(sqlMergeDeleted), mergeEvents: d.sql(sqlMergeEvents),
+		countLiveRecords: d.sql(sqlCountLiveRecords),
 		mergeUpdated: [2]string{
 			stagedInKeyOrder: d.sql(strings.ReplaceAll(sqlMergeUpdated, "{staged}", "{stage_records}")),
 			stagedInAnyOrder: d.sql(strings.ReplaceAll(sqlMergeUpdated, "{staged}", d.stageRecordsByKey)),
@@ -322,6 +323,22 @@ func (s *sqlStore) beginSync(ctx context.Context, sess session, run SyncRun) (*s
 		return nil, errors.Join(err, sess.rollback(ctx))
 	}
 	return w, nil
+}
+
+// count runs a query that returns one number.
+func count(ctx context.Context, q querier, query string, args ...any) (int64, error) {
+	rs, err := q.query(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rs.Close()
+	var n int64
+	if rs.Next() {
+		if err := rs.Scan(&n); err != nil {
+			return 0, err
+		}
+	}
+	return n, rs.Err()
 }
 
 // exists tells whether a query returns a row.

@@ -22,6 +22,8 @@ type syncWriter struct {
 	done bool
 
 	recordStage, eventStage bool
+	// stageIndexed tells whether the staged keys have an index for exact checks.
+	stageIndexed bool
 	// records and events are the rows buffered for the next batch. While one batch is staged by a
 	// goroutine of its own (inflight), the next one fills the spare buffer: encoding rows and
 	// loading them run at once, on two cores.
@@ -137,6 +139,12 @@ func (w *syncWriter) keyWritten(ctx context.Context, key string) (bool, error) {
 	}
 	if !w.recordStage {
 		return false, nil
+	}
+	if !w.stageIndexed {
+		if _, err := w.sess.exec(ctx, w.s.d.indexStageRecords); err != nil {
+			return false, fmt.Errorf("index the staged keys: %w", err)
+		}
+		w.stageIndexed = true
 	}
 	found, err := exists(ctx, w.sess, w.s.q.stagedKey, key)
 	if err != nil {
@@ -291,29 +299,9 @@ func (w *syncWriter) commit(ctx context.Context, rowsRead int64, state SourceSta
 	now := s.now()
 	at := s.d.timeArg(now)
 	if w.recordStage {
-		// Deletions first: they only concern records stored before, so the new ones need not
-		// be looked at.
-		if run.Mode == SyncSnapshot {
-			var err error
-			if run.RecordsDeleted, err = q.exec(ctx, s.q.mergeDeleted, at, run.Namespace, run.Source); err != nil {
-				return SyncRun{}, fmt.Errorf("mark records missing from the snapshot deleted: %w", err)
-			}
+		if err := w.mergeRecords(ctx, &run, at); err != nil {
+			return SyncRun{}, err
 		}
-		order := stagedInKeyOrder
-		if w.keysUnordered {
-			order = stagedInAnyOrder
-		}
-		updated, err := q.exec(ctx, s.q.mergeUpdated[order], run.Namespace, run.Source, at)
-		if err != nil {
-			return SyncRun{}, fmt.Errorf("update changed records: %w", err)
-		}
-		inserted, err := q.exec(ctx, s.q.mergeInserted[order], run.Namespace, run.Source, at)
-		if err != nil {
-			return SyncRun{}, fmt.Errorf("insert new records: %w", err)
-		}
-		run.Updated += updated
-		run.Inserted += inserted
-		run.Unchanged += w.recordsStaged - updated - inserted
 		if _, err := q.exec(ctx, s.q.dropStageRecords); err != nil {
 			return SyncRun{}, fmt.Errorf("drop the staging table: %w", err)
 		}
@@ -345,6 +333,46 @@ func (w *syncWriter) commit(ctx context.Context, rowsRead int64, state SourceSta
 		return SyncRun{}, fmt.Errorf("commit: %w", err)
 	}
 	return run, nil
+}
+
+// mergeRecords merges the staging table into the records: marks deleted what a snapshot did not
+// hold, updates what changed or came back, inserts what is new, and counts each.
+func (w *syncWriter) mergeRecords(ctx context.Context, run *SyncRun, at any) error {
+	q, s := w.sess, w.s
+	var live int64
+	if run.Mode == SyncSnapshot {
+		n, err := count(ctx, q, s.q.countLiveRecords, run.Namespace, run.Source)
+		if err != nil {
+			return fmt.Errorf("count live records: %w", err)
+		}
+		live = n
+		// Deletions first: they only concern records stored before, so the new ones need not
+		// be looked at.
+		if run.RecordsDeleted, err = q.exec(ctx, s.q.mergeDeleted, at, run.Namespace, run.Source); err != nil {
+			return fmt.Errorf("mark records missing from the snapshot deleted: %w", err)
+		}
+	}
+	order := stagedInKeyOrder
+	if w.keysUnordered {
+		order = stagedInAnyOrder
+	}
+	updated, err := q.exec(ctx, s.q.mergeUpdated[order], run.Namespace, run.Source, at)
+	if err != nil {
+		return fmt.Errorf("update changed records: %w", err)
+	}
+	// Each live record of a snapshot is either marked deleted now or staged: when the staged
+	// ones are exactly the rest, none is new (nor comes back from deletion), and the daily
+	// snapshot that changed little skips a pass over all its rows.
+	var inserted int64
+	if run.Mode != SyncSnapshot || w.recordsStaged != live-run.RecordsDeleted {
+		if inserted, err = q.exec(ctx, s.q.mergeInserted[order], run.Namespace, run.Source, at); err != nil {
+			return fmt.Errorf("insert new records: %w", err)
+		}
+	}
+	run.Updated += updated
+	run.Inserted += inserted
+	run.Unchanged += w.recordsStaged - updated - inserted
+	return nil
 }
 
 func (w *syncWriter) Abort(ctx context.Context, status SyncStatus, rowsRead int64, message string) (SyncRun, error) {
