@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -29,7 +31,7 @@ func setupCampaign(mgr ctrl.Manager, b base, opts controller.Options, _ Options)
 		indexChannels:         indexBy(campaignChannels),
 		indexDeliveryPolicies: indexBy(func(c *cdpv1alpha1.Campaign) []string { return []string{campaignPolicy(c)} }),
 	}
-	for _, name := range sortedKeys(indexes) {
+	for _, name := range slices.Sorted(maps.Keys(indexes)) {
 		if err := indexer.IndexField(ctx, &cdpv1alpha1.Campaign{}, name, indexes[name]); err != nil {
 			return err
 		}

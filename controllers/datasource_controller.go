@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -139,7 +141,7 @@ func validateSchedule(field string, s *cdpv1alpha1.Schedule) *problem {
 // validateTimeZones checks time-zone names keyed by their field path; it reports the first bad
 // one in path order, so the message is stable.
 func validateTimeZones(zones map[string]string) *problem {
-	for _, field := range sortedKeys(zones) {
+	for _, field := range slices.Sorted(maps.Keys(zones)) {
 		if zone := zones[field]; zone != "" {
 			if _, err := schedule.LoadLocation(zone); err != nil {
 				return &problem{cdpv1alpha1.ReasonInvalidTimeZone, fmt.Sprintf("%s: %v.", field, err)}

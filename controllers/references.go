@@ -115,12 +115,3 @@ func sortedUnique(names []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

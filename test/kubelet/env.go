@@ -3,6 +3,7 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -51,7 +52,7 @@ func containerEnv(ctx context.Context, src objectSource, pod *corev1.Pod, c *cor
 				}
 				return nil, fmt.Errorf("envFrom ConfigMap %s: %w", from.ConfigMapRef.Name, err)
 			}
-			for _, k := range sortedKeys(cm.Data) {
+			for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
 				set(from.Prefix+k, cm.Data[k])
 			}
 		case from.SecretRef != nil:
@@ -62,7 +63,7 @@ func containerEnv(ctx context.Context, src objectSource, pod *corev1.Pod, c *cor
 				}
 				return nil, fmt.Errorf("envFrom Secret %s: %w", from.SecretRef.Name, err)
 			}
-			for _, k := range sortedKeys(s.Data) {
+			for _, k := range slices.Sorted(maps.Keys(s.Data)) {
 				set(from.Prefix+k, string(s.Data[k]))
 			}
 		}
@@ -192,12 +193,3 @@ func expandAll(ss []string, env []string) []string {
 }
 
 func optional(b *bool) bool { return b != nil && *b }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

@@ -6,9 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -123,11 +123,11 @@ func people(version int, keys ...string) []store.Record {
 func content(r store.Record) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s ids{", r.Key)
-	for _, k := range sortedKeys(r.Identifiers) {
+	for _, k := range slices.Sorted(maps.Keys(r.Identifiers)) {
 		fmt.Fprintf(&b, "%s=%q ", k, r.Identifiers[k])
 	}
 	b.WriteString("} attrs{")
-	for _, k := range sortedKeys(r.Attributes) {
+	for _, k := range slices.Sorted(maps.Keys(r.Attributes)) {
 		fmt.Fprintf(&b, "%s=%s ", k, value(r.Attributes[k]))
 	}
 	b.WriteString("}")
@@ -140,7 +140,7 @@ func value(v any) string {
 		return "time:" + v.UTC().Format(time.RFC3339Nano)
 	case map[string]any:
 		parts := []string{}
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			parts = append(parts, k+"="+value(v[k]))
 		}
 		return "{" + strings.Join(parts, " ") + "}"
@@ -153,15 +153,6 @@ func value(v any) string {
 	default:
 		return fmt.Sprintf("%T:%v", v, v)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func contents(rs []store.Record) []string {
@@ -626,7 +617,7 @@ func click(id string, at time.Time, who string) store.Event {
 
 func eventString(e store.Event) string {
 	props := []string{}
-	for _, k := range sortedKeys(e.Properties) {
+	for _, k := range slices.Sorted(maps.Keys(e.Properties)) {
 		props = append(props, k+"="+value(e.Properties[k]))
 	}
 	return fmt.Sprintf("%s %s at=%s %s=%s received=%s {%s}", e.ID, e.Type, e.OccurredAt.Format(time.RFC3339Nano),
