@@ -23,6 +23,22 @@ func TestOpenRefusesUnknownSchemes(t *testing.T) {
 	}
 }
 
+func TestOpenPostgresErrorsHideThePassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://kizuna:s3cret@127.0.0.1:notaport/kizuna",
+		"postgresql://kizuna:s3cret@127.0.0.1:1/kizuna?connect_timeout=5",
+	} {
+		s, err := store.Open(t.Context(), dsn)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(%q) succeeded", dsn)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}
+
 func TestOpenSQLitePaths(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)

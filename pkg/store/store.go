@@ -29,9 +29,11 @@ import (
 var ErrDuplicateKey = errors.New("duplicate record key in this sync")
 
 // ErrInvalidRow is returned, wrapped with the reason, by SyncWriter.PutRecord and PutEvent for a
-// row the store cannot hold: an empty or over-long key or ID, text that is not UTF-8 or holds a NUL
-// character, a number JSON cannot carry (NaN, ±Inf), an event without its time. Only that row is
-// refused; the sync goes on, and the caller quarantines the row.
+// row the store cannot hold: an empty key, event ID or type, or one over 1 KiB; a key, ID, type or
+// event identifier that is not UTF-8; a NUL character anywhere (PostgreSQL refuses it); a number
+// JSON cannot carry (NaN, ±Inf); an event without its time. Only that row is refused: the sync
+// goes on, and the caller quarantines the row. Invalid UTF-8 inside attribute and property values
+// is kept as U+FFFD, as encoding/json does.
 var ErrInvalidRow = errors.New("row cannot be stored")
 
 // ErrNotFound is returned when a named object does not exist.
@@ -55,10 +57,12 @@ type Store interface {
 	// Run returns one run of a source, or ErrNotFound.
 	Run(ctx context.Context, namespace, source, runID string) (SyncRun, error)
 
-	// SyncRuns returns the latest runs of a source, newest first.
+	// SyncRuns returns the latest runs of a source, newest first (by StartedAt). A limit of zero
+	// or less returns them all.
 	SyncRuns(ctx context.Context, namespace, source string, limit int) ([]SyncRun, error)
 
-	// Quarantined returns the quarantined rows of one run, in row order.
+	// Quarantined returns the quarantined rows of one run, in row order. A limit of zero or less
+	// returns them all (at most MaxQuarantinedRowsPerRun are kept).
 	Quarantined(ctx context.Context, namespace, source, runID string, limit int) ([]QuarantinedRow, error)
 
 	// ScanRecords calls fn for every record of a source (deleted ones too) in record-key order.

@@ -11,7 +11,8 @@ var errSyncDone = errors.New("the sync has already committed or aborted")
 
 // syncWriter writes one sync inside one transaction: rows are buffered, bulk-loaded into staging
 // tables batch by batch (so memory does not grow with the rows) and merged into the real tables
-// at Commit with a few set-based statements. Readers see none of it before Commit.
+// at Commit with a few set-based statements. Readers see none of it before Commit. A batch is
+// staged with the context of the call that filled it: once that context ends, the sync fails.
 type syncWriter struct {
 	s    *sqlStore
 	sess session
@@ -36,8 +37,8 @@ type syncWriter struct {
 	eventsStaged  int64
 	// keys remembers which record keys this sync wrote, to refuse a second one.
 	keys *keyFilter
-	// lastKey and keysUnordered tell whether the records came in key order; mergedUpTo is the
-	// last key of the batches merged so far.
+	// lastKey and keysUnordered tell whether the records came in key order, which spares the
+	// merge a sort.
 	lastKey       string
 	keysUnordered bool
 
@@ -140,7 +141,7 @@ func (w *syncWriter) keyWritten(ctx context.Context, key string) (bool, error) {
 	if !w.recordStage {
 		return false, nil
 	}
-	if !w.stageIndexed {
+	if !w.stageIndexed && w.s.d.indexStageRecords != "" {
 		if _, err := w.sess.exec(ctx, w.s.d.indexStageRecords); err != nil {
 			return false, fmt.Errorf("index the staged keys: %w", err)
 		}

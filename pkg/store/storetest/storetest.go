@@ -601,6 +601,26 @@ var recordTests = []test{
 		}
 		mustEqual(t, "records seen", seen, []string{"a", "b"})
 	}},
+	{"source stats count live and deleted records and events", func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := open(t)
+		syncRecords(t, s, newRun("crm", "r1", store.SyncSnapshot), people(1, "a", "b", "c"))
+		syncRecords(t, s, newRun("crm", "r2", store.SyncSnapshot), people(1, "a"))
+		syncEvents(t, s, newRun("web", "r1", store.SyncAppend), []store.Event{
+			click("e1", t0, "a@example.com"), click("e2", t0, "a@example.com"),
+		})
+		for _, tc := range []struct {
+			source string
+			want   store.SourceStats
+		}{
+			{"crm", store.SourceStats{Records: 1, Deleted: 2}},
+			{"web", store.SourceStats{Events: 2}},
+			{"nothing", store.SourceStats{}},
+		} {
+			if got, err := s.SourceStats(t.Context(), ns, tc.source); err != nil || got != tc.want {
+				t.Errorf("SourceStats(%s) = %+v, %v; want %+v", tc.source, got, err, tc.want)
+			}
+		}
+	}},
 	{"an unknown source has no records", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		mustEqual(t, "records", contents(scanRecords(t, s, ns, "nothing")), nil)
@@ -824,6 +844,36 @@ var abortTests = []test{
 				}
 			})
 		}
+	}},
+	{"a sync whose context ended is still recorded as failed", func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := open(t)
+		syncRecords(t, s, newRun("crm", "r1", store.SyncSnapshot), people(1, "a", "b"))
+		records := contents(scanRecords(t, s, ns, "crm"))
+
+		ctx, cancel := context.WithCancel(t.Context())
+		w, err := s.BeginSync(ctx, newRun("crm", "r2", store.SyncSnapshot))
+		if err != nil {
+			t.Fatal(err)
+		}
+		abortAtEnd(t, w)
+		putRecords(t, w, people(2, "a"))
+		cancel() // the Job is being stopped
+		var putErr error
+		for i := 0; putErr == nil && i < 20000; i++ {
+			putErr = w.PutRecord(ctx, person(fmt.Sprintf("x%05d", i), 1))
+		}
+		if _, err := w.Commit(ctx, 0, store.SourceState{}); err == nil {
+			t.Fatal("Commit with an ended context succeeded")
+		}
+		if _, err := w.Abort(t.Context(), store.SyncFailed, 0, "stopped"); err != nil {
+			t.Fatalf("Abort after the context ended: %v", err)
+		}
+		mustEqual(t, "records", contents(scanRecords(t, s, ns, "crm")), records)
+		if run, err := s.Run(t.Context(), ns, "crm", "r2"); err != nil || run.Status != store.SyncFailed {
+			t.Errorf("Run = %+v, %v; want Failed", run, err)
+		}
+		// The source is free for the next sync.
+		syncRecords(t, s, newRun("crm", "r3", store.SyncSnapshot), people(1, "a"))
 	}},
 	{"a writer that has finished refuses more work", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
