@@ -120,7 +120,7 @@ func load(ctx context.Context, w store.SyncWriter, rows RowReader, cfg SyncConfi
 			first = store.QuarantinedRow{Row: row, Reason: reason}
 		}
 		quarantined++
-		return w.Quarantine(ctx, store.QuarantinedRow{Row: row, Reason: reason, Raw: truncate(raw, store.MaxRawBytes)})
+		return w.Quarantine(ctx, store.QuarantinedRow{Row: row, Reason: reason, Raw: raw}) // the store truncates it
 	}
 	receivedAt := cfg.Now().UTC()
 	for {
@@ -171,15 +171,4 @@ func loadRow(ctx context.Context, w store.SyncWriter, row *Row, cfg SyncConfig, 
 		return err
 	}
 	return w.PutRecord(ctx, r)
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }
