@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/kizuna-dev/kizuna/pkg/store"
 )
 
@@ -114,61 +116,135 @@ func Sync(ctx context.Context, st store.Store, cfg SyncConfig) (store.SyncRun, e
 
 // load writes every row, quarantining the bad ones; it returns the rows read, the rows
 // quarantined and the first of them.
+//
+// Reading and mapping run in one goroutine and writing in another, so that a sync uses two cores:
+// the store's writes take about as long as parsing and mapping, and each would otherwise wait for
+// the other. Rows travel in batches, in order, so that a duplicate key is still blamed on the
+// later row.
 func load(ctx context.Context, w store.SyncWriter, rows RowReader, cfg SyncConfig) (read, quarantined int64, first store.QuarantinedRow, err error) {
-	quarantine := func(row int64, reason, raw string) error {
-		if quarantined == 0 {
-			first = store.QuarantinedRow{Row: row, Reason: reason}
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan []mappedRow, loadQueueBatches)
+	g.Go(func() error {
+		defer close(batches)
+		var err error
+		read, err = mapRows(gctx, rows, cfg, batches)
+		return err
+	})
+	g.Go(func() error {
+		// The writer gets ctx, not gctx: the store may keep it for writes that finish after
+		// the group is done. It stops when the reader closes the channel.
+		for batch := range batches {
+			for i := range batch {
+				if err := writeRow(ctx, w, &batch[i], &quarantined, &first); err != nil {
+					return err
+				}
+			}
 		}
-		quarantined++
-		return w.Quarantine(ctx, store.QuarantinedRow{Row: row, Reason: reason, Raw: raw}) // the store truncates it
-	}
+		return nil
+	})
+	err = g.Wait()
+	return read, quarantined, first, err
+}
+
+// Batches of mapped rows: big enough that handing them over costs nothing per row, few enough
+// that the memory they hold does not matter.
+const (
+	loadBatchRows    = 256
+	loadQueueBatches = 4
+)
+
+// mappedRow is one input row after mapping: a record or an event to store, or why it is
+// quarantined.
+type mappedRow struct {
+	number int64
+	raw    string
+	// reason is set for a row that cannot be loaded.
+	reason string
+	record store.Record
+	event  store.Event
+}
+
+// mapRows reads and maps every row, sending them in batches; it returns the number of rows read.
+func mapRows(ctx context.Context, rows RowReader, cfg SyncConfig, out chan<- []mappedRow) (int64, error) {
+	var read int64
 	receivedAt := cfg.Now().UTC()
+	batch := make([]mappedRow, 0, loadBatchRows)
+	send := func() error {
+		select {
+		case out <- batch:
+			batch = make([]mappedRow, 0, loadBatchRows)
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return read, quarantined, first, err
+			return read, err
 		}
 		row, err := rows.Next()
 		if errors.Is(err, io.EOF) {
-			return read, quarantined, first, nil
+			break
 		}
 		var rowErr *RowError
-		if errors.As(err, &rowErr) {
-			read++
-			if err := quarantine(rowErr.Row, rowErr.Reason, rowErr.Raw); err != nil {
-				return read, quarantined, first, err
-			}
-			continue
-		}
-		if err != nil {
-			return read, quarantined, first, err
+		switch {
+		case errors.As(err, &rowErr):
+			batch = append(batch, mappedRow{number: rowErr.Row, raw: rowErr.Raw, reason: rowErr.Reason})
+		case err != nil:
+			return read, err
+		default:
+			batch = append(batch, mapRow(row, cfg, receivedAt))
 		}
 		read++
-		if err := loadRow(ctx, w, row, cfg, receivedAt); err != nil {
-			var mapErr *MappingError
-			switch {
-			case errors.As(err, &mapErr):
-				err = quarantine(row.Number, mapErr.Reason, row.Raw)
-			case errors.Is(err, store.ErrDuplicateKey):
-				err = quarantine(row.Number, "duplicate record key: an earlier row of this sync has the same key", row.Raw)
-			}
-			if err != nil {
-				return read, quarantined, first, err
+		if len(batch) == loadBatchRows {
+			if err := send(); err != nil {
+				return read, err
 			}
 		}
 	}
+	if len(batch) > 0 {
+		return read, send()
+	}
+	return read, nil
 }
 
-func loadRow(ctx context.Context, w store.SyncWriter, row *Row, cfg SyncConfig, receivedAt time.Time) error {
+func mapRow(row *Row, cfg SyncConfig, receivedAt time.Time) mappedRow {
+	m := mappedRow{number: row.Number, raw: row.Raw}
+	var err error
 	if cfg.Events {
-		e, err := cfg.Mapping.MapEvent(row, receivedAt)
-		if err != nil {
+		m.event, err = cfg.Mapping.MapEvent(row, receivedAt)
+	} else {
+		m.record, err = cfg.Mapping.MapRecord(row)
+	}
+	if err != nil {
+		var mapErr *MappingError
+		if !errors.As(err, &mapErr) {
+			// Mapping returns nothing else; should it one day, the row is still not lost.
+			mapErr = &MappingError{Reason: err.Error()}
+		}
+		m.reason = mapErr.Reason
+	}
+	return m
+}
+
+// writeRow stores one mapped row, or quarantines it, counting the quarantined rows and keeping
+// the first.
+func writeRow(ctx context.Context, w store.SyncWriter, m *mappedRow, quarantined *int64, first *store.QuarantinedRow) error {
+	if m.reason == "" {
+		var err error
+		if m.record.Key != "" {
+			err = w.PutRecord(ctx, m.record)
+		} else {
+			err = w.PutEvent(ctx, m.event)
+		}
+		if !errors.Is(err, store.ErrDuplicateKey) {
 			return err
 		}
-		return w.PutEvent(ctx, e)
+		m.reason = "duplicate record key: an earlier row of this sync has the same key"
 	}
-	r, err := cfg.Mapping.MapRecord(row)
-	if err != nil {
-		return err
+	if *quarantined == 0 {
+		*first = store.QuarantinedRow{Row: m.number, Reason: m.reason}
 	}
-	return w.PutRecord(ctx, r)
+	*quarantined++
+	return w.Quarantine(ctx, store.QuarantinedRow{Row: m.number, Reason: m.reason, Raw: m.raw}) // the store truncates it
 }

@@ -239,6 +239,9 @@ const (
 		FROM {staged} AS s
 		{only_new_records}`
 
+	sqlAnyRecords = `SELECT 1 FROM records WHERE namespace = ? AND source = ? LIMIT 1`
+	sqlStoredKey  = `SELECT 1 FROM records WHERE namespace = ? AND source = ? AND record_key = ?`
+
 	sqlCountLiveRecords = `SELECT count(*) FROM records
 		WHERE namespace = ? AND source = ? AND deleted_at IS NULL`
 

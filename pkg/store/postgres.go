@@ -140,6 +140,15 @@ func (s *postgresSession) stageRecords(ctx context.Context, rows []stagedRecord)
 	return err
 }
 
+// insertRecords copies a source's first load straight into the records table.
+func (s *postgresSession) insertRecords(ctx context.Context, namespace, source string, rows []stagedRecord, at any) error {
+	src := &copySource[stagedRecord]{rows: rows, values: func(r *stagedRecord, v []any) []any {
+		return append(v, namespace, source, r.key, r.identifiers, r.attributes, r.hash[:], at, at)
+	}}
+	_, err := s.tx.CopyFrom(ctx, pgx.Identifier{"records"}, directRecordColumns, src)
+	return err
+}
+
 func (s *postgresSession) stageEvents(ctx context.Context, rows []stagedEvent) error {
 	src := &copySource[stagedEvent]{rows: rows, values: func(e *stagedEvent, v []any) []any {
 		return append(v, e.id, e.eventType, e.occurredAt, e.identifierType, e.identifierValue,

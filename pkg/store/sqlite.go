@@ -273,7 +273,7 @@ func (s *sqliteSession) stmt(ctx context.Context, query string) (*sql.Stmt, erro
 	return st, nil
 }
 
-// insertRows inserts rows into a staging table with multi-row INSERTs of up to sqliteBatchRows
+// insertRows inserts rows into a table with multi-row INSERTs of up to sqliteBatchRows
 // rows: one statement costs far less than as many single-row ones.
 func (s *sqliteSession) insertRows(ctx context.Context, table string, columns []string, args []any) error {
 	cols := len(columns)
@@ -307,6 +307,23 @@ func (s *sqliteSession) stageRecords(ctx context.Context, rows []stagedRecord) e
 	s.args = args
 	defer clear(args)
 	return s.insertRows(ctx, "temp.kizuna_stage_records", stageRecordColumns, args)
+}
+
+var directRecordColumns = []string{"namespace", "source", "record_key", "identifiers", "attributes",
+	"content_hash", "first_seen_at", "updated_at"}
+
+// insertRecords writes records straight into the records table: the first load of a source,
+// which has nothing to compare with, skips staging and the merge, and so writes each row once
+// instead of twice.
+func (s *sqliteSession) insertRecords(ctx context.Context, namespace, source string, rows []stagedRecord, at any) error {
+	args := s.args[:0]
+	for i := range rows {
+		r := &rows[i]
+		args = append(args, namespace, source, r.key, r.identifiers, r.attributes, r.hash[:], at, at)
+	}
+	s.args = args
+	defer clear(args)
+	return s.insertRows(ctx, "records", directRecordColumns, args)
 }
 
 func (s *sqliteSession) stageEvents(ctx context.Context, rows []stagedEvent) error {

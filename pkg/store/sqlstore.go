@@ -38,6 +38,12 @@ type session interface {
 	release()
 }
 
+// directInserter is a session that can write a source's first load straight into the records
+// table: a multi-row INSERT for SQLite, a COPY for PostgreSQL.
+type directInserter interface {
+	insertRecords(ctx context.Context, namespace, source string, rows []stagedRecord, at any) error
+}
+
 // querier runs the dialect's SQL on a connection, a transaction or a pool.
 type querier interface {
 	exec(ctx context.Context, query string, args ...any) (int64, error)
@@ -72,6 +78,7 @@ type queries struct {
 	scanRecords, scanEvents, getSourceState, putSourceState     string
 	stagedKey, dropStageRecords, dropStageEvents                string
 	mergeDeleted, mergeEvents, countLiveRecords                 string
+	anyRecords, storedKey                                       string
 	// The merge of records staged in key order, and of records staged in any order.
 	mergeUpdated, mergeInserted [2]string
 }
@@ -93,7 +100,8 @@ func compileQueries(d *dialect) queries {
 		stagedKey: d.sql(sqlStagedKey), dropStageRecords: d.sql(sqlDropStageRecords),
 		dropStageEvents: d.sql(sqlDropStageEvents),
 		mergeDeleted:    d.sql(sqlMergeDeleted), mergeEvents: d.sql(sqlMergeEvents),
-		countLiveRecords: d.sql(sqlCountLiveRecords),
+		countLiveRecords: d.sql(sqlCountLiveRecords), anyRecords: d.sql(sqlAnyRecords),
+		storedKey: d.sql(sqlStoredKey),
 		mergeUpdated: [2]string{
 			stagedInKeyOrder: d.sql(strings.ReplaceAll(sqlMergeUpdated, "{staged}", "{stage_records}")),
 			stagedInAnyOrder: d.sql(strings.ReplaceAll(sqlMergeUpdated, "{staged}", d.stageRecordsByKey)),
@@ -315,7 +323,14 @@ func (s *sqlStore) beginSync(ctx context.Context, sess session, run SyncRun) (*s
 		err = ErrRunFinished
 	}
 	w := &syncWriter{s: s, sess: sess, run: run, keys: newKeyFilter()}
-	if err == nil && run.Mode == SyncSnapshot {
+	if _, ok := sess.(directInserter); ok && err == nil {
+		var hasRecords bool
+		hasRecords, err = exists(ctx, sess, s.q.anyRecords, run.Namespace, run.Source)
+		if w.direct = !hasRecords; w.direct {
+			w.directAt = s.d.timeArg(s.now())
+		}
+	}
+	if err == nil && run.Mode == SyncSnapshot && !w.direct {
 		// A snapshot that holds no record at all still marks every record deleted.
 		err = w.createStage(ctx, &w.recordStage, s.d.createStageRecords)
 	}

@@ -41,6 +41,14 @@ type syncWriter struct {
 	// merge a sort.
 	lastKey       string
 	keysUnordered bool
+	// direct is set for the first load of a source (it has no record, live or deleted) on a
+	// backend that can insert records directly (directInserter). While keys come in order,
+	// batches go straight into the records table, stamped directAt, and Commit has nothing to
+	// merge; once they do not, the rest is staged and sorted at Commit as usual, because inserts
+	// all over the records' B-tree are far slower than a sort.
+	direct        bool
+	directAt      any
+	recordsDirect int64
 
 	quarantined     []QuarantinedRow
 	quarantineCount int64
@@ -138,6 +146,15 @@ func (w *syncWriter) keyWritten(ctx context.Context, key string) (bool, error) {
 	if err := w.wait(); err != nil {
 		return false, err
 	}
+	if w.recordsDirect > 0 {
+		found, err := exists(ctx, w.sess, w.s.q.storedKey, w.run.Namespace, w.run.Source, key)
+		if err != nil {
+			return false, fmt.Errorf("look up a loaded key: %w", err)
+		}
+		if found {
+			return true, nil
+		}
+	}
 	if !w.recordStage {
 		return false, nil
 	}
@@ -158,10 +175,22 @@ func (w *syncWriter) flushRecords(ctx context.Context) error {
 	if len(w.records) == 0 {
 		return nil
 	}
+	batch := w.records
+	if w.direct && !w.keysUnordered {
+		w.records, w.spareRecords = w.spareRecords[:0], batch
+		w.recordsDirect += int64(len(batch))
+		inserter := w.sess.(directInserter)
+		return w.stage(ctx, func(ctx context.Context) error {
+			if err := inserter.insertRecords(ctx, w.run.Namespace, w.run.Source, batch, w.directAt); err != nil {
+				return fmt.Errorf("insert records: %w", err)
+			}
+			clear(batch)
+			return nil
+		})
+	}
 	if err := w.createStage(ctx, &w.recordStage, w.s.d.createStageRecords); err != nil {
 		return w.fail(err)
 	}
-	batch := w.records
 	w.records, w.spareRecords = w.spareRecords[:0], batch
 	w.recordsStaged += int64(len(batch))
 	return w.stage(ctx, func(ctx context.Context) error {
@@ -299,6 +328,7 @@ func (w *syncWriter) commit(ctx context.Context, rowsRead int64, state SourceSta
 	q, s, run := w.sess, w.s, w.run
 	now := s.now()
 	at := s.d.timeArg(now)
+	run.Inserted += w.recordsDirect
 	if w.recordStage {
 		if err := w.mergeRecords(ctx, &run, at); err != nil {
 			return SyncRun{}, err
@@ -340,6 +370,16 @@ func (w *syncWriter) commit(ctx context.Context, rowsRead int64, state SourceSta
 // hold, updates what changed or came back, inserts what is new, and counts each.
 func (w *syncWriter) mergeRecords(ctx context.Context, run *SyncRun, at any) error {
 	q, s := w.sess, w.s
+	if w.direct {
+		// A first load whose keys stopped coming in order: the staged rest is all new.
+		inserted, err := q.exec(ctx, s.q.mergeInserted[stagedInAnyOrder], run.Namespace, run.Source, at)
+		if err != nil {
+			return fmt.Errorf("insert new records: %w", err)
+		}
+		run.Inserted += inserted
+		run.Unchanged += w.recordsStaged - inserted
+		return nil
+	}
 	var live int64
 	if run.Mode == SyncSnapshot {
 		n, err := count(ctx, q, s.q.countLiveRecords, run.Namespace, run.Source)

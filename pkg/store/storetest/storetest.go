@@ -535,30 +535,41 @@ var recordTests = []test{
 		}
 	}},
 	{"a key repeated in one sync is refused, the first one wins", func(t *testing.T, open func(t *testing.T) store.Store) {
+		// A source's first load and its later syncs take different paths in a store (SQLite writes
+		// a first load straight into the records table), so both are checked.
 		s := open(t)
-		w := begin(t, s, newRun("crm", "r1", store.SyncSnapshot))
-		// Enough records that the first ones have left the writer's buffer for the database.
-		const n = 12000
-		for i := range n {
-			if err := w.PutRecord(t.Context(), store.Record{Key: fmt.Sprintf("k%05d", i)}); err != nil {
-				t.Fatalf("PutRecord %d: %v", i, err)
+		for _, later := range []bool{false, true} {
+			source := fmt.Sprintf("crm-later-%v", later)
+			var before int64
+			if later {
+				syncRecords(t, s, newRun(source, "r0", store.SyncSnapshot), people(1, "earlier"))
+				before = 1
 			}
-		}
-		for _, k := range []string{"k00000", "k05001", fmt.Sprintf("k%05d", n-1)} {
-			err := w.PutRecord(t.Context(), person(k, 9))
-			if !errors.Is(err, store.ErrDuplicateKey) {
-				t.Errorf("PutRecord %s again: %v, want ErrDuplicateKey", k, err)
+			w := begin(t, s, newRun(source, "r1", store.SyncAppend))
+			// Enough records that the first ones have left the writer's buffer for the database.
+			const n = 12000
+			for i := range n {
+				if err := w.PutRecord(t.Context(), store.Record{Key: fmt.Sprintf("k%05d", i)}); err != nil {
+					t.Fatalf("later=%v: PutRecord %d: %v", later, i, err)
+				}
 			}
-		}
-		// The writer goes on after a refused row.
-		if err := w.PutRecord(t.Context(), person("last", 1)); err != nil {
-			t.Fatalf("PutRecord after a duplicate: %v", err)
-		}
-		run := commit(t, w, n+4, store.SourceState{})
-		checkCounts(t, "sync", run, counts{Read: n + 4, Loaded: n + 1, Inserted: n + 1})
-		got := byKey(scanRecords(t, s, ns, "crm"))
-		if len(got) != n+1 || len(got["k00000"].Attributes) != 0 {
-			t.Errorf("%d records, k00000 = %s; want %d records and the first k00000, without attributes", len(got), content(got["k00000"]), n+1)
+			for _, k := range []string{"k00000", "k05001", fmt.Sprintf("k%05d", n-1)} {
+				err := w.PutRecord(t.Context(), person(k, 9))
+				if !errors.Is(err, store.ErrDuplicateKey) {
+					t.Errorf("later=%v: PutRecord %s again: %v, want ErrDuplicateKey", later, k, err)
+				}
+			}
+			// The writer goes on after a refused row.
+			if err := w.PutRecord(t.Context(), person("last", 1)); err != nil {
+				t.Fatalf("later=%v: PutRecord after a duplicate: %v", later, err)
+			}
+			run := commit(t, w, n+4, store.SourceState{})
+			checkCounts(t, fmt.Sprintf("later=%v: sync", later), run, counts{Read: n + 4, Loaded: n + 1, Inserted: n + 1})
+			got := byKey(scanRecords(t, s, ns, source))
+			if int64(len(got)) != n+1+before || len(got["k00000"].Attributes) != 0 {
+				t.Errorf("later=%v: %d records, k00000 = %s; want %d records and the first k00000, without attributes",
+					later, len(got), content(got["k00000"]), n+1+before)
+			}
 		}
 	}},
 	{"rows the store cannot hold are refused, the sync goes on", func(t *testing.T, open func(t *testing.T) store.Store) {
