@@ -19,7 +19,7 @@ func newExportCommand() *cobra.Command {
 		Use:   "export",
 		Short: "Write what the store holds as CSV",
 	}
-	cmd.AddCommand(newExportRecordsCommand(), newExportQuarantineCommand())
+	cmd.AddCommand(newExportRecordsCommand(), newExportQuarantineCommand(), newExportIdentitiesCommand())
 	return cmd
 }
 
@@ -168,4 +168,69 @@ func newExportQuarantineCommand() *cobra.Command {
 	f.bind(cmd)
 	cmd.Flags().StringVar(&runID, "run", "", "run ID (the sync Job's name); defaults to the latest run")
 	return cmd
+}
+
+func newExportIdentitiesCommand() *cobra.Command {
+	var storeDSN, namespace, resolution string
+	cmd := &cobra.Command{
+		Use:   "identities --store DSN [--resolution NAME]",
+		Short: "Write which profile each source record belongs to as CSV: source, record_key, profile_id",
+		Long: `Writes the published profile of every source record of an IdentityResolution. Without
+--resolution, the namespace must hold exactly one published resolution.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := store.Open(cmd.Context(), storeDSN)
+			if err != nil {
+				return fmt.Errorf("open the store: %w", err)
+			}
+			defer func() { _ = st.Close() }()
+			if resolution == "" {
+				if resolution, err = onlyResolution(cmd.Context(), st, namespace); err != nil {
+					return err
+				}
+			}
+			return exportIdentities(cmd.Context(), st, namespace, resolution, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&storeDSN, "store", "", "store connection string: sqlite:PATH or postgres://...")
+	cmd.Flags().StringVarP(&namespace, "namespace", "n", "default", "namespace of the IdentityResolution")
+	cmd.Flags().StringVar(&resolution, "resolution", "", "name of the IdentityResolution")
+	_ = cmd.MarkFlagRequired("store")
+	return cmd
+}
+
+// onlyResolution names the one published resolution of a namespace.
+func onlyResolution(ctx context.Context, st store.Store, namespace string) (string, error) {
+	names, err := st.Resolutions(ctx, namespace)
+	if err != nil {
+		return "", err
+	}
+	switch len(names) {
+	case 0:
+		return "", fmt.Errorf("namespace %s has no published IdentityResolution: run one first", namespace)
+	case 1:
+		return names[0], nil
+	}
+	return "", fmt.Errorf("namespace %s has %d published IdentityResolutions (%s): choose one with --resolution",
+		namespace, len(names), strings.Join(names, ", "))
+}
+
+func exportIdentities(ctx context.Context, st store.Store, namespace, resolution string, out io.Writer) error {
+	state, err := st.ResolutionState(ctx, namespace, resolution)
+	if err != nil {
+		return err
+	}
+	if state.PublishedGeneration == 0 {
+		return fmt.Errorf("IdentityResolution %s/%s has published no profiles yet", namespace, resolution)
+	}
+	w := csv.NewWriter(out)
+	_ = w.Write([]string{"source", "record_key", "profile_id"})
+	err = st.ScanMemberships(ctx, namespace, resolution, func(ref store.RecordRef, profileID string) error {
+		return w.Write([]string{ref.Source, ref.Key, profileID})
+	})
+	if err != nil {
+		return err
+	}
+	w.Flush()
+	return w.Error()
 }

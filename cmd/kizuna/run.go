@@ -27,7 +27,8 @@ func newRunCommand() *cobra.Command {
 		Short: "Run the pipeline declared in manifests once, locally, without a cluster",
 		Long: `Reads Kizuna manifests (and the Secrets and ConfigMaps they refer to) from a file or a folder
 and runs their work once against a store, with the same code the operator's Jobs run:
-DataSources are synced. File paths in a DataSource are relative to its manifest's folder.
+DataSources are synced, then IdentityResolutions resolve their records into profiles. File paths
+in a DataSource are relative to its manifest's folder.
 
 The store is sqlite:PATH (a file, created when missing) or a postgres:// connection string.`,
 		Example: `  kizuna run -f examples/retail --store sqlite:kizuna.db`,
@@ -80,6 +81,12 @@ func runLocal(cmd *cobra.Command, path, dsn, namespace string) error {
 			run.RowsQuarantined, run.RecordsDeleted, run.Message)
 	}
 	_ = table.Flush()
+	if failed > 0 {
+		return fmt.Errorf("%d of %d DataSources did not sync", failed, len(set.DataSources))
+	}
+	if err := resolveLocal(cmd, st, set, runID); err != nil {
+		return err
+	}
 	if len(set.Skipped) > 0 {
 		kinds := make([]string, 0, len(set.Skipped))
 		for kind, n := range set.Skipped {
@@ -88,8 +95,39 @@ func runLocal(cmd *cobra.Command, path, dsn, namespace string) error {
 		sort.Strings(kinds)
 		_, _ = fmt.Fprintf(cmd.ErrOrStderr(), "not run locally yet: %s\n", strings.Join(kinds, ", "))
 	}
+	return nil
+}
+
+// resolveLocal runs every IdentityResolution of the set, in the order the manifests declare them.
+func resolveLocal(cmd *cobra.Command, st store.Store, set *manifest.Set, runID string) error {
+	if len(set.IdentityResolutions) == 0 {
+		return nil
+	}
+	table := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	_, _ = fmt.Fprintln(table, "\nIDENTITYRESOLUTION\tSTATUS\tRECORDS\tPROFILES\tNEW\tMERGES\tSPLITS\tIGNORED\tGENERATION")
+	failed := 0
+	for _, located := range set.IdentityResolutions {
+		idr := located.Object
+		cfg, err := worker.ResolveConfig(idr)
+		var run store.ResolutionRun
+		if err == nil {
+			run, _, err = worker.Resolve(cmd.Context(), st, cfg, worker.ResolveOptions{RunID: runID, DryRun: idr.Spec.DryRun})
+		}
+		if err != nil {
+			failed++
+			_, _ = fmt.Fprintf(table, "%s\tError: %v\n", idr.Name, err)
+			continue
+		}
+		status := string(run.Status)
+		if run.DryRun {
+			status += " (dry run)"
+		}
+		_, _ = fmt.Fprintf(table, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", idr.Name, status, run.Records, run.Profiles,
+			run.NewProfiles, run.Merges, run.Splits, len(run.Ignored), run.Generation)
+	}
+	_ = table.Flush()
 	if failed > 0 {
-		return fmt.Errorf("%d of %d DataSources did not sync", failed, len(set.DataSources))
+		return fmt.Errorf("%d of %d IdentityResolutions did not resolve", failed, len(set.IdentityResolutions))
 	}
 	return nil
 }

@@ -23,10 +23,10 @@ func newWorkerCommand() *cobra.Command {
 		Use:   "worker",
 		Short: "Run one step of Kizuna's work; the operator's Jobs run this",
 		Long: `Runs one step of work in a Job's Pod. The step's input comes from environment variables
-that the operator sets on the Job (` + worker.EnvDataSource + `, ` + worker.EnvRunID + `, ` + worker.EnvStoreDSN + `, and one variable per
+that the operator sets on the Job (` + worker.EnvDataSource + ` or ` + worker.EnvResolution + `, ` + worker.EnvRunID + `, ` + worker.EnvStoreDSN + `, and one variable per
 Secret key), so the Pod needs no access to the API server to read its resource.`,
 	}
-	cmd.AddCommand(newWorkerSyncCommand())
+	cmd.AddCommand(newWorkerSyncCommand(), newWorkerResolveCommand())
 	return cmd
 }
 
@@ -109,6 +109,61 @@ func printRun(cmd *cobra.Command, run store.SyncRun) {
 		"source": run.Source, "run": run.RunID, "status": run.Status, "message": run.Message,
 		"rowsRead": run.RowsRead, "rowsLoaded": run.RowsLoaded, "rowsQuarantined": run.RowsQuarantined,
 		"inserted": run.Inserted, "updated": run.Updated, "unchanged": run.Unchanged, "recordsDeleted": run.RecordsDeleted,
+	})
+	_, _ = fmt.Fprintln(cmd.OutOrStdout(), string(out))
+}
+
+func newWorkerResolveCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "resolve",
+		Short: "Resolve one IdentityResolution's records into profiles and publish them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWorkerResolve(cmd.Context(), cmd)
+		},
+	}
+}
+
+// workerResolution is what the operator passes in worker.EnvResolution.
+type workerResolution struct {
+	Name       string                             `json:"name"`
+	Namespace  string                             `json:"namespace"`
+	Generation int64                              `json:"generation"`
+	Spec       cdpv1alpha1.IdentityResolutionSpec `json:"spec"`
+}
+
+func runWorkerResolve(ctx context.Context, cmd *cobra.Command) error {
+	var in workerResolution
+	if err := json.Unmarshal([]byte(os.Getenv(worker.EnvResolution)), &in); err != nil {
+		return fmt.Errorf("read %s: %w", worker.EnvResolution, err)
+	}
+	runID := os.Getenv(worker.EnvRunID)
+	if runID == "" {
+		return fmt.Errorf("%s is not set", worker.EnvRunID)
+	}
+	st, err := store.Open(ctx, os.Getenv(worker.EnvStoreDSN))
+	if err != nil {
+		return fmt.Errorf("open the store: %w", err)
+	}
+	defer func() { _ = st.Close() }()
+	idr := &cdpv1alpha1.IdentityResolution{
+		ObjectMeta: metav1.ObjectMeta{Name: in.Name, Namespace: in.Namespace, Generation: in.Generation}, Spec: in.Spec,
+	}
+	cfg, err := worker.ResolveConfig(idr)
+	if err != nil {
+		return err
+	}
+	run, _, err := worker.Resolve(ctx, st, cfg, worker.ResolveOptions{RunID: runID, DryRun: in.Spec.DryRun})
+	printResolutionRun(cmd, run)
+	return err
+}
+
+// printResolutionRun writes a resolution run's outcome as one JSON line, for the Pod's log.
+func printResolutionRun(cmd *cobra.Command, run store.ResolutionRun) {
+	out, _ := json.Marshal(map[string]any{
+		"resolution": run.Resolution, "run": run.RunID, "status": run.Status, "dryRun": run.DryRun,
+		"generation": run.Generation, "records": run.Records, "profiles": run.Profiles, "merges": run.Merges,
+		"splits": run.Splits, "newProfiles": run.NewProfiles, "ignoredValues": len(run.Ignored), "message": run.Message,
 	})
 	_, _ = fmt.Fprintln(cmd.OutOrStdout(), string(out))
 }

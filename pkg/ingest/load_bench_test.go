@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kizuna-dev/kizuna/pkg/store"
+	"github.com/kizuna-dev/kizuna/test/procstat"
 )
 
 // loadDatabases counts the PostgreSQL databases the load benchmark created.
@@ -85,14 +86,14 @@ func BenchmarkLoadCSV(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				resetPeakRSS()
+				procstat.ResetPeakRSS()
 				b.StartTimer()
 				run, err := Sync(context.Background(), st, SyncConfig{
 					Namespace: "bench", Source: "contacts", RunID: "run", Mode: store.SyncSnapshot,
 					Input: &FileSource{Path: path, Format: Format{Type: FormatCSV, Delimiter: ',', TrimSpace: true}}, Mapping: loadMapping,
 				})
 				b.StopTimer()
-				peak = max(peak, peakRSS())
+				peak = max(peak, procstat.PeakRSS())
 				if err != nil || run.RowsLoaded != loadRows {
 					b.Fatalf("load: %+v, %v", run, err)
 				}
@@ -103,22 +104,4 @@ func BenchmarkLoadCSV(b *testing.B) {
 			b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 		})
 	}
-}
-
-// resetPeakRSS resets the kernel's record of this process's peak resident memory (Linux).
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-// peakRSS returns this process's peak resident memory in bytes since the last reset (Linux).
-func peakRSS() int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -23,9 +23,10 @@ import (
 
 // Set is what a set of manifests declares, by namespace and name.
 type Set struct {
-	DataSources []Located[*cdpv1alpha1.DataSource]
-	Secrets     map[string]map[string][]byte
-	ConfigMaps  map[string]map[string][]byte
+	DataSources         []Located[*cdpv1alpha1.DataSource]
+	IdentityResolutions []Located[*cdpv1alpha1.IdentityResolution]
+	Secrets             map[string]map[string][]byte
+	ConfigMaps          map[string]map[string][]byte
 	// Skipped counts documents of kinds the local commands do not run yet, by kind.
 	Skipped map[string]int
 }
@@ -135,16 +136,32 @@ func (s *Set) add(u *unstructured.Unstructured, file string) error {
 		}
 		s.ConfigMaps[cm.Name] = data
 	case gvk.Group == cdpv1alpha1.GroupVersion.Group && gvk.Kind == "DataSource":
-		if gvk.Version != cdpv1alpha1.GroupVersion.Version {
-			return fmt.Errorf("apiVersion %s is not served: use %s", u.GetAPIVersion(), cdpv1alpha1.GroupVersion)
-		}
-		var ds cdpv1alpha1.DataSource
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &ds, true); err != nil {
+		ds, err := decode[cdpv1alpha1.DataSource](u)
+		if err != nil {
 			return err
 		}
-		s.DataSources = append(s.DataSources, Located[*cdpv1alpha1.DataSource]{Object: &ds, Dir: filepath.Dir(file), File: file})
+		s.DataSources = append(s.DataSources, Located[*cdpv1alpha1.DataSource]{Object: ds, Dir: filepath.Dir(file), File: file})
+	case gvk.Group == cdpv1alpha1.GroupVersion.Group && gvk.Kind == "IdentityResolution":
+		idr, err := decode[cdpv1alpha1.IdentityResolution](u)
+		if err != nil {
+			return err
+		}
+		s.IdentityResolutions = append(s.IdentityResolutions, Located[*cdpv1alpha1.IdentityResolution]{Object: idr, Dir: filepath.Dir(file), File: file})
 	default:
 		s.Skipped[gvk.Kind]++
 	}
 	return nil
+}
+
+// decode converts a Kizuna document to its type, refusing unknown fields and versions the
+// binary does not serve.
+func decode[T any](u *unstructured.Unstructured) (*T, error) {
+	if v := u.GroupVersionKind().Version; v != cdpv1alpha1.GroupVersion.Version {
+		return nil, fmt.Errorf("apiVersion %s is not served: use %s", u.GetAPIVersion(), cdpv1alpha1.GroupVersion)
+	}
+	var obj T
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(u.Object, &obj, true); err != nil {
+		return nil, err
+	}
+	return &obj, nil
 }

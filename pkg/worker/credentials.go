@@ -8,12 +8,15 @@ import (
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 )
 
-// Environment variables of a sync Job's Pod: the contract between the Job builder in the
-// controllers and `kizuna worker sync`.
+// Environment variables of a worker Job's Pod: the contract between the Job builders in the
+// controllers and `kizuna worker sync` and `kizuna worker resolve`.
 const (
 	// EnvDataSource holds the DataSource (name, namespace, generation and spec) as JSON, so the
 	// worker syncs exactly the spec its Job was made for and needs no API access to read it.
 	EnvDataSource = "KIZUNA_DATASOURCE"
+	// EnvResolution holds the IdentityResolution (name, namespace, generation and spec) as JSON,
+	// the same way.
+	EnvResolution = "KIZUNA_RESOLUTION"
 	// EnvRunID is the run's ID: the Job's name.
 	EnvRunID = "KIZUNA_RUN_ID"
 	// EnvStoreDSN is the store's connection string.

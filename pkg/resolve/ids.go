@@ -1,0 +1,132 @@
+package resolve
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/base32"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// idEncoding writes minted IDs in lower-case base32 without padding: short, URL-safe, and
+// unambiguous to read out.
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// assignIDs gives every cluster a profile ID, keeping published IDs stable:
+//   - a published profile's ID goes to the cluster holding most of its records (ties: the
+//     cluster whose first record sorts first), so a split keeps the ID on the larger part;
+//   - a cluster that holds several published IDs keeps the earliest issued one, and the others
+//     become aliases of it, so that an ID handed to another system still resolves;
+//   - a cluster holding none gets a new ID.
+func (r *Result) assignIDs(clusters [][]int32, in Input) {
+	prev := in.Previous
+	type owner struct {
+		cluster, records int
+	}
+	owners := map[string]owner{}
+	clustersOf := map[string]int{}
+	previousSize := map[string]int{}
+	for _, id := range prev.ProfileOf {
+		previousSize[id]++
+	}
+	local := map[string]int{}
+	for c, members := range clusters {
+		clear(local)
+		for _, i := range members {
+			if id := prev.ProfileOf[r.Records[i].Ref]; id != "" {
+				local[id]++
+			}
+		}
+		for id, n := range local {
+			clustersOf[id]++
+			if o, ok := owners[id]; !ok || n > o.records {
+				owners[id] = owner{cluster: c, records: n}
+			}
+		}
+	}
+	owned := make([][]string, len(clusters))
+	for id, o := range owners {
+		owned[o.cluster] = append(owned[o.cluster], id)
+	}
+	for _, n := range clustersOf {
+		if n > 1 {
+			r.Stats.Splits++
+		}
+	}
+
+	used := make(map[string]bool, len(owners)+len(prev.Aliases))
+	for id := range prev.Created {
+		used[id] = true
+	}
+	for a := range prev.Aliases {
+		used[a] = true
+	}
+	absorbed := map[string]string{}
+	r.Profiles = make([]Profile, len(clusters))
+	for c, members := range clusters {
+		p := &r.Profiles[c]
+		p.Records = members
+		ids := owned[c]
+		if len(ids) == 0 {
+			p.ID = r.mint(members[0], in.Generation, used)
+			p.CreatedGeneration = in.Generation
+			r.Stats.NewProfiles++
+			continue
+		}
+		slices.SortFunc(ids, func(a, b string) int { return cmp.Or(cmp.Compare(prev.Created[a], prev.Created[b]), cmp.Compare(a, b)) })
+		p.ID, p.CreatedGeneration = ids[0], prev.Created[ids[0]]
+		if len(ids) > 1 {
+			r.Stats.Merges++
+			for _, other := range ids[1:] {
+				absorbed[other] = p.ID
+			}
+		}
+		if len(ids) == 1 && owners[p.ID].records == len(members) && previousSize[p.ID] == len(members) {
+			r.Stats.Unchanged++
+		}
+	}
+
+	live := make(map[string]bool, len(clusters))
+	for _, p := range r.Profiles {
+		live[p.ID] = true
+	}
+	r.Aliases = absorbed
+	for alias, target := range prev.Aliases {
+		if t, ok := absorbed[target]; ok {
+			target = t
+		}
+		if live[target] {
+			r.Aliases[alias] = target
+		}
+		// An alias whose profile lost all its records has nothing left to resolve to.
+	}
+
+	slices.SortFunc(r.Profiles, func(a, b Profile) int { return strings.Compare(a.ID, b.ID) })
+	r.ProfileOf = make([]int32, len(r.Records))
+	for pi, p := range r.Profiles {
+		for _, i := range p.Records {
+			r.ProfileOf[i] = int32(pi)
+		}
+	}
+	r.Stats.Profiles = int64(len(r.Profiles))
+}
+
+// mint issues a new profile ID. It derives from the resolution, the generation and the
+// cluster's first record, so that a retried run mints the same IDs; a collision with an ID in
+// use, however unlikely at 80 bits, is resolved by hashing again.
+func (r *Result) mint(firstRecord int32, generation int64, used map[string]bool) string {
+	ref := r.Records[firstRecord].Ref
+	for attempt := 0; ; attempt++ {
+		h := sha256.New()
+		for _, part := range []string{r.cfg.Namespace, r.cfg.Name, strconv.FormatInt(generation, 10), ref.Source, ref.Key, strconv.Itoa(attempt)} {
+			h.Write([]byte(part))
+			h.Write([]byte{0})
+		}
+		id := r.cfg.ProfileIDPrefix + idEncoding.EncodeToString(h.Sum(nil)[:10])
+		if !used[id] {
+			used[id] = true
+			return id
+		}
+	}
+}

@@ -1,0 +1,260 @@
+package resolve
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kizuna-dev/kizuna/pkg/identity"
+	"github.com/kizuna-dev/kizuna/pkg/store"
+)
+
+func testConfig(t *testing.T) *Config {
+	t.Helper()
+	n, err := identity.NewNormalizer(identity.Options{DefaultRegion: "JP"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Config{
+		Namespace: "shop", Name: "customers", Normalizer: n, ProfileIDPrefix: "cus_",
+		Sources: []Source{{Name: "crm", Priority: 10}, {Name: "ec"}},
+		Deterministic: []DeterministicRule{
+			{Name: "email", Identifiers: []string{"Email"}, MaxRecordsPerValue: 3},
+			{Name: "phone", Identifiers: []string{"Phone"}, MaxRecordsPerValue: 3},
+			{Name: "company-person", Identifiers: []string{"CompanyName", "PersonName"}},
+		},
+	}
+}
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func rec(source, key string, ids map[string][]string, attrs map[string]any, age time.Duration) Record {
+	return Record{Ref: store.RecordRef{Source: source, Key: key}, Identifiers: ids, Attributes: attrs, UpdatedAt: t0.Add(-age)}
+}
+
+func email(v ...string) map[string][]string { return map[string][]string{"Email": v} }
+
+// groups renders a result's profiles as sorted groups of source/key, for comparison.
+func groups(r *Result) []string {
+	var out []string
+	for _, p := range r.Profiles {
+		var refs []string
+		for _, i := range p.Records {
+			refs = append(refs, r.Records[i].Ref.Source+"/"+r.Records[i].Ref.Key)
+		}
+		out = append(out, strings.Join(refs, " "))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func run(t *testing.T, cfg *Config, in Input) *Result {
+	t.Helper()
+	if in.Generation == 0 {
+		in.Generation = 1
+	}
+	res, err := Run(t.Context(), cfg, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestDeterministicLinking(t *testing.T) {
+	cfg := testConfig(t)
+	records := []Record{
+		rec("crm", "1", email("Taro@Example.co.jp"), nil, 0),
+		rec("ec", "a", email(" taro@example.co.jp "), nil, 0),
+		// Same phone written two ways links to crm/3.
+		rec("crm", "2", map[string][]string{"Phone": {"03-1234-5678"}}, nil, 0),
+		rec("ec", "b", map[string][]string{"Phone": {"+81 3 1234 5678"}}, nil, 0),
+		// Company and person together link; the company alone does not.
+		rec("crm", "4", map[string][]string{"CompanyName": {"株式会社朝日物産"}, "PersonName": {"山田 太郎"}}, nil, 0),
+		rec("ec", "c", map[string][]string{"CompanyName": {"朝日物産(株)"}, "PersonName": {"山田　太郎"}}, nil, 0),
+		rec("ec", "d", map[string][]string{"CompanyName": {"朝日物産"}, "PersonName": {"山田 花子"}}, nil, 0),
+		// A transitive chain: e1 shares an email with crm/1's record group through a second email.
+		rec("ec", "e", email("other@example.com", "TARO@example.co.jp"), nil, 0),
+	}
+	res := run(t, cfg, Input{Records: records})
+	want := []string{"crm/1 ec/a ec/e", "crm/2 ec/b", "crm/4 ec/c", "ec/d"}
+	if got := groups(res); !slices.Equal(got, want) {
+		t.Errorf("groups = %q, want %q", got, want)
+	}
+}
+
+func TestCardinalityLimit(t *testing.T) {
+	cfg := testConfig(t)
+	var records []Record
+	// Four records share test@example.com, above the rule's limit of 3: none link through it.
+	for i := range 4 {
+		records = append(records, rec("ec", fmt.Sprint(i), email("test@example.com"), nil, 0))
+	}
+	// Three share a phone, at the limit: they link.
+	for i := range 3 {
+		records = append(records, rec("crm", fmt.Sprint(i), map[string][]string{"Phone": {"0120-000-111"}}, nil, 0))
+	}
+	res := run(t, cfg, Input{Records: records})
+	if len(res.Profiles) != 5 {
+		t.Errorf("%d profiles, want 5 (4 separate ec records and the 3 crm records together): %q", len(res.Profiles), groups(res))
+	}
+	if len(res.Ignored) != 1 {
+		t.Fatalf("ignored = %+v, want one value", res.Ignored)
+	}
+	ig := res.Ignored[0]
+	if ig.Rule != "email" || ig.Type != "Email" || ig.Records != 4 || strings.Contains(ig.Value, "example") || ig.Value[0] != 't' {
+		t.Errorf("ignored = %+v, want rule email, type Email, 4 records, the value masked but for its ends", ig)
+	}
+}
+
+func TestStableIDs(t *testing.T) {
+	cfg := testConfig(t)
+	taro := []Record{rec("crm", "t1", email("taro@example.jp"), nil, 0), rec("ec", "t2", email("taro@example.jp"), nil, 0)}
+	hanako := []Record{rec("crm", "h1", email("hanako@example.jp"), nil, 0)}
+
+	publish := func(res *Result, gen int64) Previous {
+		prev := Previous{ProfileOf: map[store.RecordRef]string{}, Created: map[string]int64{}, Aliases: res.Aliases}
+		for _, p := range res.Profiles {
+			prev.Created[p.ID] = p.CreatedGeneration
+			for _, i := range p.Records {
+				prev.ProfileOf[res.Records[i].Ref] = p.ID
+			}
+		}
+		return prev
+	}
+	idOf := func(res *Result, key string) string {
+		for _, p := range res.Profiles {
+			for _, i := range p.Records {
+				if res.Records[i].Ref.Key == key {
+					return p.ID
+				}
+			}
+		}
+		t.Fatalf("no profile holds %s", key)
+		return ""
+	}
+
+	// Generation 1: Taro only. Generation 2: Hanako arrives.
+	g1 := run(t, cfg, Input{Records: slices.Clone(taro), Generation: 1})
+	taroID := idOf(g1, "t1")
+	if !strings.HasPrefix(taroID, "cus_") || len(taroID) != len("cus_")+16 {
+		t.Errorf("minted ID %q, want cus_ and 16 base32 characters", taroID)
+	}
+	g2 := run(t, cfg, Input{Records: slices.Concat(taro, hanako), Previous: publish(g1, 1), Generation: 2})
+	hanakoID := idOf(g2, "h1")
+	if idOf(g2, "t1") != taroID || hanakoID == taroID || g2.Stats.NewProfiles != 1 || g2.Stats.Unchanged != 1 {
+		t.Fatalf("generation 2: IDs %s/%s, stats %+v; want Taro's ID kept, one new profile, one unchanged", idOf(g2, "t1"), hanakoID, g2.Stats)
+	}
+
+	// Rerun on unchanged data: no ID changes.
+	again := run(t, cfg, Input{Records: slices.Concat(taro, hanako), Previous: publish(g2, 2), Generation: 3})
+	if idOf(again, "t1") != taroID || idOf(again, "h1") != hanakoID || again.Stats.Unchanged != 2 || again.Stats.NewProfiles != 0 {
+		t.Fatalf("rerun changed IDs or stats: %+v", again.Stats)
+	}
+
+	// A bridge record with both emails merges them under the earlier ID; Hanako's becomes an alias.
+	bridge := rec("ec", "bridge", email("taro@example.jp", "hanako@example.jp"), nil, 0)
+	g3 := run(t, cfg, Input{Records: slices.Concat(taro, hanako, []Record{bridge}), Previous: publish(g2, 2), Generation: 3})
+	if len(g3.Profiles) != 1 || g3.Profiles[0].ID != taroID || g3.Aliases[hanakoID] != taroID || g3.Stats.Merges != 1 {
+		t.Fatalf("bridge: profiles %q (%s), aliases %v, stats %+v; want one profile %s with alias %s", groups(g3), g3.Profiles[0].ID, g3.Aliases, g3.Stats, taroID, hanakoID)
+	}
+
+	// Removing the bridge splits them again: the larger part (Taro, two records) keeps the ID.
+	g4 := run(t, cfg, Input{Records: slices.Concat(taro, hanako), Previous: publish(g3, 3), Generation: 4})
+	if idOf(g4, "t1") != taroID || idOf(g4, "h1") == taroID || g4.Stats.Splits != 1 || g4.Stats.NewProfiles != 1 {
+		t.Fatalf("split: Taro %s, Hanako %s, stats %+v; want Taro to keep %s, Hanako a new ID", idOf(g4, "t1"), idOf(g4, "h1"), g4.Stats, taroID)
+	}
+	// The old alias still resolves, to the part that kept the ID.
+	if g4.Aliases[hanakoID] != taroID {
+		t.Errorf("aliases after the split: %v, want %s -> %s kept", g4.Aliases, hanakoID, taroID)
+	}
+
+	// Minting is deterministic: a retried run mints the same IDs.
+	retry := run(t, cfg, Input{Records: slices.Concat(taro, hanako), Previous: publish(g3, 3), Generation: 4})
+	if idOf(retry, "h1") != idOf(g4, "h1") {
+		t.Errorf("a retried run minted %s, the first try %s", idOf(retry, "h1"), idOf(g4, "h1"))
+	}
+}
+
+func TestMergeKeepsEarliestIssuedID(t *testing.T) {
+	cfg := testConfig(t)
+	prev := Previous{
+		ProfileOf: map[store.RecordRef]string{{Source: "crm", Key: "1"}: "cus_late", {Source: "ec", Key: "1"}: "cus_early"},
+		Created:   map[string]int64{"cus_late": 5, "cus_early": 2},
+	}
+	records := []Record{rec("crm", "1", email("a@example.jp"), nil, 0), rec("ec", "1", email("a@example.jp"), nil, 0)}
+	res := run(t, cfg, Input{Records: records, Previous: prev, Generation: 6})
+	if len(res.Profiles) != 1 || res.Profiles[0].ID != "cus_early" || res.Profiles[0].CreatedGeneration != 2 || res.Aliases["cus_late"] != "cus_early" {
+		t.Errorf("profiles %+v, aliases %v; want cus_early (issued in generation 2) with cus_late as alias", res.Profiles, res.Aliases)
+	}
+}
+
+func TestSurvivorship(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Survivorship = Survivorship{Default: MostRecent, Attributes: map[string]Strategy{
+		"tier": SourcePriority, "city": MostFrequent, "first_channel": FirstNonEmpty,
+	}}
+	records := []Record{
+		// crm has priority 10 and is listed first; ec is newer.
+		rec("crm", "1", email("a@example.jp"), map[string]any{"name": "山田太郎", "tier": "gold", "city": "大阪", "first_channel": "store"}, 48*time.Hour),
+		rec("ec", "1", email("a@example.jp"), map[string]any{"name": "山田 太郎（新）", "tier": "silver", "city": "東京", "first_channel": ""}, 0),
+		rec("ec", "2", email("a@example.jp"), map[string]any{"city": "東京", "first_channel": "web"}, time.Hour),
+	}
+	res := run(t, cfg, Input{Records: records})
+	if len(res.Profiles) != 1 {
+		t.Fatalf("profiles: %q", groups(res))
+	}
+	got := res.Profiles[0].Attributes
+	want := map[string]any{"name": "山田 太郎（新）", "tier": "gold", "city": "東京", "first_channel": "store"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if ids := res.Profiles[0].Identifiers["Email"]; !slices.Equal(ids, []string{"a@example.jp"}) {
+		t.Errorf("identifiers = %v, want the one normalised email", res.Profiles[0].Identifiers)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	cfg := testConfig(t)
+	var records []Record
+	records = append(records,
+		rec("crm", "1", email("a@example.jp"), nil, 0),
+		rec("ec", "1", map[string][]string{"Email": {"A@example.jp"}, "Phone": {"090-1111-2222"}}, nil, 0),
+		rec("ec", "2", map[string][]string{"Phone": {"09011112222"}}, nil, 0),
+		rec("ec", "3", email("b@example.jp"), nil, 0),
+	)
+	for i := range 4 {
+		records = append(records, rec("crm", fmt.Sprintf("shared%d", i), email("shared@example.jp"), nil, 0))
+	}
+	res := run(t, cfg, Input{Records: records})
+
+	e, err := res.Explain(store.RecordRef{Source: "crm", Key: "1"}, store.RecordRef{Source: "ec", Key: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.SameProfile || !e.Rules[0].Linked || !strings.Contains(e.Rules[0].Reason, "a@example.jp") || e.Rules[1].Linked {
+		t.Errorf("direct link: %+v", e)
+	}
+	e, _ = res.Explain(store.RecordRef{Source: "crm", Key: "1"}, store.RecordRef{Source: "ec", Key: "2"})
+	if !e.SameProfile || e.Rules[0].Linked || e.Rules[1].Linked || !strings.Contains(e.Summary, "same profile") {
+		t.Errorf("transitive link: %+v", e)
+	}
+	e, _ = res.Explain(store.RecordRef{Source: "crm", Key: "shared0"}, store.RecordRef{Source: "crm", Key: "shared1"})
+	if e.SameProfile || e.Rules[0].Linked || !strings.Contains(e.Rules[0].Reason, "4 records") {
+		t.Errorf("ignored value: %+v", e)
+	}
+	if _, err := res.Explain(store.RecordRef{Source: "crm", Key: "nope"}, store.RecordRef{Source: "ec", Key: "1"}); err == nil {
+		t.Error("Explain of an unknown record: no error")
+	}
+}
+
+func TestRunRefusesDuplicateRecords(t *testing.T) {
+	cfg := testConfig(t)
+	records := []Record{rec("crm", "1", nil, nil, 0), rec("crm", "1", nil, nil, 0)}
+	if _, err := Run(t.Context(), cfg, Input{Records: records, Generation: 1}); err == nil || !strings.Contains(err.Error(), "crm/1") {
+		t.Errorf("err = %v, want one naming crm/1", err)
+	}
+}

@@ -1,0 +1,190 @@
+package resolve
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Strategy picks one value for a profile attribute among its records' values.
+type Strategy string
+
+// Strategies, as the API spells them.
+const (
+	MostRecent     Strategy = "MostRecent"
+	SourcePriority Strategy = "SourcePriority"
+	MostFrequent   Strategy = "MostFrequent"
+	FirstNonEmpty  Strategy = "FirstNonEmpty"
+)
+
+// Survivorship configures how attribute values are chosen.
+type Survivorship struct {
+	// Default applies to attributes not listed; MostRecent when empty.
+	Default Strategy
+	// Attributes maps attribute names to their own strategy.
+	Attributes map[string]Strategy
+}
+
+func (s Survivorship) strategy(attribute string) Strategy {
+	if st, ok := s.Attributes[attribute]; ok {
+		return st
+	}
+	if s.Default != "" {
+		return s.Default
+	}
+	return MostRecent
+}
+
+// survive fills every profile's attributes and identifiers.
+func (r *Result) survive() {
+	order := map[string]int{}
+	priority := map[string]int{}
+	for i, s := range r.cfg.Sources {
+		order[s.Name] = i
+		priority[s.Name] = s.Priority
+	}
+	ranker := recordRanker{records: r.Records, order: order, priority: priority}
+	var names []string
+	for pi := range r.Profiles {
+		p := &r.Profiles[pi]
+		names = names[:0]
+		for _, i := range p.Records {
+			for name, v := range r.Records[i].Attributes {
+				if !isEmpty(v) && !slices.Contains(names, name) {
+					names = append(names, name)
+				}
+			}
+		}
+		if len(names) > 0 {
+			p.Attributes = make(map[string]any, len(names))
+			for _, name := range names {
+				p.Attributes[name] = ranker.choose(r.cfg.Survivorship.strategy(name), name, p.Records)
+			}
+		}
+		p.Identifiers = r.profileIdentifiers(p.Records)
+	}
+}
+
+func isEmpty(v any) bool {
+	if v == nil {
+		return true
+	}
+	s, ok := v.(string)
+	return ok && s == ""
+}
+
+// profileIdentifiers collects the distinct normalised identifiers of a profile's records.
+func (r *Result) profileIdentifiers(records []int32) map[string][]string {
+	var ids map[string][]string
+	for _, i := range records {
+		rec := &r.Records[i]
+		for idType := range rec.Identifiers {
+			for _, v := range r.normalizedValues(idType, rec) {
+				if ids == nil {
+					ids = map[string][]string{}
+				}
+				if !slices.Contains(ids[idType], v) {
+					ids[idType] = append(ids[idType], v)
+				}
+			}
+		}
+	}
+	for _, values := range ids {
+		slices.Sort(values)
+	}
+	return ids
+}
+
+// recordRanker orders a profile's records for the strategies.
+type recordRanker struct {
+	records  []Record
+	order    map[string]int
+	priority map[string]int
+}
+
+// newer reports whether record a is more recent than b; ties go to the higher-priority source,
+// then the source listed first, then the lower record index.
+func (k recordRanker) newer(a, b int32) bool {
+	ra, rb := &k.records[a], &k.records[b]
+	if !ra.UpdatedAt.Equal(rb.UpdatedAt) {
+		return ra.UpdatedAt.After(rb.UpdatedAt)
+	}
+	return k.preferred(a, b)
+}
+
+// preferred reports whether record a's source outranks b's: higher priority, then listed first;
+// within one source the lower record index wins.
+func (k recordRanker) preferred(a, b int32) bool {
+	sa, sb := k.records[a].Ref.Source, k.records[b].Ref.Source
+	if k.priority[sa] != k.priority[sb] {
+		return k.priority[sa] > k.priority[sb]
+	}
+	if k.order[sa] != k.order[sb] {
+		return k.order[sa] < k.order[sb]
+	}
+	return a < b
+}
+
+// listedFirst reports whether record a comes before b in source-listing order, then key order.
+func (k recordRanker) listedFirst(a, b int32) bool {
+	sa, sb := k.records[a].Ref.Source, k.records[b].Ref.Source
+	if k.order[sa] != k.order[sb] {
+		return k.order[sa] < k.order[sb]
+	}
+	return a < b
+}
+
+func (k recordRanker) choose(st Strategy, name string, members []int32) any {
+	best := int32(-1)
+	switch st {
+	case MostFrequent:
+		counts := map[string]int{}
+		for _, i := range members {
+			if v := k.records[i].Attributes[name]; !isEmpty(v) {
+				counts[valueKey(v)]++
+			}
+		}
+		for _, i := range members {
+			v := k.records[i].Attributes[name]
+			if isEmpty(v) {
+				continue
+			}
+			if best < 0 {
+				best = i
+				continue
+			}
+			cv, cb := counts[valueKey(v)], counts[valueKey(k.records[best].Attributes[name])]
+			if cv > cb || (cv == cb && k.newer(i, best)) {
+				best = i
+			}
+		}
+	default:
+		better := k.newer
+		switch st {
+		case SourcePriority:
+			better = func(a, b int32) bool {
+				sa, sb := k.records[a].Ref.Source, k.records[b].Ref.Source
+				if k.priority[sa] != k.priority[sb] || k.order[sa] != k.order[sb] {
+					return k.preferred(a, b)
+				}
+				return k.newer(a, b)
+			}
+		case FirstNonEmpty:
+			better = k.listedFirst
+		}
+		for _, i := range members {
+			if isEmpty(k.records[i].Attributes[name]) {
+				continue
+			}
+			if best < 0 || better(i, best) {
+				best = i
+			}
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	return k.records[best].Attributes[name]
+}
+
+// valueKey tells values apart by type and content, for counting.
+func valueKey(v any) string { return fmt.Sprintf("%T:%v", v, v) }
