@@ -1,14 +1,19 @@
 package controllers
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/url"
 	"strings"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // WorkerOptions say how the Pods of Kizuna's Jobs run: the manager's settings.
@@ -65,7 +70,43 @@ const (
 	// annotationSequence numbers a resource's Jobs in the order they were started: finer than
 	// creationTimestamp, which counts seconds.
 	annotationSequence = "cdp.kizuna.dev/sequence"
+
+	// LabelIdentityResolution names the IdentityResolution whose resolution Job it is.
+	LabelIdentityResolution = "cdp.kizuna.dev/identityresolution"
 )
+
+// jobsBeyondHistory returns the finished Jobs, ordered oldest first, that the history limits do
+// not keep: the oldest succeeded ones beyond SuccessfulJobsHistoryLimit and the oldest failed
+// ones beyond FailedJobsHistoryLimit.
+func jobsBeyondHistory(finished []*batchv1.Job, opts WorkerOptions) []*batchv1.Job {
+	var succeeded, failed []*batchv1.Job
+	for _, j := range finished {
+		if jobCondition(j, batchv1.JobComplete) != nil {
+			succeeded = append(succeeded, j)
+		} else {
+			failed = append(failed, j)
+		}
+	}
+	var extra []*batchv1.Job
+	if n := len(succeeded) - opts.SuccessfulJobsHistoryLimit; n > 0 {
+		extra = append(extra, succeeded[:n]...)
+	}
+	if n := len(failed) - opts.FailedJobsHistoryLimit; n > 0 {
+		extra = append(extra, failed[:n]...)
+	}
+	return extra
+}
+
+// deleteJobs deletes Jobs with their Pods; a Job already gone is no error.
+func deleteJobs(ctx context.Context, c client.Writer, jobs []*batchv1.Job) error {
+	for _, j := range jobs {
+		err := c.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete old Job %s: %w", j.Name, err)
+		}
+	}
+	return nil
+}
 
 // jobName makes a deterministic Job name of at most 63 characters from a resource's name and a
 // suffix; a long name is cut and made unique with a hash of the whole.

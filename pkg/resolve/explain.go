@@ -77,11 +77,13 @@ func (r *Result) index(ref store.RecordRef) int32 {
 
 func (r *Result) explainRule(rule DeterministicRule, a, b int32) RuleExplanation {
 	re := RuleExplanation{Rule: rule.Name}
-	ka := r.ruleKeys(rule, &r.Records[a], nil)
-	kb := r.ruleKeys(rule, &r.Records[b], nil)
 	what := strings.Join(rule.Identifiers, " and ")
-	switch {
-	case len(ka) == 0 || len(kb) == 0:
+	kinds, ok := r.ruleKinds(rule)
+	var ka, kb []string
+	if ok {
+		ka, kb = r.ruleKeys(kinds, a, nil), r.ruleKeys(kinds, b, nil)
+	}
+	if len(ka) == 0 || len(kb) == 0 {
 		re.Reason = fmt.Sprintf("not both records have %s", what)
 		return re
 	}
@@ -103,7 +105,7 @@ func (r *Result) explainRule(rule DeterministicRule, a, b int32) RuleExplanation
 	n := 0
 	var keys []string
 	for i := range r.Records {
-		keys = r.ruleKeys(rule, &r.Records[i], keys[:0])
+		keys = r.ruleKeys(kinds, int32(i), keys[:0])
 		if slices.Contains(keys, shared) {
 			n++
 		}

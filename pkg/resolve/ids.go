@@ -28,13 +28,21 @@ func (r *Result) assignIDs(clusters [][]int32, in Input) {
 	clustersOf := map[string]int{}
 	previousSize := map[string]int{}
 	for _, id := range prev.ProfileOf {
-		previousSize[id]++
+		if id != "" {
+			previousSize[id]++
+		}
+	}
+	prevOf := func(i int32) string {
+		if prev.ProfileOf == nil {
+			return ""
+		}
+		return prev.ProfileOf[i]
 	}
 	local := map[string]int{}
 	for c, members := range clusters {
 		clear(local)
 		for _, i := range members {
-			if id := prev.ProfileOf[r.Records[i].Ref]; id != "" {
+			if id := prevOf(i); id != "" {
 				local[id]++
 			}
 		}

@@ -61,14 +61,13 @@ func (r *Result) dataset(fields []string) *match.Dataset {
 		col := make([]string, len(r.Records))
 		idType, isIdentifier := strings.CutPrefix(f, IdentifierFieldPrefix)
 		for i := range r.Records {
-			rec := &r.Records[i]
 			if isIdentifier {
-				if values := r.normalizedValues(idType, rec); len(values) > 0 {
+				if values := r.normalizedValues(idType, int32(i)); len(values) > 0 {
 					col[i] = values[0]
 				}
 				continue
 			}
-			col[i] = attributeText(rec.Attributes[f])
+			col[i] = attributeText(r.Records[i].Attributes[f])
 		}
 		d.Fields[f] = col
 	}

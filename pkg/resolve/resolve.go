@@ -74,7 +74,8 @@ type Record struct {
 // Input is what a run works on: the live records of every source and what the previous
 // publication said of them.
 type Input struct {
-	// Records, in any order; Run sorts them by reference.
+	// Records, sorted by reference (SortRecords) when Previous.ProfileOf is set; otherwise in
+	// any order, and Run sorts them.
 	Records []Record
 	// Previous is the published profiles: which profile each record belonged to, when each
 	// profile ID was issued, and the aliases that still resolve. Empty before the first
@@ -86,25 +87,23 @@ type Input struct {
 
 // Previous is the publication a run starts from.
 type Previous struct {
-	// ProfileOf maps a record to its published profile.
-	ProfileOf map[store.RecordRef]string
+	// ProfileOf holds, for each of Input.Records, its published profile ID, "" for a record not
+	// published yet; nil before the first publication. It is a slice aligned with the records,
+	// not a map, because at ten million records a map of references would take gigabytes.
+	ProfileOf []string
 	// Created maps a published profile ID to the generation that issued it.
 	Created map[string]int64
 	// Aliases maps absorbed profile IDs to the profile they now resolve to.
 	Aliases map[string]string
 }
 
-// Profile is one resolved customer.
+// Profile is one resolved customer. Its attributes and identifiers are computed on demand:
+// Result.ProfileAttributes and Result.ProfileIdentifiers.
 type Profile struct {
 	ID                string
 	CreatedGeneration int64
 	// Records indexes Result.Records, in reference order.
 	Records []int32
-	// Attributes are the surviving attribute values.
-	Attributes map[string]any
-	// Identifiers are the profile's distinct normalised identifiers by type, sorted: where a
-	// campaign finds its email address or phone number.
-	Identifiers map[string][]string
 }
 
 // Result is a run's outcome.
@@ -127,6 +126,12 @@ type Result struct {
 	cfg   *Config
 	links *linkSet
 	data  *match.Dataset
+	// idTypes are the identifier types the records carry; ids[i] are record i's normalised
+	// identifiers, sorted by type index then value.
+	idTypes []string
+	ids     [][]normalizedID
+	// sourceOrder and sourcePriority rank sources for survivorship.
+	sourceOrder, sourcePriority map[string]int
 }
 
 // Stats compares a run with the previous publication.
@@ -160,13 +165,22 @@ type IgnoredValue struct {
 	Records int64
 }
 
-// Run resolves the input into profiles.
+// Run resolves the input into profiles. It takes ownership of the input's records: it sorts
+// them, and drops their raw identifiers once it has normalised them.
 func Run(ctx context.Context, cfg *Config, in Input) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	records := in.Records
-	slices.SortFunc(records, func(a, b Record) int { return compareRefs(a.Ref, b.Ref) })
+	if !slices.IsSortedFunc(records, compareRecords) {
+		if in.Previous.ProfileOf != nil {
+			return nil, errors.New("resolve: the records are not sorted by reference, so the previous profiles do not line up with them: call SortRecords first")
+		}
+		SortRecords(records)
+	}
+	if p := in.Previous.ProfileOf; p != nil && len(p) != len(records) {
+		return nil, fmt.Errorf("resolve: %d previous profiles for %d records", len(p), len(records))
+	}
 	for i := 1; i < len(records); i++ {
 		if records[i].Ref == records[i-1].Ref {
 			return nil, fmt.Errorf("record %s/%s appears twice in the input", records[i].Ref.Source, records[i].Ref.Key)
@@ -174,6 +188,7 @@ func Run(ctx context.Context, cfg *Config, in Input) (*Result, error) {
 	}
 	res := &Result{Records: records, cfg: cfg, links: newLinkSet(len(records))}
 	res.Stats.Records = int64(len(records))
+	res.normalizeAll()
 
 	if err := res.linkDeterministic(ctx); err != nil {
 		return nil, err
@@ -188,7 +203,11 @@ func Run(ctx context.Context, cfg *Config, in Input) (*Result, error) {
 		return nil, err
 	}
 	res.assignIDs(clusters, in)
-	res.survive()
+	res.sourceOrder, res.sourcePriority = map[string]int{}, map[string]int{}
+	for i, s := range cfg.Sources {
+		res.sourceOrder[s.Name] = i
+		res.sourcePriority[s.Name] = s.Priority
+	}
 	return res, nil
 }
 
@@ -206,6 +225,15 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// SortRecords sorts records by reference: source, then key.
+func SortRecords(records []Record) { slices.SortFunc(records, compareRecords) }
+
+func compareRecords(a, b Record) int { return compareRefs(a.Ref, b.Ref) }
+
+// CompareRefs orders record references by source, then key, bytewise: the order of SortRecords
+// and of the store's scans.
+func CompareRefs(a, b store.RecordRef) int { return compareRefs(a, b) }
 
 func compareRefs(a, b store.RecordRef) int {
 	if a.Source != b.Source {

@@ -50,6 +50,24 @@ func groups(r *Result) []string {
 	return out
 }
 
+// published is a publication as the tests write it: a map, lined up with the records by
+// previousInput.
+type published struct {
+	profileOf map[store.RecordRef]string
+	created   map[string]int64
+	aliases   map[string]string
+}
+
+func previousInput(records []Record, p published, generation int64) Input {
+	records = slices.Clone(records)
+	SortRecords(records)
+	prev := Previous{ProfileOf: make([]string, len(records)), Created: p.created, Aliases: p.aliases}
+	for i, r := range records {
+		prev.ProfileOf[i] = p.profileOf[r.Ref]
+	}
+	return Input{Records: records, Previous: prev, Generation: generation}
+}
+
 func run(t *testing.T, cfg *Config, in Input) *Result {
 	t.Helper()
 	if in.Generation == 0 {
@@ -113,12 +131,12 @@ func TestStableIDs(t *testing.T) {
 	taro := []Record{rec("crm", "t1", email("taro@example.jp"), nil, 0), rec("ec", "t2", email("taro@example.jp"), nil, 0)}
 	hanako := []Record{rec("crm", "h1", email("hanako@example.jp"), nil, 0)}
 
-	publish := func(res *Result, gen int64) Previous {
-		prev := Previous{ProfileOf: map[store.RecordRef]string{}, Created: map[string]int64{}, Aliases: res.Aliases}
+	publish := func(res *Result) published {
+		prev := published{profileOf: map[store.RecordRef]string{}, created: map[string]int64{}, aliases: res.Aliases}
 		for _, p := range res.Profiles {
-			prev.Created[p.ID] = p.CreatedGeneration
+			prev.created[p.ID] = p.CreatedGeneration
 			for _, i := range p.Records {
-				prev.ProfileOf[res.Records[i].Ref] = p.ID
+				prev.profileOf[res.Records[i].Ref] = p.ID
 			}
 		}
 		return prev
@@ -141,27 +159,27 @@ func TestStableIDs(t *testing.T) {
 	if !strings.HasPrefix(taroID, "cus_") || len(taroID) != len("cus_")+16 {
 		t.Errorf("minted ID %q, want cus_ and 16 base32 characters", taroID)
 	}
-	g2 := run(t, cfg, Input{Records: slices.Concat(taro, hanako), Previous: publish(g1, 1), Generation: 2})
+	g2 := run(t, cfg, previousInput(slices.Concat(taro, hanako), publish(g1), 2))
 	hanakoID := idOf(g2, "h1")
 	if idOf(g2, "t1") != taroID || hanakoID == taroID || g2.Stats.NewProfiles != 1 || g2.Stats.Unchanged != 1 {
 		t.Fatalf("generation 2: IDs %s/%s, stats %+v; want Taro's ID kept, one new profile, one unchanged", idOf(g2, "t1"), hanakoID, g2.Stats)
 	}
 
 	// Rerun on unchanged data: no ID changes.
-	again := run(t, cfg, Input{Records: slices.Concat(taro, hanako), Previous: publish(g2, 2), Generation: 3})
+	again := run(t, cfg, previousInput(slices.Concat(taro, hanako), publish(g2), 3))
 	if idOf(again, "t1") != taroID || idOf(again, "h1") != hanakoID || again.Stats.Unchanged != 2 || again.Stats.NewProfiles != 0 {
 		t.Fatalf("rerun changed IDs or stats: %+v", again.Stats)
 	}
 
 	// A bridge record with both emails merges them under the earlier ID; Hanako's becomes an alias.
 	bridge := rec("ec", "bridge", email("taro@example.jp", "hanako@example.jp"), nil, 0)
-	g3 := run(t, cfg, Input{Records: slices.Concat(taro, hanako, []Record{bridge}), Previous: publish(g2, 2), Generation: 3})
+	g3 := run(t, cfg, previousInput(slices.Concat(taro, hanako, []Record{bridge}), publish(g2), 3))
 	if len(g3.Profiles) != 1 || g3.Profiles[0].ID != taroID || g3.Aliases[hanakoID] != taroID || g3.Stats.Merges != 1 {
 		t.Fatalf("bridge: profiles %q (%s), aliases %v, stats %+v; want one profile %s with alias %s", groups(g3), g3.Profiles[0].ID, g3.Aliases, g3.Stats, taroID, hanakoID)
 	}
 
 	// Removing the bridge splits them again: the larger part (Taro, two records) keeps the ID.
-	g4 := run(t, cfg, Input{Records: slices.Concat(taro, hanako), Previous: publish(g3, 3), Generation: 4})
+	g4 := run(t, cfg, previousInput(slices.Concat(taro, hanako), publish(g3), 4))
 	if idOf(g4, "t1") != taroID || idOf(g4, "h1") == taroID || g4.Stats.Splits != 1 || g4.Stats.NewProfiles != 1 {
 		t.Fatalf("split: Taro %s, Hanako %s, stats %+v; want Taro to keep %s, Hanako a new ID", idOf(g4, "t1"), idOf(g4, "h1"), g4.Stats, taroID)
 	}
@@ -171,7 +189,7 @@ func TestStableIDs(t *testing.T) {
 	}
 
 	// Minting is deterministic: a retried run mints the same IDs.
-	retry := run(t, cfg, Input{Records: slices.Concat(taro, hanako), Previous: publish(g3, 3), Generation: 4})
+	retry := run(t, cfg, previousInput(slices.Concat(taro, hanako), publish(g3), 4))
 	if idOf(retry, "h1") != idOf(g4, "h1") {
 		t.Errorf("a retried run minted %s, the first try %s", idOf(retry, "h1"), idOf(g4, "h1"))
 	}
@@ -179,12 +197,12 @@ func TestStableIDs(t *testing.T) {
 
 func TestMergeKeepsEarliestIssuedID(t *testing.T) {
 	cfg := testConfig(t)
-	prev := Previous{
-		ProfileOf: map[store.RecordRef]string{{Source: "crm", Key: "1"}: "cus_late", {Source: "ec", Key: "1"}: "cus_early"},
-		Created:   map[string]int64{"cus_late": 5, "cus_early": 2},
+	prev := published{
+		profileOf: map[store.RecordRef]string{{Source: "crm", Key: "1"}: "cus_late", {Source: "ec", Key: "1"}: "cus_early"},
+		created:   map[string]int64{"cus_late": 5, "cus_early": 2},
 	}
 	records := []Record{rec("crm", "1", email("a@example.jp"), nil, 0), rec("ec", "1", email("a@example.jp"), nil, 0)}
-	res := run(t, cfg, Input{Records: records, Previous: prev, Generation: 6})
+	res := run(t, cfg, previousInput(records, prev, 6))
 	if len(res.Profiles) != 1 || res.Profiles[0].ID != "cus_early" || res.Profiles[0].CreatedGeneration != 2 || res.Aliases["cus_late"] != "cus_early" {
 		t.Errorf("profiles %+v, aliases %v; want cus_early (issued in generation 2) with cus_late as alias", res.Profiles, res.Aliases)
 	}
@@ -205,15 +223,15 @@ func TestSurvivorship(t *testing.T) {
 	if len(res.Profiles) != 1 {
 		t.Fatalf("profiles: %q", groups(res))
 	}
-	got := res.Profiles[0].Attributes
+	got := res.ProfileAttributes(0)
 	want := map[string]any{"name": "山田 太郎（新）", "tier": "gold", "city": "東京", "first_channel": "store"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
 	}
-	if ids := res.Profiles[0].Identifiers["Email"]; !slices.Equal(ids, []string{"a@example.jp"}) {
-		t.Errorf("identifiers = %v, want the one normalised email", res.Profiles[0].Identifiers)
+	if ids := res.ProfileIdentifiers(0)["Email"]; !slices.Equal(ids, []string{"a@example.jp"}) {
+		t.Errorf("identifiers = %v, want the one normalised email", res.ProfileIdentifiers(0))
 	}
 }
 

@@ -34,34 +34,48 @@ func (s Survivorship) strategy(attribute string) Strategy {
 	return MostRecent
 }
 
-// survive fills every profile's attributes and identifiers.
-func (r *Result) survive() {
-	order := map[string]int{}
-	priority := map[string]int{}
-	for i, s := range r.cfg.Sources {
-		order[s.Name] = i
-		priority[s.Name] = s.Priority
+// ProfileAttributes chooses the surviving value of every attribute of profile p (an index in
+// Profiles). Profiles do not keep them: at millions of profiles their maps would be most of the
+// memory, so the worker asks for them as it writes each profile.
+func (r *Result) ProfileAttributes(p int) map[string]any {
+	members := r.Profiles[p].Records
+	if len(members) == 1 {
+		// Most profiles have one record: its values survive as they are.
+		return nonEmpty(r.Records[members[0]].Attributes)
 	}
-	ranker := recordRanker{records: r.Records, order: order, priority: priority}
 	var names []string
-	for pi := range r.Profiles {
-		p := &r.Profiles[pi]
-		names = names[:0]
-		for _, i := range p.Records {
-			for name, v := range r.Records[i].Attributes {
-				if !isEmpty(v) && !slices.Contains(names, name) {
-					names = append(names, name)
+	for _, i := range members {
+		for name, v := range r.Records[i].Attributes {
+			if !isEmpty(v) && !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	ranker := recordRanker{records: r.Records, order: r.sourceOrder, priority: r.sourcePriority}
+	attrs := make(map[string]any, len(names))
+	for _, name := range names {
+		attrs[name] = ranker.choose(r.cfg.Survivorship.strategy(name), name, members)
+	}
+	return attrs
+}
+
+// nonEmpty returns attrs without its empty values, copying only when there are some.
+func nonEmpty(attrs map[string]any) map[string]any {
+	for _, v := range attrs {
+		if isEmpty(v) {
+			out := make(map[string]any, len(attrs))
+			for k, v := range attrs {
+				if !isEmpty(v) {
+					out[k] = v
 				}
 			}
+			return out
 		}
-		if len(names) > 0 {
-			p.Attributes = make(map[string]any, len(names))
-			for _, name := range names {
-				p.Attributes[name] = ranker.choose(r.cfg.Survivorship.strategy(name), name, p.Records)
-			}
-		}
-		p.Identifiers = r.profileIdentifiers(p.Records)
 	}
+	return attrs
 }
 
 func isEmpty(v any) bool {
@@ -72,24 +86,26 @@ func isEmpty(v any) bool {
 	return ok && s == ""
 }
 
-// profileIdentifiers collects the distinct normalised identifiers of a profile's records.
-func (r *Result) profileIdentifiers(records []int32) map[string][]string {
+// ProfileIdentifiers collects the distinct normalised identifiers of profile p's records, sorted:
+// where a campaign finds the profile's email address or phone number.
+func (r *Result) ProfileIdentifiers(p int) map[string][]string {
+	records := r.Profiles[p].Records
 	var ids map[string][]string
 	for _, i := range records {
-		rec := &r.Records[i]
-		for idType := range rec.Identifiers {
-			for _, v := range r.normalizedValues(idType, rec) {
-				if ids == nil {
-					ids = map[string][]string{}
-				}
-				if !slices.Contains(ids[idType], v) {
-					ids[idType] = append(ids[idType], v)
-				}
+		for _, id := range r.ids[i] {
+			if ids == nil {
+				ids = map[string][]string{}
+			}
+			t := r.idTypes[id.kind]
+			if !slices.Contains(ids[t], id.value) {
+				ids[t] = append(ids[t], id.value)
 			}
 		}
 	}
-	for _, values := range ids {
-		slices.Sort(values)
+	if len(records) > 1 {
+		for _, values := range ids {
+			slices.Sort(values)
+		}
 	}
 	return ids
 }

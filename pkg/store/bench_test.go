@@ -1,10 +1,13 @@
 package store_test
 
 import (
+	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,12 +28,47 @@ var benchBackends = []benchBackend{
 }
 
 // heapPeak samples the live heap during a sync, to show that it does not grow with the rows.
-type heapPeak struct{ max uint64 }
+type heapPeak struct {
+	mu  sync.Mutex
+	max uint64
+}
 
 func (h *heapPeak) sample() {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
+	h.mu.Lock()
 	h.max = max(h.max, m.HeapInuse)
+	h.mu.Unlock()
+}
+
+func (h *heapPeak) reset() {
+	h.mu.Lock()
+	h.max = 0
+	h.mu.Unlock()
+}
+
+// sampleEvery samples the heap until stop is called, for work that happens out of the
+// benchmark's sight (a commit). stop may be called more than once.
+func (h *heapPeak) sampleEvery(d time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				h.sample()
+			}
+		}
+	})
+	return func() {
+		once.Do(func() { close(done) })
+		wg.Wait()
+	}
 }
 
 // BenchmarkLoadRecords loads snapshots of benchRows customer records with eight attributes and two
@@ -186,4 +224,109 @@ func BenchmarkLoadEvents(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// publishRecords is the size of a benchmarked publish: that many records in half as many
+// profiles. `go test -bench PublishProfiles -benchtime 1x -publish.records 10000000` measures
+// the size the store is built for.
+var publishRecords = flag.Int("publish.records", 1_000_000, "records in a publish of BenchmarkPublishProfiles")
+
+// BenchmarkPublishProfiles publishes a generation of profiles of two records each, with two
+// identifiers and eight attributes, in ID order (as a resolution writes them), their records in
+// no order: "first" into a resolution that has none, "again" over two generations already
+// published, with one profile in a hundred changed. rows/s counts the profile and membership
+// rows published.
+func BenchmarkPublishProfiles(b *testing.B) {
+	records := *publishRecords
+	profiles := records / 2
+	for _, be := range benchBackends {
+		b.Run(be.name, func(b *testing.B) {
+			for _, again := range []bool{false, true} {
+				name := "first"
+				if again {
+					name = "again"
+				}
+				b.Run(fmt.Sprintf("%s-%d", name, records), func(b *testing.B) {
+					s, err := store.Open(b.Context(), be.dsn(b))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer s.Close()
+					var peak heapPeak
+					stop := peak.sampleEvery(100 * time.Millisecond)
+					defer stop()
+					publish := func(resolution, runID string, changed int) {
+						run := store.ResolutionRun{Namespace: "bench", Resolution: resolution, RunID: runID}
+						w, err := s.BeginPublish(b.Context(), run)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if os.Getenv("KZ_PHASES") != "" {
+							fmt.Fprintf(os.Stderr, "begin %v\n", time.Now())
+						}
+						p := benchProfile()
+						for i := range profiles {
+							setBenchProfile(&p, i, records, i%100 == changed%100 && changed > 0)
+							if err := w.PutProfile(b.Context(), p); err != nil {
+								b.Fatal(err)
+							}
+						}
+						putDone := time.Now()
+						done, err := w.Commit(b.Context(), run)
+						if os.Getenv("KZ_PHASES") != "" {
+							fmt.Fprintf(os.Stderr, "put phase ends %v, commit %v\n", putDone, time.Since(putDone))
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+						if done.Profiles != int64(profiles) || done.Records != int64(2*profiles) {
+							b.Fatalf("run %+v: want %d profiles of %d records", done, profiles, 2*profiles)
+						}
+					}
+					if again {
+						publish("customers", "setup-1", 0)
+						publish("customers", "setup-2", 0)
+						peak.reset()
+					}
+					i := 0
+					for b.Loop() {
+						i++
+						if again {
+							publish("customers", "run-"+strconv.Itoa(i), i)
+						} else {
+							publish("customers-"+strconv.Itoa(i), "run", 0)
+						}
+					}
+					stop()
+					b.ReportMetric(float64(b.N*3*profiles)/b.Elapsed().Seconds(), "rows/s")
+					b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/publish")
+					b.ReportMetric(float64(peak.max)/(1<<20), "peak-heap-MiB")
+					b.ReportMetric(0, "ns/op")
+				})
+			}
+		})
+	}
+}
+
+func benchProfile() store.Profile {
+	r := benchRecord()
+	return store.Profile{
+		CreatedGeneration: 1, Identifiers: r.Identifiers, Attributes: r.Attributes,
+		Records: make([]store.RecordRef, 2),
+	}
+}
+
+// setBenchProfile fills p with the n-th profile of a publish of records records: profile n holds
+// records 2n and 2n+1 of a permutation, so that memberships come in no key order.
+func setBenchProfile(p *store.Profile, n, records int, changed bool) {
+	p.ID = "cus_" + zeroPad(n, 10)
+	p.Identifiers["Email"][0] = "customer" + strconv.Itoa(n) + "@example.co.jp"
+	p.Identifiers["Phone"][0] = "+8190" + zeroPad(n, 8)
+	p.Attributes["age"] = float64(20 + n%60)
+	p.Attributes["lifetimeValue"] = float64(n%100000) * 1.5
+	p.Attributes["vip"] = n%10 == 0 || changed
+	p.Attributes["signedUpAt"] = benchSignup.Add(time.Duration(n) * time.Minute)
+	// 7919 is prime and does not divide a number of records made of twos and fives.
+	p.Records[0] = store.RecordRef{Source: "crm", Key: "cust-" + zeroPad((2*n*7919)%records, 9)}
+	p.Records[1] = store.RecordRef{Source: "shop", Key: "s-" + zeroPad(((2*n+1)*7919)%records, 9)}
 }

@@ -46,7 +46,26 @@ func newKeyFilter() *keyFilter {
 // add remembers key and reports whether it may have been added before: false means certainly
 // not. A key refused as a duplicate stays remembered, which changes nothing.
 func (f *keyFilter) add(key string) (maybeSeen bool) {
-	h := maphash.String(f.seed, key)
+	return f.addHash(maphash.String(f.seed, key))
+}
+
+// addBytes is add for a key held in bytes.
+func (f *keyFilter) addBytes(key []byte) (maybeSeen bool) {
+	return f.addHash(maphash.Bytes(f.seed, key))
+}
+
+// mayContain tells whether key may have been added: false means certainly not.
+func (f *keyFilter) mayContain(key []byte) bool {
+	h := maphash.Bytes(f.seed, key)
+	for i := range f.stages {
+		if f.stages[i].has(h) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *keyFilter) addHash(h uint64) (maybeSeen bool) {
 	for i := range f.stages {
 		if f.stages[i].has(h) {
 			maybeSeen = true

@@ -158,6 +158,36 @@ func (s *postgresSession) stageEvents(ctx context.Context, rows []stagedEvent) e
 	return err
 }
 
+// insertSlotRows copies rows into a generation-scoped table.
+func (s *postgresSession) insertSlotRows(ctx context.Context, t *slotTable, args []any, n int) error {
+	cols := len(t.keyColumns) + len(t.valueColumns)
+	src := &slotCopySource{shared: args[:3], values: args[3:], cols: cols, n: n}
+	_, err := s.tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns(), src)
+	return err
+}
+
+func (s *postgresSession) slotBatchRows() int { return postgresBatchRows }
+
+// slotCopySource feeds COPY the rows of insertSlotRows, each led by the shared columns.
+type slotCopySource struct {
+	shared, values []any
+	cols, n, next  int
+	buf            []any
+}
+
+func (c *slotCopySource) Next() bool {
+	c.next++
+	return c.next <= c.n
+}
+
+func (c *slotCopySource) Values() ([]any, error) {
+	row := c.values[(c.next-1)*c.cols : c.next*c.cols]
+	c.buf = append(append(c.buf[:0], c.shared...), row...)
+	return c.buf, nil
+}
+
+func (c *slotCopySource) Err() error { return nil }
+
 // copySource feeds a batch to COPY without building a [][]any of it.
 type copySource[T any] struct {
 	rows   []T

@@ -52,6 +52,12 @@ func TestPostgres(t *testing.T) {
 	storetest.Run(t, storetest.OpenDSN(func(t *testing.T) string { return newPostgresDatabase(t) }))
 }
 
+// Small buffers make the profile tests spill sorted runs and publish rows that arrive late.
+func TestPostgresSmallPublishBuffers(t *testing.T) {
+	t.Cleanup(store.SetPublishBuffers(4<<10, 16<<10))
+	storetest.RunProfiles(t, storetest.OpenDSN(func(t *testing.T) string { return newPostgresDatabase(t) }))
+}
+
 // Unlike SQLite, which has one writer at a time, PostgreSQL lets syncs of different sources
 // write at the same time.
 func TestPostgresSyncsOfDifferentSourcesDoNotWait(t *testing.T) {

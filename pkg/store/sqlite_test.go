@@ -16,6 +16,12 @@ func TestSQLite(t *testing.T) {
 	storetest.Run(t, storetest.OpenDSN(newSQLiteDatabase))
 }
 
+// Small buffers make the profile tests spill sorted runs and publish rows that arrive late.
+func TestSQLiteSmallPublishBuffers(t *testing.T) {
+	t.Cleanup(store.SetPublishBuffers(4<<10, 16<<10))
+	storetest.RunProfiles(t, storetest.OpenDSN(newSQLiteDatabase))
+}
+
 func TestSQLiteMemory(t *testing.T) {
 	ctx := t.Context()
 	s, err := store.Open(ctx, "sqlite::memory:")

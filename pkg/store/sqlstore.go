@@ -34,6 +34,11 @@ type session interface {
 	stageEvents(ctx context.Context, rows []stagedEvent) error
 	// batchRows is how many rows a sync buffers before it stages them.
 	batchRows() int
+	// insertSlotRows inserts n rows into a generation-scoped table of profiles: args holds the
+	// namespace, the resolution and the slot, then the key and value columns of each row.
+	insertSlotRows(ctx context.Context, t *slotTable, args []any, n int) error
+	// slotBatchRows is how many rows a publish writes in one statement.
+	slotBatchRows() int
 	// release returns the connection; an open transaction is rolled back.
 	release()
 }
@@ -119,11 +124,13 @@ type sqlStore struct {
 	b     backend
 	d     *dialect
 	q     queries
+	pq    profileQueries
+	slots slotTables
 	clock Clock
 }
 
 func newSQLStore(b backend, d *dialect, clock Clock) *sqlStore {
-	return &sqlStore{b: b, d: d, q: compileQueries(d), clock: clock}
+	return &sqlStore{b: b, d: d, q: compileQueries(d), pq: compileProfileQueries(d), slots: newSlotTables(d), clock: clock}
 }
 
 func (s *sqlStore) now() time.Time { return storedTime(s.clock.Now()) }

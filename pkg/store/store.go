@@ -1,19 +1,24 @@
 // Package store is Kizuna's profile store: raw records, behavioural events, quarantined rows and
-// sync runs now; profiles, memberships and the delivery ledger in later migrations. Two backends
-// sit behind one interface: SQLite (modernc.org/sqlite, the embedded default: one file, no server)
-// and PostgreSQL (jackc/pgx, for production and many concurrent writers). SQL differences live in
-// one dialect layer; one conformance suite runs against both.
+// sync runs; the profiles that identity resolution publishes, with their memberships (which
+// profile each source record belongs to), aliases and runs; the delivery ledger in a later
+// migration. Two backends sit behind one interface: SQLite (modernc.org/sqlite, the embedded
+// default: one file, no server) and PostgreSQL (jackc/pgx, for production and many concurrent
+// writers). SQL differences live in one dialect layer; one conformance suite runs against both.
 //
 // Every table carries the namespace, so namespaces are tenants. Writes are idempotent upserts keyed
 // by natural keys, so a Job that runs twice does no harm. The store imports no Kubernetes types.
 //
+// A resolution publishes all its profiles at once, as a new generation: readers see the previous
+// generation until the new one commits, then the new one, never a mix. The store keeps the
+// published generation and the one before it; older ones are gone.
+//
 // Values come back as they went in, with these rules, the same in both backends:
 //   - Times in columns (FirstSeenAt, UpdatedAt, DeletedAt, OccurredAt, ReceivedAt, a run's times)
 //     come back in UTC, truncated to the microsecond, PostgreSQL's precision.
-//   - Attribute and property maps are stored as JSON. A time.Time in them is stored as a tagged
-//     object, {"$time": "2024-04-01T09:30:00.000000000Z"}, and comes back as a time.Time in UTC
-//     with its nanoseconds; a bare string never turns into a time. Numbers of any Go type come
-//     back as float64. An empty or nil map comes back as an empty map.
+//   - Attribute and property maps (a profile's attributes too) are stored as JSON. A time.Time in
+//     them is stored as a tagged object, {"$time": "2024-04-01T09:30:00.000000000Z"}, and comes
+//     back as a time.Time in UTC with its nanoseconds; a bare string never turns into a time.
+//     Numbers of any Go type come back as float64. An empty or nil map comes back as an empty map.
 //   - SQL that reads the JSON (segments) finds a time in the tagged object's "$time" string,
 //     which always has nine fraction digits, so that times compare correctly as text.
 package store
@@ -25,8 +30,9 @@ import (
 )
 
 // ErrDuplicateKey is returned by SyncWriter.PutRecord for a record key already written in the same
-// sync: the row is quarantined, the first one wins.
-var ErrDuplicateKey = errors.New("duplicate record key in this sync")
+// sync: the row is quarantined, the first one wins. ProfileWriter returns it for a profile ID, a
+// record or an alias already written in the same publish.
+var ErrDuplicateKey = errors.New("duplicate key")
 
 // ErrInvalidRow is returned, wrapped with the reason, by SyncWriter.PutRecord and PutEvent for a
 // row the store cannot hold: an empty key, event ID or type, or one over 1 KiB; a key, ID, type or
@@ -39,9 +45,10 @@ var ErrInvalidRow = errors.New("row cannot be stored")
 // ErrNotFound is returned when a named object does not exist.
 var ErrNotFound = errors.New("not found")
 
-// ErrRunFinished is returned by BeginSync for a run ID that already succeeded or was skipped: a
-// retried or duplicated Job finds its work done. Run returns that run.
-var ErrRunFinished = errors.New("sync run already finished")
+// ErrRunFinished is returned by BeginSync for a run ID that already succeeded or was skipped, and by
+// BeginPublish and PutResolutionRun for a run ID that already succeeded: a retried or duplicated
+// Job finds its work done. Run and ResolutionRuns return that run.
+var ErrRunFinished = errors.New("run already finished")
 
 // Store is a connection to the profile store. It is safe for concurrent use.
 type Store interface {
@@ -78,6 +85,51 @@ type Store interface {
 	// a zero SourceState.
 	SourceState(ctx context.Context, namespace, source string) (SourceState, error)
 
+	// BeginPublish starts publishing generation published+1 of a resolution. Nothing it writes is
+	// visible to readers until Commit, which switches them to the new generation atomically;
+	// Abort publishes nothing. Publishes of one resolution are serialized, as syncs of one source
+	// are. A run ID that already succeeded returns ErrRunFinished. A dry run cannot publish: record
+	// it with PutResolutionRun.
+	BeginPublish(ctx context.Context, run ResolutionRun) (ProfileWriter, error)
+
+	// PutResolutionRun records a run that publishes nothing: a dry run (Succeeded or Failed) or a
+	// run that failed before it began publishing. It returns ErrRunFinished when the run ID
+	// already succeeded.
+	PutResolutionRun(ctx context.Context, run ResolutionRun) error
+
+	// ResolutionRuns returns the latest runs of a resolution, newest first (by StartedAt). A limit
+	// of zero or less returns them all.
+	ResolutionRuns(ctx context.Context, namespace, resolution string, limit int) ([]ResolutionRun, error)
+
+	// ResolutionState returns which generation of a resolution readers see, or a zero
+	// ResolutionState before its first publish.
+	ResolutionState(ctx context.Context, namespace, resolution string) (ResolutionState, error)
+
+	// Resolutions names the resolutions of a namespace that have published, in name order.
+	Resolutions(ctx context.Context, namespace string) ([]string, error)
+
+	// ScanProfiles calls fn for every profile of the published generation, in ID order.
+	ScanProfiles(ctx context.Context, namespace, resolution string, fn func(Profile) error) error
+
+	// ScanMemberships calls fn for every record of the published generation with the ID of its
+	// profile, in (source, key) order.
+	ScanMemberships(ctx context.Context, namespace, resolution string, fn func(ref RecordRef, profileID string) error) error
+
+	// ScanAliases calls fn for every alias of the published generation, in alias order.
+	ScanAliases(ctx context.Context, namespace, resolution string, fn func(alias, profileID string) error) error
+
+	// LookupProfile returns a profile of the published generation by its ID, or by the ID of a
+	// profile it absorbed (an alias); ErrNotFound when there is neither.
+	LookupProfile(ctx context.Context, namespace, resolution, id string) (Profile, error)
+
+	// ProfileOf returns the ID of the profile a record belongs to in the published generation,
+	// or ErrNotFound.
+	ProfileOf(ctx context.Context, namespace, resolution string, ref RecordRef) (string, error)
+
+	// ResolutionStats counts the rows the store holds of the published generation of a
+	// resolution and of the one before it.
+	ResolutionStats(ctx context.Context, namespace, resolution string) (ResolutionStats, error)
+
 	// Close releases the connections.
 	Close() error
 }
@@ -94,7 +146,7 @@ const (
 	SyncAppend SyncMode = "Append"
 )
 
-// SyncStatus is the outcome of a sync run.
+// SyncStatus is the outcome of a sync run, and of a resolution run (which is never Skipped).
 type SyncStatus string
 
 const (

@@ -223,9 +223,22 @@ func loadInput(ctx context.Context, st store.Store, cfg *resolve.Config) (resolv
 			return in, fmt.Errorf("read the records of DataSource %s: %w", src.Name, err)
 		}
 	}
-	prev := resolve.Previous{ProfileOf: map[store.RecordRef]string{}, Created: map[string]int64{}, Aliases: map[string]string{}}
+	// The store scans memberships in the records' order: line them up in one pass.
+	resolve.SortRecords(in.Records)
+	prev := resolve.Previous{ProfileOf: make([]string, len(in.Records)), Created: map[string]int64{}, Aliases: map[string]string{}}
+	next := 0
+	var last store.RecordRef
 	err := st.ScanMemberships(ctx, cfg.Namespace, cfg.Name, func(ref store.RecordRef, profileID string) error {
-		prev.ProfileOf[ref] = profileID
+		if resolve.CompareRefs(ref, last) < 0 {
+			return fmt.Errorf("the store returned record %s/%s after %s/%s, out of order", ref.Source, ref.Key, last.Source, last.Key)
+		}
+		last = ref
+		for next < len(in.Records) && resolve.CompareRefs(in.Records[next].Ref, ref) < 0 {
+			next++
+		}
+		if next < len(in.Records) && in.Records[next].Ref == ref {
+			prev.ProfileOf[next] = profileID
+		}
 		return nil
 	})
 	if err == nil {
@@ -263,7 +276,8 @@ func publish(ctx context.Context, st store.Store, run store.ResolutionRun, res *
 	}
 	for i := range res.Profiles {
 		p := &res.Profiles[i]
-		sp := store.Profile{ID: p.ID, CreatedGeneration: p.CreatedGeneration, Attributes: p.Attributes, Identifiers: p.Identifiers,
+		sp := store.Profile{ID: p.ID, CreatedGeneration: p.CreatedGeneration,
+			Attributes: res.ProfileAttributes(i), Identifiers: res.ProfileIdentifiers(i),
 			Records: make([]store.RecordRef, len(p.Records))}
 		for j, ri := range p.Records {
 			sp.Records[j] = res.Records[ri].Ref

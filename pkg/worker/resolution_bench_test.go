@@ -4,10 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"

@@ -11,7 +11,7 @@ import (
 
 // JPContact is one record of a Japanese B2B contact in one system.
 type JPContact struct {
-	System, ID                                         string
+	System, ID                                          string
 	Company, Name, Email, Phone, PostalCode, Prefecture string
 	// Entity is the ground truth: records with the same Entity are one person.
 	Entity string
@@ -45,10 +45,10 @@ func JPContacts(seed uint64, n int) []JPContact {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	type company struct {
 		name, legal, short string
-		before           bool
-		postal, pref     string
-		area             string
-		reception        phoneNumber
+		before             bool
+		postal, pref       string
+		area               string
+		reception          phoneNumber
 	}
 	companies := make([]company, n/4+1)
 	for i := range companies {

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SourceState", sourceStateTests},
 		{"Namespaces", namespaceTests},
 		{"Concurrency", concurrencyTests},
+		{"Profiles", profileTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -45,6 +46,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 					tc.run(t, open)
 				})
 			}
+		})
+	}
+}
+
+// RunProfiles runs the profile tests alone: a backend runs them again with other settings.
+func RunProfiles(t *testing.T, open func(t *testing.T) store.Store) {
+	for _, tc := range profileTests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(t, open)
 		})
 	}
 }

@@ -1,0 +1,163 @@
+package match
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// chunk is a run of consecutive groups of one rule: the unit of parallel work. Chunks are
+// planned from group sizes alone, so the work split, and every result, is the same whatever
+// the number of workers.
+type chunk struct {
+	rule   int
+	g0, g1 int // groups [g0, g1)
+}
+
+// chunkPairs is the number of pairs (before removing those of earlier rules) a chunk aims
+// at: large enough that per-chunk overhead vanishes, small enough to balance workers.
+const chunkPairs = 1 << 18
+
+func planChunks(rules []*ruleIndex) []chunk {
+	var chunks []chunk
+	for r, ri := range rules {
+		g0, pairs := 0, int64(0)
+		for g := range len(ri.starts) - 1 {
+			s := int64(ri.starts[g+1] - ri.starts[g])
+			pairs += s * (s - 1) / 2
+			if pairs >= chunkPairs {
+				chunks = append(chunks, chunk{rule: r, g0: g0, g1: g + 1})
+				g0, pairs = g+1, 0
+			}
+		}
+		if g0 < len(ri.starts)-1 {
+			chunks = append(chunks, chunk{rule: r, g0: g0, g1: len(ri.starts) - 1})
+		}
+	}
+	return chunks
+}
+
+// chunkBound is the number of pairs in a chunk's groups, before removing those of earlier rules.
+func chunkBound(ri *ruleIndex, ch chunk) int64 {
+	var pairs int64
+	for g := ch.g0; g < ch.g1; g++ {
+		s := int64(ri.starts[g+1] - ri.starts[g])
+		pairs += s * (s - 1) / 2
+	}
+	return pairs
+}
+
+// walker enumerates a chunk's pairs. For each group it first gathers its members' rule keys
+// and comparison cells into contiguous buffers, so the pair loop, which is quadratic in the
+// group size, reads cache-resident rows instead of scattered columns and values.
+type walker struct {
+	rules []*ruleIndex
+	comps []*comparer
+	recs  *records
+	keys  []uint32 // per member: len(rules) rule keys
+	cells []cell   // per member: len(comps) cells
+}
+
+// walkGroup calls fn for every pair of a rule's group that no earlier rule generated, with
+// the pair's records, cells and the set of rules whose key it agrees on.
+func (w *walker) walkGroup(rule, g int, fn func(a, b int32, ca, cb []cell, rules uint32)) {
+	ri := w.rules[rule]
+	nr, nc := len(w.rules), len(w.comps)
+	earlier := uint32(1)<<uint(rule) - 1
+	members := ri.order[ri.starts[g]:ri.starts[g+1]]
+	w.keys = slices.Grow(w.keys[:0], len(members)*nr)[:len(members)*nr]
+	w.cells = slices.Grow(w.cells[:0], len(members)*nc)[:len(members)*nc]
+	for x, rec := range members {
+		keys, cells := w.keys[x*nr:(x+1)*nr], w.cells[x*nc:(x+1)*nc]
+		for r, k := range w.recs.keyRow(rec) {
+			keys[r] = k // a loop: copy's call costs more than these few words
+		}
+		for c, id := range w.recs.idRow(rec) {
+			cells[c] = w.comps[c].col.cell(id)
+		}
+	}
+	for x := range members {
+		ka, ca := w.keys[x*nr:(x+1)*nr], w.cells[x*nc:(x+1)*nc]
+		for y := x + 1; y < len(members); y++ {
+			kb := w.keys[y*nr : (y+1)*nr]
+			var agree uint32
+			for r, k := range ka {
+				if k != 0 && k == kb[r] {
+					agree |= 1 << uint(r)
+				}
+			}
+			if agree&earlier != 0 {
+				continue // an earlier rule generated this pair
+			}
+			fn(members[x], members[y], ca, w.cells[y*nc:(y+1)*nc], agree)
+		}
+	}
+}
+
+// chunkVectors is pass one's output for a chunk: the distinct patterns with their counts,
+// and each generated pair's local pattern id, in generation order, so scoring can walk the
+// pairs again without recomputing a single similarity.
+type chunkVectors struct {
+	keys   []patKey
+	counts []int64
+	ids    []uint32
+	// ends gives, per group of the chunk, the end of its pairs in ids: scoring skips the
+	// groups without a pair that can reach the threshold without even gathering them.
+	ends []int32
+}
+
+// computeVectors runs pass one over all chunks in parallel.
+func computeVectors(ctx context.Context, rules []*ruleIndex, comps []*comparer, recs *records, chunks []chunk, workers int) ([]chunkVectors, error) {
+	out := make([]chunkVectors, len(chunks))
+	err := forEach(ctx, workers, len(chunks), func() func(i int) {
+		w := &walker{rules: rules, comps: comps, recs: recs}
+		var s scratch
+		var local patMap
+		return func(i int) {
+			local.reset()
+			cv := &out[i]
+			ch := chunks[i]
+			cv.ids = make([]uint32, 0, chunkBound(rules[ch.rule], ch))
+			cv.ends = make([]int32, 0, ch.g1-ch.g0)
+			for g := ch.g0; g < ch.g1; g++ {
+				w.walkGroup(ch.rule, g, func(_, _ int32, ca, cb []cell, agree uint32) {
+					k := patKey{rules: agree}
+					for c, cp := range comps {
+						k.set(c, cp.level(ca[c], cb[c], &s))
+					}
+					id, added := local.get(k, uint32(len(cv.keys)))
+					if added {
+						cv.keys = append(cv.keys, k)
+						cv.counts = append(cv.counts, 0)
+					}
+					cv.counts[id]++
+					cv.ids = append(cv.ids, id)
+				})
+				cv.ends = append(cv.ends, int32(len(cv.ids)))
+			}
+		}
+	})
+	return out, err
+}
+
+// forEach runs fn(i) for i in [0, n) on workers goroutines; newWorker makes each goroutine's
+// fn, so it can own scratch buffers. It stops early when ctx is cancelled.
+func forEach(ctx context.Context, workers, n int, newWorker func() func(i int)) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, n)) {
+		wg.Go(func() {
+			fn := newWorker()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+	return ctx.Err()
+}

@@ -1,0 +1,10 @@
+package store
+
+// SetPublishBuffers makes publishes hand on ordered rows every flush bytes and spill sorted runs of
+// spill bytes, until the returned function restores the defaults: small buffers make a small
+// publish take the paths of a large one.
+func SetPublishBuffers(flush, spill int) (restore func()) {
+	oldFlush, oldSpill := orderedFlushBytes, spillBytes
+	orderedFlushBytes, spillBytes = flush, spill
+	return func() { orderedFlushBytes, spillBytes = oldFlush, oldSpill }
+}
