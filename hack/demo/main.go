@@ -243,9 +243,35 @@ func (d *demo) examples() error {
 	d.kubectl("get", "datasource", "crm-contacts", "-n", examplesNamespace,
 		"-o", `jsonpath={range .status.lastSync.firstErrors[*]}line {.row}: {.reason}{"\n"}{end}`)
 	step("kizuna export records --source business-cards: Shift_JIS business cards, loaded as written")
-	export := exec.CommandContext(d.ctx, d.binary, "export", "records", "--store", d.storeDSN, "-n", examplesNamespace, "--source", "business-cards")
-	export.Stdout, export.Stderr = os.Stdout, os.Stderr
-	return export.Run()
+	if err := d.run("export", "records", "--store", d.storeDSN, "-n", examplesNamespace, "--source", "business-cards"); err != nil {
+		return err
+	}
+	return d.resolution(dir, started)
+}
+
+// resolution is the third act: once its sources have synced, the IdentityResolution merges
+// their records into profiles in a Job of its own.
+func (d *demo) resolution(dir string, started time.Time) error {
+	if err := d.waitFor(examplesNamespace, started, "the IdentityResolution has published profiles", published); err != nil {
+		d.kubectl("get", "identityresolutions", "-n", examplesNamespace, "-o", "yaml")
+		return err
+	}
+	step("3. kubectl get identityresolutions -o wide: 24 records of three systems, one profile per customer (名寄せ)")
+	d.kubectl("get", "identityresolutions", "-n", examplesNamespace, "-o", "wide")
+	step("kizuna export identities: which profile each source record belongs to")
+	if err := d.run("export", "identities", "--store", d.storeDSN, "-n", examplesNamespace); err != nil {
+		return err
+	}
+	step("kizuna explain: why the CRM's 田中 健 and his scanned business card are one customer")
+	return d.run("explain", "-f", filepath.Join(dir, "resolution.yaml"), "-n", examplesNamespace, "--store", d.storeDSN,
+		"crm-contacts/C1005", "business-cards/M303")
+}
+
+// run runs the kizuna binary with its output shown.
+func (d *demo) run(args ...string) error {
+	cmd := exec.CommandContext(d.ctx, d.binary, args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
 }
 
 func (d *demo) kubectl(args ...string) {
@@ -357,6 +383,12 @@ func allReady(states []state) bool {
 func allSynced(states []state) bool {
 	return !slices.ContainsFunc(states, func(s state) bool {
 		return s.kind == "DataSource" && (s.reasons["Synced"] == "" || s.reasons["Synced"] == "NeverSynced" || s.conditions["Syncing"] == "True")
+	})
+}
+
+func published(states []state) bool {
+	return !slices.ContainsFunc(states, func(s state) bool {
+		return s.kind == "IdentityResolution" && s.conditions["Resolved"] != "True"
 	})
 }
 

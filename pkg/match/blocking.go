@@ -45,8 +45,8 @@ type ruleIndex struct {
 }
 
 // buildRule groups the records on a rule's key with a counting sort over dense key ids.
-func buildRule(r BlockingRule, cols map[string]*column, n, maxBlock int) *ruleIndex {
-	keys, nkeys := ruleKeys(r, cols, n)
+func buildRule(r BlockingRule, cols map[string]*column, maxBlock int) *ruleIndex {
+	keys, nkeys := ruleKeys(r, cols)
 	ri := &ruleIndex{BlockingRule: r, keys: keys, stats: RuleStats{Name: r.Name}}
 	size := make([]int32, nkeys+1)
 	for _, k := range keys {
@@ -142,28 +142,54 @@ func joinKey(vals []string) string {
 
 // ruleKeys gives every record a dense key id for the rule: 0 when any field is null, else an
 // id shared exactly by the records with the same values. One field's dictionary ids already
-// are such ids; each further field is folded in through a map of (key so far, field id).
-func ruleKeys(r BlockingRule, cols map[string]*column, n int) ([]uint32, int) {
+// are such ids; each further field is folded in by foldKeys.
+func ruleKeys(r BlockingRule, cols map[string]*column) ([]uint32, int) {
 	first := cols[r.Fields[0]]
-	keys := slices.Clone(first.ids)
-	nkeys := len(first.vals) - 1
+	keys, nkeys := slices.Clone(first.ids), len(first.vals)-1
 	for _, f := range r.Fields[1:] {
-		ids := cols[f].ids
-		combined := make(map[uint64]uint32)
-		for i := range n {
-			if keys[i] == 0 || ids[i] == 0 {
-				keys[i] = 0
-				continue
-			}
-			pair := uint64(keys[i])<<32 | uint64(ids[i])
-			k, ok := combined[pair]
-			if !ok {
-				k = uint32(len(combined) + 1)
-				combined[pair] = k
-			}
-			keys[i] = k
-		}
-		nkeys = len(combined)
+		col := cols[f]
+		keys, nkeys = foldKeys(keys, nkeys, col.ids, len(col.vals)-1)
 	}
 	return keys, nkeys
+}
+
+// foldKeys numbers the distinct non-null (key, id) pairs densely. A radix sort (two stable
+// counting sorts, by id then by key) brings equal pairs together, and a new number starts
+// wherever the pair changes: linear time, and several times faster than a hash map over a
+// million records.
+func foldKeys(keys []uint32, nkeys int, ids []uint32, nids int) ([]uint32, int) {
+	recs := make([]int32, 0, len(keys))
+	for i, k := range keys {
+		if k != 0 && ids[i] != 0 {
+			recs = append(recs, int32(i))
+		}
+	}
+	recs = countingSort(countingSort(recs, ids, nids), keys, nkeys)
+	out := make([]uint32, len(keys))
+	var next, pk, pi uint32
+	for _, i := range recs {
+		if keys[i] != pk || ids[i] != pi {
+			next++
+			pk, pi = keys[i], ids[i]
+		}
+		out[i] = next
+	}
+	return out, int(next)
+}
+
+// countingSort orders records stably by by[record], whose values are at most k.
+func countingSort(recs []int32, by []uint32, k int) []int32 {
+	start := make([]int32, k+2)
+	for _, i := range recs {
+		start[by[i]+1]++
+	}
+	for v := 1; v < len(start); v++ {
+		start[v] += start[v-1]
+	}
+	out := make([]int32, len(recs))
+	for _, i := range recs {
+		out[start[by[i]]] = i
+		start[by[i]]++
+	}
+	return out
 }

@@ -65,7 +65,7 @@ func Link(ctx context.Context, d *Dataset, cfg Config) (*Result, error) {
 	}
 	rules := make([]*ruleIndex, len(cfg.Blocking))
 	if err := forEach(ctx, cfg.Workers, len(rules), func() func(int) {
-		return func(r int) { rules[r] = buildRule(cfg.Blocking[r], cols, d.N, cfg.MaxBlockSize) }
+		return func(r int) { rules[r] = buildRule(cfg.Blocking[r], cols, cfg.MaxBlockSize) }
 	}); err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func scoreLinks(ctx context.Context, md *Model, rules []*ruleIndex, comps []*com
 	threshold := md.thresholdWeight()
 	out := make([][]Pair, len(chunks))
 	err := forEach(ctx, workers, len(chunks), func() func(int) {
-		w := &walker{rules: rules, comps: comps, recs: recs}
+		w := newWalker(rules, comps, recs)
 		var base []float64
 		var tfComps []uint32 // by pattern: comparisons whose level gets an adjustment
 		var possible []bool

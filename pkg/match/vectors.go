@@ -51,12 +51,23 @@ func chunkBound(ri *ruleIndex, ch chunk) int64 {
 // walker enumerates a chunk's pairs. For each group it first gathers its members' rule keys
 // and comparison cells into contiguous buffers, so the pair loop, which is quadratic in the
 // group size, reads cache-resident rows instead of scattered columns and values.
+//
+// The comparisons of the rule's own fields are the same for every pair of a group (the
+// members share the values): the walker computes their levels once per group, in fixed,
+// and gathers only the ids of those values.
 type walker struct {
 	rules []*ruleIndex
 	comps []*comparer
 	recs  *records
+	free  []uint32 // per rule: comparisons not on its fields, as from sessionFree
 	keys  []uint32 // per member: len(rules) rule keys
 	cells []cell   // per member: len(comps) cells
+	fixed []uint8  // per comparison: its level in the current group, when the rule fixes it
+	s     scratch
+}
+
+func newWalker(rules []*ruleIndex, comps []*comparer, recs *records) *walker {
+	return &walker{rules: rules, comps: comps, recs: recs, free: sessionFree(rules, comps), fixed: make([]uint8, len(comps))}
 }
 
 // walkGroup calls fn for every pair of a rule's group that no earlier rule generated, with
@@ -68,13 +79,24 @@ func (w *walker) walkGroup(rule, g int, fn func(a, b int32, ca, cb []cell, rules
 	members := ri.order[ri.starts[g]:ri.starts[g+1]]
 	w.keys = slices.Grow(w.keys[:0], len(members)*nr)[:len(members)*nr]
 	w.cells = slices.Grow(w.cells[:0], len(members)*nc)[:len(members)*nc]
+	free := w.free[rule]
 	for x, rec := range members {
 		keys, cells := w.keys[x*nr:(x+1)*nr], w.cells[x*nc:(x+1)*nc]
 		for r, k := range w.recs.keyRow(rec) {
 			keys[r] = k // a loop: copy's call costs more than these few words
 		}
 		for c, id := range w.recs.idRow(rec) {
-			cells[c] = w.comps[c].col.cell(id)
+			if free&(1<<uint(c)) != 0 {
+				cells[c] = w.comps[c].col.cell(id)
+			} else {
+				cells[c] = cell{id: id}
+			}
+		}
+	}
+	for c, cp := range w.comps {
+		if free&(1<<uint(c)) == 0 {
+			x := cp.col.cell(w.cells[c].id)
+			w.fixed[c] = cp.level(x, x, &w.s)
 		}
 	}
 	for x := range members {
@@ -111,8 +133,7 @@ type chunkVectors struct {
 func computeVectors(ctx context.Context, rules []*ruleIndex, comps []*comparer, recs *records, chunks []chunk, workers int) ([]chunkVectors, error) {
 	out := make([]chunkVectors, len(chunks))
 	err := forEach(ctx, workers, len(chunks), func() func(i int) {
-		w := &walker{rules: rules, comps: comps, recs: recs}
-		var s scratch
+		w := newWalker(rules, comps, recs)
 		var local patMap
 		return func(i int) {
 			local.reset()
@@ -121,10 +142,15 @@ func computeVectors(ctx context.Context, rules []*ruleIndex, comps []*comparer, 
 			cv.ids = make([]uint32, 0, chunkBound(rules[ch.rule], ch))
 			cv.ends = make([]int32, 0, ch.g1-ch.g0)
 			for g := ch.g0; g < ch.g1; g++ {
+				free := w.free[ch.rule]
 				w.walkGroup(ch.rule, g, func(_, _ int32, ca, cb []cell, agree uint32) {
 					k := patKey{rules: agree}
 					for c, cp := range comps {
-						k.set(c, cp.level(ca[c], cb[c], &s))
+						if free&(1<<uint(c)) != 0 {
+							k.set(c, cp.level(ca[c], cb[c], &w.s))
+						} else {
+							k.set(c, w.fixed[c])
+						}
 					}
 					id, added := local.get(k, uint32(len(cv.keys)))
 					if added {

@@ -61,8 +61,10 @@ func (r *Result) Explain(a, b store.RecordRef) (Explanation, error) {
 		e.Summary = "linked directly: see the rule or the match weights that link them"
 	case e.SameProfile:
 		e.Summary = "not linked directly, but both are linked to records of the same profile"
-	default:
+	case r.Match != nil:
 		e.Summary = "kept apart: no rule links them and their match probability is below the threshold"
+	default:
+		e.Summary = "kept apart: no rule links them"
 	}
 	return e, nil
 }

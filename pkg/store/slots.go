@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"runtime/pprof"
 )
 
 // slotTable describes a generation-scoped table of profiles: its rows are keyed by namespace,
@@ -474,6 +475,7 @@ type pipelineJob struct {
 func newPipeline() *pipeline {
 	p := &pipeline{jobs: make(chan pipelineJob, slotBatchesInFlight), stopped: make(chan struct{})}
 	go func() {
+		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("g", "pipe")))
 		defer close(p.stopped)
 		for job := range p.jobs {
 			if p.failure() == nil {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"bufio"
+	"context"
+	"runtime/pprof"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -150,7 +152,10 @@ func (s *spillSorter) spill() error {
 	run := &sortRun{start: s.size}
 	done := make(chan spillResult, 1)
 	s.inflight = done
-	go func() { done <- spillResult{run, s.writeRun(b, run)} }()
+	go func() {
+		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("g", "spill")))
+		done <- spillResult{run, s.writeRun(b, run)}
+	}()
 	return nil
 }
 

@@ -15,12 +15,20 @@ func TestZZScratchSize(t *testing.T) {
 	if os.Getenv("KZ_SCRATCH") == "" {
 		t.Skip()
 	}
-	path := filepath.Join(t.TempDir(), "k.db")
+	dir := t.TempDir()
+	if d := os.Getenv("KZ_DIR"); d != "" {
+		dir, _ = os.MkdirTemp(d, "kz")
+		defer os.RemoveAll(dir)
+	}
+	path := filepath.Join(dir, "k.db")
 	s, err := store.Open(t.Context(), "sqlite:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	records := 1_000_000
+	if n := os.Getenv("KZ_RECORDS"); n != "" {
+		fmt.Sscan(n, &records)
+	}
 	run := store.ResolutionRun{Namespace: "bench", Resolution: "customers", RunID: "r1"}
 	w, err := s.BeginPublish(t.Context(), run)
 	if err != nil {
