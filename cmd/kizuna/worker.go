@@ -20,7 +20,10 @@ import (
 
 func newWorkerCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "worker",
+		Use: "worker",
+		PersistentPreRun: func(*cobra.Command, []string) {
+			worker.ApplyMemoryLimit()
+		},
 		Short: "Run one step of Kizuna's work; the operator's Jobs run this",
 		Long: `Runs one step of work in a Job's Pod. The step's input comes from environment variables
 that the operator sets on the Job (` + worker.EnvDataSource + ` or ` + worker.EnvResolution + `, ` + worker.EnvRunID + `, ` + worker.EnvStoreDSN + `, and one variable per

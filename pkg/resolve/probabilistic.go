@@ -67,7 +67,7 @@ func (r *Result) dataset(fields []string) *match.Dataset {
 				}
 				continue
 			}
-			col[i] = attributeText(r.Records[i].Attributes[f])
+			col[i] = attributeText(r.attrs.value(int32(i), f))
 		}
 		d.Fields[f] = col
 	}

@@ -83,6 +83,9 @@ type Input struct {
 	Previous Previous
 	// Generation is the generation this run publishes; profiles it mints carry it.
 	Generation int64
+
+	// normalized holds the identifiers a Loader normalised, aligned with Records.
+	normalized *normalized
 }
 
 // Previous is the publication a run starts from.
@@ -130,6 +133,8 @@ type Result struct {
 	// identifiers, sorted by type index then value.
 	idTypes []string
 	ids     [][]normalizedID
+	// attrs are the records' attributes.
+	attrs *attributeTable
 	// sourceOrder and sourcePriority rank sources for survivorship.
 	sourceOrder, sourcePriority map[string]int
 }
@@ -166,15 +171,16 @@ type IgnoredValue struct {
 }
 
 // Run resolves the input into profiles. It takes ownership of the input's records: it sorts
-// them, and drops their raw identifiers once it has normalised them.
+// them, and moves their identifiers and attributes into compact tables of its own (the records'
+// maps are dropped).
 func Run(ctx context.Context, cfg *Config, in Input) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	records := in.Records
 	if !slices.IsSortedFunc(records, compareRecords) {
-		if in.Previous.ProfileOf != nil {
-			return nil, errors.New("resolve: the records are not sorted by reference, so the previous profiles do not line up with them: call SortRecords first")
+		if in.Previous.ProfileOf != nil || in.normalized != nil {
+			return nil, errors.New("resolve: the records are not sorted by reference, so what was computed for them does not line up: add them in order, or call SortRecords first")
 		}
 		SortRecords(records)
 	}
@@ -188,7 +194,16 @@ func Run(ctx context.Context, cfg *Config, in Input) (*Result, error) {
 	}
 	res := &Result{Records: records, cfg: cfg, links: newLinkSet(len(records))}
 	res.Stats.Records = int64(len(records))
-	res.normalizeAll()
+	if in.normalized != nil {
+		res.idTypes, res.ids, res.attrs = in.normalized.idTypes, in.normalized.ids, in.normalized.attrs
+	} else {
+		res.normalizeAll()
+		res.attrs = newAttributeTable()
+		for i := range records {
+			res.attrs.add(records[i].Attributes)
+			records[i].Attributes = nil
+		}
+	}
 
 	if err := res.linkDeterministic(ctx); err != nil {
 		return nil, err

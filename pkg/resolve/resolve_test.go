@@ -276,3 +276,39 @@ func TestRunRefusesDuplicateRecords(t *testing.T) {
 		t.Errorf("err = %v, want one naming crm/1", err)
 	}
 }
+
+// TestLoaderMatchesRun checks that records normalised by a Loader as they arrive, in any order
+// and across several batches, resolve exactly as when Run normalises them itself.
+func TestLoaderMatchesRun(t *testing.T) {
+	cfg := testConfig(t)
+	var records []Record
+	for i := range 3*loaderBatch + 17 {
+		// Every third record shares an email with the one before it, written differently.
+		id := i / 3 * 2
+		if i%3 == 2 {
+			id = i/3*2 + 1
+		}
+		e := fmt.Sprintf("user%d@example.jp", id)
+		if i%2 == 0 {
+			e = strings.ToUpper(e)
+		}
+		records = append(records, rec([]string{"crm", "ec"}[i%2], fmt.Sprintf("k%06d", (i*7919)%100000), email(e), nil, 0))
+	}
+	direct := run(t, cfg, Input{Records: slices.Clone(records), Generation: 1})
+
+	loader := NewLoader(cfg)
+	for _, r := range records {
+		loader.Add(r)
+	}
+	in := loader.Input()
+	in.Generation = 1
+	loaded := run(t, cfg, in)
+	if got, want := groups(loaded), groups(direct); !slices.Equal(got, want) {
+		t.Fatalf("a Loader's input resolved into %d profiles, Run's own into %d", len(got), len(want))
+	}
+	for p := range loaded.Profiles {
+		if fmt.Sprint(loaded.ProfileIdentifiers(p)) != fmt.Sprint(direct.ProfileIdentifiers(p)) {
+			t.Fatalf("profile %d: identifiers %v, want %v", p, loaded.ProfileIdentifiers(p), direct.ProfileIdentifiers(p))
+		}
+	}
+}

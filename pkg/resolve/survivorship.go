@@ -41,39 +41,27 @@ func (r *Result) ProfileAttributes(p int) map[string]any {
 	members := r.Profiles[p].Records
 	if len(members) == 1 {
 		// Most profiles have one record: its values survive as they are.
-		return nonEmpty(r.Records[members[0]].Attributes)
+		row := r.attrs.rows[members[0]]
+		if len(row) == 0 {
+			return nil
+		}
+		attrs := make(map[string]any, len(row))
+		for _, a := range row {
+			attrs[r.attrs.names[a.name]] = a.value
+		}
+		return attrs
 	}
 	var names []string
 	for _, i := range members {
-		for name, v := range r.Records[i].Attributes {
-			if !isEmpty(v) && !slices.Contains(names, name) {
-				names = append(names, name)
-			}
-		}
+		names = r.attrs.appendNames(i, names)
 	}
 	if len(names) == 0 {
 		return nil
 	}
-	ranker := recordRanker{records: r.Records, order: r.sourceOrder, priority: r.sourcePriority}
+	ranker := recordRanker{records: r.Records, attrs: r.attrs, order: r.sourceOrder, priority: r.sourcePriority}
 	attrs := make(map[string]any, len(names))
 	for _, name := range names {
 		attrs[name] = ranker.choose(r.cfg.Survivorship.strategy(name), name, members)
-	}
-	return attrs
-}
-
-// nonEmpty returns attrs without its empty values, copying only when there are some.
-func nonEmpty(attrs map[string]any) map[string]any {
-	for _, v := range attrs {
-		if isEmpty(v) {
-			out := make(map[string]any, len(attrs))
-			for k, v := range attrs {
-				if !isEmpty(v) {
-					out[k] = v
-				}
-			}
-			return out
-		}
 	}
 	return attrs
 }
@@ -113,6 +101,7 @@ func (r *Result) ProfileIdentifiers(p int) map[string][]string {
 // recordRanker orders a profile's records for the strategies.
 type recordRanker struct {
 	records  []Record
+	attrs    *attributeTable
 	order    map[string]int
 	priority map[string]int
 }
@@ -155,12 +144,12 @@ func (k recordRanker) choose(st Strategy, name string, members []int32) any {
 	case MostFrequent:
 		counts := map[string]int{}
 		for _, i := range members {
-			if v := k.records[i].Attributes[name]; !isEmpty(v) {
+			if v := k.attrs.value(i, name); !isEmpty(v) {
 				counts[valueKey(v)]++
 			}
 		}
 		for _, i := range members {
-			v := k.records[i].Attributes[name]
+			v := k.attrs.value(i, name)
 			if isEmpty(v) {
 				continue
 			}
@@ -168,7 +157,7 @@ func (k recordRanker) choose(st Strategy, name string, members []int32) any {
 				best = i
 				continue
 			}
-			cv, cb := counts[valueKey(v)], counts[valueKey(k.records[best].Attributes[name])]
+			cv, cb := counts[valueKey(v)], counts[valueKey(k.attrs.value(best, name))]
 			if cv > cb || (cv == cb && k.newer(i, best)) {
 				best = i
 			}
@@ -188,7 +177,7 @@ func (k recordRanker) choose(st Strategy, name string, members []int32) any {
 			better = k.listedFirst
 		}
 		for _, i := range members {
-			if isEmpty(k.records[i].Attributes[name]) {
+			if isEmpty(k.attrs.value(i, name)) {
 				continue
 			}
 			if best < 0 || better(i, best) {
@@ -199,7 +188,7 @@ func (k recordRanker) choose(st Strategy, name string, members []int32) any {
 	if best < 0 {
 		return nil
 	}
-	return k.records[best].Attributes[name]
+	return k.attrs.value(best, name)
 }
 
 // valueKey tells values apart by type and content, for counting.

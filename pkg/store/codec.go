@@ -298,6 +298,9 @@ func contentHash(identifiers, attributes []byte) [16]byte {
 }
 
 func decodeIdentifiers(data []byte) (map[string][]string, error) {
+	if ids, ok := scanIdentifiers(data); ok {
+		return ids, nil
+	}
 	ids := map[string][]string{}
 	if err := json.Unmarshal(data, &ids); err != nil {
 		return nil, fmt.Errorf("decode identifiers: %w", err)
@@ -307,6 +310,9 @@ func decodeIdentifiers(data []byte) (map[string][]string, error) {
 
 // decodeValues reads what encodeValues wrote, turning tagged times back into time.Time.
 func decodeValues(data []byte) (map[string]any, error) {
+	if values, ok := scanValues(data); ok {
+		return values, nil
+	}
 	values := map[string]any{}
 	if err := json.Unmarshal(data, &values); err != nil {
 		return nil, fmt.Errorf("decode values: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -207,24 +208,31 @@ func summarize(run *store.ResolutionRun, res *resolve.Result) {
 
 // loadInput reads the live records of every source and the published profiles.
 func loadInput(ctx context.Context, st store.Store, cfg *resolve.Config) (resolve.Input, error) {
-	var in resolve.Input
+	// Sources are read in name order, and each in key order, so that the records arrive sorted
+	// by reference, as the published memberships do.
+	sources := make([]string, 0, len(cfg.Sources))
 	for _, src := range cfg.Sources {
-		err := st.ScanRecords(ctx, cfg.Namespace, src.Name, func(r store.Record) error {
-			if r.DeletedAt != nil {
-				return nil
+		sources = append(sources, src.Name)
+	}
+	slices.Sort(sources)
+	loader := resolve.NewLoader(cfg)
+	for _, source := range sources {
+		err := st.ScanRecords(ctx, cfg.Namespace, source, func(r store.Record) error {
+			if r.DeletedAt == nil {
+				loader.Add(resolve.Record{
+					Ref:         store.RecordRef{Source: source, Key: r.Key},
+					Identifiers: r.Identifiers, Attributes: r.Attributes, UpdatedAt: r.UpdatedAt,
+				})
 			}
-			in.Records = append(in.Records, resolve.Record{
-				Ref:         store.RecordRef{Source: src.Name, Key: r.Key},
-				Identifiers: r.Identifiers, Attributes: r.Attributes, UpdatedAt: r.UpdatedAt,
-			})
 			return nil
 		})
 		if err != nil {
-			return in, fmt.Errorf("read the records of DataSource %s: %w", src.Name, err)
+			loader.Input() // stops its goroutines
+			return resolve.Input{}, fmt.Errorf("read the records of DataSource %s: %w", source, err)
 		}
 	}
+	in := loader.Input()
 	// The store scans memberships in the records' order: line them up in one pass.
-	resolve.SortRecords(in.Records)
 	prev := resolve.Previous{ProfileOf: make([]string, len(in.Records)), Created: map[string]int64{}, Aliases: map[string]string{}}
 	next := 0
 	var last store.RecordRef

@@ -32,8 +32,8 @@ func syncPeople(t *testing.T, st store.Store, source, runID string, people map[s
 
 func testResolution() *cdpv1alpha1.IdentityResolution {
 	idr := &cdpv1alpha1.IdentityResolution{Spec: cdpv1alpha1.IdentityResolutionSpec{
-		Sources:       []cdpv1alpha1.ResolutionSource{{Name: "crm"}, {Name: "ec"}},
-		Deterministic: []cdpv1alpha1.DeterministicRule{{Name: "email", Identifiers: []cdpv1alpha1.IdentifierType{cdpv1alpha1.IdentifierEmail}}},
+		Sources:         []cdpv1alpha1.ResolutionSource{{Name: "crm"}, {Name: "ec"}},
+		Deterministic:   []cdpv1alpha1.DeterministicRule{{Name: "email", Identifiers: []cdpv1alpha1.IdentifierType{cdpv1alpha1.IdentifierEmail}}},
 		ProfileIDPrefix: "cus_",
 	}}
 	idr.Name, idr.Namespace = "customers", "shop"
