@@ -6,6 +6,7 @@ package quality
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -247,4 +248,76 @@ func TestJPExampleData(t *testing.T) {
 	dir := example(t, "jp", nil)
 	got := resolveExample(t, dir)
 	check(t, "examples/jp with its own data", score(t, readTruth(t, filepath.Join(dir, "data", "truth.csv")), got), 0.99)
+}
+
+// splitFEBRL writes a FEBRL file's originals and duplicates into two files.
+func splitFEBRL(t *testing.T, path string) (a, b string) {
+	t.Helper()
+	rows := readCSV(t, path)
+	dir := t.TempDir()
+	a, b = filepath.Join(dir, "a.csv"), filepath.Join(dir, "b.csv")
+	var orgs, dups [][]string
+	for _, r := range rows[1:] {
+		if strings.HasSuffix(strings.TrimSpace(r[0]), "-org") {
+			orgs = append(orgs, r)
+		} else {
+			dups = append(dups, r)
+		}
+	}
+	for path, part := range map[string][][]string{a: orgs, b: dups} {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := csv.NewWriter(f)
+		_ = w.Write(rows[0])
+		_ = w.WriteAll(part)
+		if err := errors.Join(w.Error(), f.Close()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a, b
+}
+
+func TestFEBRLDedupe(t *testing.T) {
+	dir := sharedData(t, "febrl")
+	for _, name := range []string{"dataset1.csv", "dataset2.csv"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name)
+			got := resolveExample(t, example(t, "febrl-dedupe", map[string]string{"records.csv": path}))
+			truth := map[store.RecordRef]string{}
+			febrlTruth(t, "records", path, truth)
+			check(t, name+" through examples/febrl-dedupe", score(t, truth, got), 0.95)
+		})
+	}
+}
+
+func TestFEBRLLink(t *testing.T) {
+	path := filepath.Join(sharedData(t, "febrl"), "dataset1.csv")
+	a, b := splitFEBRL(t, path)
+	got := resolveExample(t, example(t, "febrl-link", map[string]string{"a.csv": a, "b.csv": b}))
+	truth := map[store.RecordRef]string{}
+	febrlTruth(t, "a", a, truth)
+	febrlTruth(t, "b", b, truth)
+	check(t, "dataset1 originals and duplicates through examples/febrl-link", score(t, truth, got), 0.98)
+}
+
+// TestExamplesWithTheirOwnData runs the FEBRL examples on the data committed with them, which
+// is what `kizuna run` and a newcomer see.
+func TestExamplesWithTheirOwnData(t *testing.T) {
+	for _, c := range []struct {
+		example string
+		sources []string
+		bar     float64
+	}{{"febrl-dedupe", []string{"records"}, 0.95}, {"febrl-link", []string{"a", "b"}, 0.98}} {
+		t.Run(c.example, func(t *testing.T) {
+			dir := example(t, c.example, nil)
+			got := resolveExample(t, dir)
+			truth := map[store.RecordRef]string{}
+			for _, s := range c.sources {
+				febrlTruth(t, s, filepath.Join(dir, "data", s+".csv"), truth)
+			}
+			check(t, c.example+" with its own data", score(t, truth, got), c.bar)
+		})
+	}
 }
