@@ -187,7 +187,7 @@ func TestWaitingForSources(t *testing.T) {
 		t.Errorf("synced sources and a collector wait: %v", p)
 	}
 	p := waitingForSources([]*cdpv1alpha1.DataSource{syncedDataSource("crm", t0), syncedDataSource("ec", time.Time{}), syncedDataSource("pos", time.Time{})})
-	if p == nil || p.Reason != ReasonWaitingForSources || !strings.Contains(p.Message, `DataSource "ec"`) {
+	if p == nil || p.Reason != cdpv1alpha1.ReasonWaitingForSources || !strings.Contains(p.Message, `DataSource "ec"`) {
 		t.Errorf("problem %v, want WaitingForSources naming the first source that never synced, ec", p)
 	}
 }
@@ -229,7 +229,7 @@ func TestResolvedCondition(t *testing.T) {
 	run := &store.ResolutionRun{RunID: "customers-resolve-g1-x", Status: store.SyncSucceeded, StartedAt: start, FinishedAt: start.Add(83 * time.Second),
 		Records: 1200, Profiles: 1000, Merges: 3, Splits: 1, NewProfiles: 12}
 	status, reason, message := resolvedCondition(run.RunID, run, 4, 83*time.Second)
-	if status != metav1.ConditionTrue || reason != ReasonPublished {
+	if status != metav1.ConditionTrue || reason != cdpv1alpha1.ReasonPublished {
 		t.Errorf("published run: %s %s", status, reason)
 	}
 	for _, part := range []string{"customers-resolve-g1-x", "generation 4", "1m23s", "1200 records in 1000 profiles", "12 new, 3 merged, 1 split"} {
@@ -241,20 +241,20 @@ func TestResolvedCondition(t *testing.T) {
 	dry := *run
 	dry.DryRun = true
 	status, reason, message = resolvedCondition(dry.RunID, &dry, 3, 300*time.Millisecond)
-	if status != metav1.ConditionTrue || reason != ReasonDryRun || !strings.Contains(message, "Nothing was published") || !strings.Contains(message, "300ms") {
+	if status != metav1.ConditionTrue || reason != cdpv1alpha1.ReasonDryRun || !strings.Contains(message, "Nothing was published") || !strings.Contains(message, "300ms") {
 		t.Errorf("dry run: %s %s %q", status, reason, message)
 	}
 
 	failed := store.ResolutionRun{RunID: "customers-resolve-g2-y", Status: store.SyncFailed, Message: "read the records of DataSource crm: disk full"}
 	status, reason, message = resolvedCondition(failed.RunID, &failed, 3, 0)
-	if status != metav1.ConditionFalse || reason != ReasonResolutionFailed || !strings.Contains(message, "disk full") {
+	if status != metav1.ConditionFalse || reason != cdpv1alpha1.ReasonResolutionFailed || !strings.Contains(message, "disk full") {
 		t.Errorf("failed run: %s %s %q", status, reason, message)
 	}
 
 	// A run still Running when its Job ended never finished.
 	crashed := store.ResolutionRun{RunID: "customers-resolve-g2-z", Status: store.SyncRunning, Message: "publishing"}
 	status, reason, message = resolvedCondition(crashed.RunID, &crashed, 3, 0)
-	if status != metav1.ConditionFalse || reason != ReasonResolutionFailed || !strings.Contains(message, "ended before the run finished") {
+	if status != metav1.ConditionFalse || reason != cdpv1alpha1.ReasonResolutionFailed || !strings.Contains(message, "ended before the run finished") {
 		t.Errorf("unfinished run: %s %s %q", status, reason, message)
 	}
 }
@@ -263,30 +263,30 @@ func TestSetResolutionConditions(t *testing.T) {
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	idr := &cdpv1alpha1.IdentityResolution{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
 	setResolutionConditions(idr, nil, nil, now)
-	if c := meta.FindStatusCondition(idr.Status.Conditions, ConditionResolved); c == nil || c.Reason != ReasonNeverResolved || c.Status != metav1.ConditionFalse {
+	if c := meta.FindStatusCondition(idr.Status.Conditions, cdpv1alpha1.ConditionResolved); c == nil || c.Reason != cdpv1alpha1.ReasonNeverResolved || c.Status != metav1.ConditionFalse {
 		t.Errorf("Resolved before any run: %+v", c)
 	}
-	if c := meta.FindStatusCondition(idr.Status.Conditions, ConditionResolving); c == nil || c.Reason != ReasonNoResolutionRunning {
+	if c := meta.FindStatusCondition(idr.Status.Conditions, cdpv1alpha1.ConditionResolving); c == nil || c.Reason != cdpv1alpha1.ReasonNoResolutionRunning {
 		t.Errorf("Resolving without Jobs: %+v", c)
 	}
 
-	blocked := &problem{ReasonWaitingForSources, `DataSource "crm" has not synced successfully yet`}
+	blocked := &problem{cdpv1alpha1.ReasonWaitingForSources, `DataSource "crm" has not synced successfully yet`}
 	setResolutionConditions(idr, nil, blocked, now)
-	if c := meta.FindStatusCondition(idr.Status.Conditions, ConditionResolving); c.Reason != ReasonWaitingForSources || c.Message != blocked.Message {
+	if c := meta.FindStatusCondition(idr.Status.Conditions, cdpv1alpha1.ConditionResolving); c.Reason != cdpv1alpha1.ReasonWaitingForSources || c.Message != blocked.Message {
 		t.Errorf("Resolving while blocked: %+v", c)
 	}
 
 	// A running Job wins, and a finished run's Resolved is kept for the new generation.
-	setCondition(&idr.Status.Conditions, ConditionResolved, metav1.ConditionTrue, ReasonPublished, "published", 1, now)
+	setCondition(&idr.Status.Conditions, cdpv1alpha1.ConditionResolved, metav1.ConditionTrue, cdpv1alpha1.ReasonPublished, "published", 1, now)
 	idr.Generation = 3
 	active := []*batchv1.Job{{ObjectMeta: metav1.ObjectMeta{Name: "customers-resolve-g3-x"}}}
 	setResolutionConditions(idr, active, blocked, now.Add(time.Minute))
-	c := meta.FindStatusCondition(idr.Status.Conditions, ConditionResolving)
+	c := meta.FindStatusCondition(idr.Status.Conditions, cdpv1alpha1.ConditionResolving)
 	if c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "customers-resolve-g3-x") {
 		t.Errorf("Resolving with an active Job: %+v", c)
 	}
-	c = meta.FindStatusCondition(idr.Status.Conditions, ConditionResolved)
-	if c.Reason != ReasonPublished || c.ObservedGeneration != 3 || !c.LastTransitionTime.Time.Equal(now) {
+	c = meta.FindStatusCondition(idr.Status.Conditions, cdpv1alpha1.ConditionResolved)
+	if c.Reason != cdpv1alpha1.ReasonPublished || c.ObservedGeneration != 3 || !c.LastTransitionTime.Time.Equal(now) {
 		t.Errorf("Resolved after a spec change: %+v", c)
 	}
 }

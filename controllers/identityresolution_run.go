@@ -22,30 +22,6 @@ import (
 	"github.com/kizuna-dev/kizuna/pkg/store"
 )
 
-// Conditions of an IdentityResolution's runs, like Synced and Syncing of a DataSource. They belong
-// in api/v1alpha1/conditions.go; they live here until the API adds them.
-const (
-	// ConditionResolved: the latest run succeeded (published, or a dry run).
-	ConditionResolved = "Resolved"
-	// ConditionResolving: a resolution Job is running.
-	ConditionResolving = "Resolving"
-
-	// Resolved outcomes.
-	ReasonPublished           = "Published"
-	ReasonDryRun              = "DryRun"
-	ReasonResolutionFailed    = "ResolutionFailed"
-	ReasonResolutionJobFailed = "ResolutionJobFailed"
-	ReasonNeverResolved       = "NeverResolved"
-
-	// Resolving states.
-	ReasonResolutionRunning   = "ResolutionRunning"
-	ReasonNoResolutionRunning = "Idle"
-	// ReasonWaitingForSources: a source has not synced successfully yet.
-	ReasonWaitingForSources = "WaitingForSources"
-	// ReasonResolutionNotReady: the resolution itself is not Ready (see the Ready condition).
-	ReasonResolutionNotReady = "NotReady"
-)
-
 // What a resolution Job remembers. Status has no field for the input fingerprint, the schedule
 // time or the Job whose run it shows, so the Jobs carry them: the newest Job, which pruning
 // always keeps, says what the runs have covered.
@@ -118,7 +94,7 @@ func (r *identityResolutionReconciler) reconcileResolution(ctx context.Context, 
 		}
 		if reflected {
 			done.reflected = latest
-			c := meta.FindStatusCondition(idr.Status.Conditions, ConditionResolved)
+			c := meta.FindStatusCondition(idr.Status.Conditions, cdpv1alpha1.ConditionResolved)
 			eventType := corev1.EventTypeNormal
 			if c.Status != metav1.ConditionTrue {
 				eventType = corev1.EventTypeWarning
@@ -129,7 +105,7 @@ func (r *identityResolutionReconciler) reconcileResolution(ctx context.Context, 
 	var blocked *problem
 	switch {
 	case !ready:
-		blocked = &problem{ReasonResolutionNotReady, "The resolution is not Ready: see the Ready condition."}
+		blocked = &problem{cdpv1alpha1.ReasonResolutionNotReady, "The resolution is not Ready: see the Ready condition."}
 	case r.store != nil:
 		blocked = waitingForSources(sources)
 	}
@@ -225,7 +201,7 @@ func inputFingerprint(sources []*cdpv1alpha1.DataSource) string {
 func waitingForSources(sources []*cdpv1alpha1.DataSource) *problem {
 	for _, ds := range sources {
 		if ds.Spec.Source.Collector == nil && ds.Status.LastSuccessfulSyncTime == nil {
-			return &problem{ReasonWaitingForSources, fmt.Sprintf(
+			return &problem{cdpv1alpha1.ReasonWaitingForSources, fmt.Sprintf(
 				"DataSource %q has not synced successfully yet: the resolution runs once every source has.", ds.Name)}
 		}
 	}
@@ -321,7 +297,7 @@ func (r *identityResolutionReconciler) reflectRun(ctx context.Context, idr *cdpv
 			message = fmt.Sprintf("Resolution Job %s failed before it recorded a run (%s): see the logs of its Pods.", job.Name, failure)
 		}
 		idr.Status.LastRun = summary
-		setCondition(&idr.Status.Conditions, ConditionResolved, metav1.ConditionFalse, ReasonResolutionJobFailed,
+		setCondition(&idr.Status.Conditions, cdpv1alpha1.ConditionResolved, metav1.ConditionFalse, cdpv1alpha1.ReasonResolutionJobFailed,
 			truncateMessage(message, 2048), idr.Generation, now)
 		logf.FromContext(ctx).Info("resolution Job finished without a run", "job", job.Name)
 		return true, nil
@@ -350,7 +326,7 @@ func (r *identityResolutionReconciler) reflectRun(ctx context.Context, idr *cdpv
 	if status == metav1.ConditionTrue {
 		idr.Status.IgnoredValues = ignoredValues(run.Ignored)
 	}
-	setCondition(&idr.Status.Conditions, ConditionResolved, status, reason, message, idr.Generation, now)
+	setCondition(&idr.Status.Conditions, cdpv1alpha1.ConditionResolved, status, reason, message, idr.Generation, now)
 	logf.FromContext(ctx).Info("resolution finished", "job", job.Name, "status", run.Status, "dryRun", run.DryRun,
 		"duration", took, "records", run.Records, "profiles", run.Profiles, "merges", run.Merges, "splits", run.Splits,
 		"newProfiles", run.NewProfiles, "publishedGeneration", state.PublishedGeneration)
@@ -381,11 +357,11 @@ func resolvedCondition(job string, run *store.ResolutionRun, generation int64, t
 		case message == "":
 			message = "the run recorded no reason"
 		}
-		return metav1.ConditionFalse, ReasonResolutionFailed, truncateMessage(fmt.Sprintf("Resolution %s failed: %s", job, message), 2048)
+		return metav1.ConditionFalse, cdpv1alpha1.ReasonResolutionFailed, truncateMessage(fmt.Sprintf("Resolution %s failed: %s", job, message), 2048)
 	case run.DryRun:
-		return metav1.ConditionTrue, ReasonDryRun, fmt.Sprintf("Dry run %s took %s: %s. Nothing was published.", job, formatDuration(took), counts)
+		return metav1.ConditionTrue, cdpv1alpha1.ReasonDryRun, fmt.Sprintf("Dry run %s took %s: %s. Nothing was published.", job, formatDuration(took), counts)
 	}
-	return metav1.ConditionTrue, ReasonPublished, fmt.Sprintf("Resolution %s published generation %d in %s: %s.", job, generation, formatDuration(took), counts)
+	return metav1.ConditionTrue, cdpv1alpha1.ReasonPublished, fmt.Sprintf("Resolution %s published generation %d in %s: %s.", job, generation, formatDuration(took), counts)
 }
 
 // formatDuration rounds a run's duration for a message.
@@ -437,22 +413,22 @@ func setResolutionConditions(idr *cdpv1alpha1.IdentityResolution, active []*batc
 	case len(active) > 0:
 		setResolving(idr, active[0].Name, now)
 	case blocked != nil:
-		setCondition(&idr.Status.Conditions, ConditionResolving, metav1.ConditionFalse, blocked.Reason, blocked.Message, idr.Generation, now)
+		setCondition(&idr.Status.Conditions, cdpv1alpha1.ConditionResolving, metav1.ConditionFalse, blocked.Reason, blocked.Message, idr.Generation, now)
 	default:
-		setCondition(&idr.Status.Conditions, ConditionResolving, metav1.ConditionFalse, ReasonNoResolutionRunning,
+		setCondition(&idr.Status.Conditions, cdpv1alpha1.ConditionResolving, metav1.ConditionFalse, cdpv1alpha1.ReasonNoResolutionRunning,
 			"No resolution is running.", idr.Generation, now)
 	}
 
-	if c := meta.FindStatusCondition(idr.Status.Conditions, ConditionResolved); c != nil {
-		setCondition(&idr.Status.Conditions, ConditionResolved, c.Status, c.Reason, c.Message, idr.Generation, now)
+	if c := meta.FindStatusCondition(idr.Status.Conditions, cdpv1alpha1.ConditionResolved); c != nil {
+		setCondition(&idr.Status.Conditions, cdpv1alpha1.ConditionResolved, c.Status, c.Reason, c.Message, idr.Generation, now)
 	} else {
-		setCondition(&idr.Status.Conditions, ConditionResolved, metav1.ConditionFalse, ReasonNeverResolved,
+		setCondition(&idr.Status.Conditions, cdpv1alpha1.ConditionResolved, metav1.ConditionFalse, cdpv1alpha1.ReasonNeverResolved,
 			"No resolution has finished yet.", idr.Generation, now)
 	}
 }
 
 func setResolving(idr *cdpv1alpha1.IdentityResolution, job string, now time.Time) {
-	setCondition(&idr.Status.Conditions, ConditionResolving, metav1.ConditionTrue, ReasonResolutionRunning,
+	setCondition(&idr.Status.Conditions, cdpv1alpha1.ConditionResolving, metav1.ConditionTrue, cdpv1alpha1.ReasonResolutionRunning,
 		fmt.Sprintf("Resolution Job %s is running.", job), idr.Generation, now)
 }
 

@@ -149,11 +149,11 @@ func TestIdentityResolutionRunsOnceItsSourcesSynced(t *testing.T) {
 	eventuallyReady(t, idr, metav1.ConditionTrue, cdpv1alpha1.ReasonReady)
 	NewWithT(t).Eventually(func(g Gomega) {
 		getResolution(g, idr)
-		resolving := idrCondition(idr, ConditionResolving)
+		resolving := idrCondition(idr, cdpv1alpha1.ConditionResolving)
 		g.Expect(resolving.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(resolving.Reason).To(Equal(ReasonWaitingForSources))
+		g.Expect(resolving.Reason).To(Equal(cdpv1alpha1.ReasonWaitingForSources))
 		g.Expect(resolving.Message).To(ContainSubstring(`DataSource "crm" has not synced`))
-		g.Expect(idrCondition(idr, ConditionResolved).Reason).To(Equal(ReasonNeverResolved))
+		g.Expect(idrCondition(idr, cdpv1alpha1.ConditionResolved).Reason).To(Equal(cdpv1alpha1.ReasonNeverResolved))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 	NewWithT(t).Expect(resolutionJobNames(NewWithT(t), idr)).To(BeEmpty())
 
@@ -196,7 +196,7 @@ func TestIdentityResolutionRunsOnceItsSourcesSynced(t *testing.T) {
 
 	NewWithT(t).Eventually(func(g Gomega) {
 		getResolution(g, idr)
-		resolving := idrCondition(idr, ConditionResolving)
+		resolving := idrCondition(idr, cdpv1alpha1.ConditionResolving)
 		g.Expect(resolving.Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(resolving.Message).To(ContainSubstring(name))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
@@ -245,9 +245,9 @@ func TestIdentityResolutionReflectsItsRunsAndRunsAgainOnChanges(t *testing.T) {
 		g.Expect(last.StartTime).NotTo(BeNil())
 		g.Expect(last.CompletionTime).NotTo(BeNil())
 		g.Expect(last.CompletionTime.Sub(last.StartTime.Time)).To(BeNumerically(">=", 89*time.Second))
-		resolved := idrCondition(idr, ConditionResolved)
+		resolved := idrCondition(idr, cdpv1alpha1.ConditionResolved)
 		g.Expect(resolved.Status).To(Equal(metav1.ConditionTrue))
-		g.Expect(resolved.Reason).To(Equal(ReasonPublished))
+		g.Expect(resolved.Reason).To(Equal(cdpv1alpha1.ReasonPublished))
 		g.Expect(resolved.Message).To(ContainSubstring(first.Name))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 	second := eventuallyJob(t, ns, changed)
@@ -260,14 +260,14 @@ func TestIdentityResolutionReflectsItsRunsAndRunsAgainOnChanges(t *testing.T) {
 	finishJob(t, second, false)
 	NewWithT(t).Eventually(func(g Gomega) {
 		getResolution(g, idr)
-		resolved := idrCondition(idr, ConditionResolved)
+		resolved := idrCondition(idr, cdpv1alpha1.ConditionResolved)
 		g.Expect(resolved.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(resolved.Reason).To(Equal(ReasonResolutionJobFailed))
+		g.Expect(resolved.Reason).To(Equal(cdpv1alpha1.ReasonResolutionJobFailed))
 		g.Expect(resolved.Message).To(ContainSubstring(second.Name))
 		g.Expect(resolved.Message).To(ContainSubstring(batchv1.JobReasonBackoffLimitExceeded))
 		g.Expect(idr.Status.PublishedGeneration).To(Equal(int64(1)))
 		g.Expect(idr.Status.Profiles).To(Equal(int64(3)))
-		g.Expect(idrCondition(idr, ConditionResolving).Reason).To(Equal(ReasonNoResolutionRunning))
+		g.Expect(idrCondition(idr, cdpv1alpha1.ConditionResolving).Reason).To(Equal(cdpv1alpha1.ReasonNoResolutionRunning))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 
 	// A spec change runs again; a dry run publishes nothing.
@@ -278,9 +278,9 @@ func TestIdentityResolutionReflectsItsRunsAndRunsAgainOnChanges(t *testing.T) {
 	finishJob(t, dry, true)
 	NewWithT(t).Eventually(func(g Gomega) {
 		getResolution(g, idr)
-		resolved := idrCondition(idr, ConditionResolved)
+		resolved := idrCondition(idr, cdpv1alpha1.ConditionResolved)
 		g.Expect(resolved.Status).To(Equal(metav1.ConditionTrue))
-		g.Expect(resolved.Reason).To(Equal(ReasonDryRun))
+		g.Expect(resolved.Reason).To(Equal(cdpv1alpha1.ReasonDryRun))
 		g.Expect(resolved.ObservedGeneration).To(Equal(idr.Generation))
 		g.Expect(idr.Status.LastRun).NotTo(BeNil())
 		g.Expect(idr.Status.LastRun.DryRun).To(BeTrue())
@@ -297,9 +297,9 @@ func TestIdentityResolutionReflectsItsRunsAndRunsAgainOnChanges(t *testing.T) {
 	finishJob(t, failed, false)
 	NewWithT(t).Eventually(func(g Gomega) {
 		getResolution(g, idr)
-		resolved := idrCondition(idr, ConditionResolved)
+		resolved := idrCondition(idr, cdpv1alpha1.ConditionResolved)
 		g.Expect(resolved.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(resolved.Reason).To(Equal(ReasonResolutionFailed))
+		g.Expect(resolved.Reason).To(Equal(cdpv1alpha1.ReasonResolutionFailed))
 		g.Expect(resolved.Message).To(ContainSubstring("disk full"))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 
@@ -318,9 +318,9 @@ func TestIdentityResolutionReflectsItsRunsAndRunsAgainOnChanges(t *testing.T) {
 			}
 		}
 		g.Expect(reasons).To(HaveKeyWithValue("ResolutionStarted", corev1.EventTypeNormal))
-		g.Expect(reasons).To(HaveKeyWithValue(ReasonPublished, corev1.EventTypeNormal))
-		g.Expect(reasons).To(HaveKeyWithValue(ReasonResolutionJobFailed, corev1.EventTypeWarning))
-		g.Expect(reasons).To(HaveKeyWithValue(ReasonResolutionFailed, corev1.EventTypeWarning))
+		g.Expect(reasons).To(HaveKeyWithValue(cdpv1alpha1.ReasonPublished, corev1.EventTypeNormal))
+		g.Expect(reasons).To(HaveKeyWithValue(cdpv1alpha1.ReasonResolutionJobFailed, corev1.EventTypeWarning))
+		g.Expect(reasons).To(HaveKeyWithValue(cdpv1alpha1.ReasonResolutionFailed, corev1.EventTypeWarning))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 }
 
@@ -349,7 +349,7 @@ func TestIdentityResolutionRunsOnItsSchedule(t *testing.T) {
 	finishJob(t, first, true)
 	NewWithT(t).Eventually(func(g Gomega) {
 		getResolution(g, idr)
-		g.Expect(idrCondition(idr, ConditionResolved).Reason).To(Equal(ReasonPublished))
+		g.Expect(idrCondition(idr, cdpv1alpha1.ConditionResolved).Reason).To(Equal(cdpv1alpha1.ReasonPublished))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 
 	// When the scheduled time has come, it runs again. The fake clock fires no timers, so a

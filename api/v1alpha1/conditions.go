@@ -11,6 +11,27 @@ const (
 	ConditionSynced = "Synced"
 	// ConditionSyncing (DataSource): a sync Job is running.
 	ConditionSyncing = "Syncing"
+
+	// ConditionResolved (IdentityResolution): the latest run succeeded (published, or a dry run).
+	ConditionResolved = "Resolved"
+	// ConditionResolving (IdentityResolution): a resolution Job is running, or why none can.
+	ConditionResolving = "Resolving"
+)
+
+// Reasons of an IdentityResolution's Resolved and Resolving conditions.
+const (
+	ReasonPublished           = "Published"
+	ReasonDryRun              = "DryRun"
+	ReasonResolutionFailed    = "ResolutionFailed"
+	ReasonResolutionJobFailed = "ResolutionJobFailed"
+	ReasonNeverResolved       = "NeverResolved"
+
+	ReasonResolutionRunning   = "ResolutionRunning"
+	ReasonNoResolutionRunning = "Idle"
+	// ReasonWaitingForSources: a source has not synced successfully yet.
+	ReasonWaitingForSources = "WaitingForSources"
+	// ReasonResolutionNotReady: the resolution itself is not Ready (see the Ready condition).
+	ReasonResolutionNotReady = "NotReady"
 )
 
 // Reasons of the conditions. A reason is a CamelCase word a program can match on; the message

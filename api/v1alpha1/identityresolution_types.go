@@ -338,7 +338,8 @@ type IdentityResolutionStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready, ReferencesResolved, SpecValid, and Published once runs happen.
+	// Conditions: Ready, ReferencesResolved, SpecValid, Resolved (the latest run) and Resolving
+	// (a run in progress, or why none can start).
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge
