@@ -96,13 +96,13 @@ func (c *comparer) level(x, y cell, s *scratch) uint8 {
 				return uint8(i)
 			}
 		case LevelNumericDifference:
-			x, y := c.col.nums[a], c.col.nums[b]
-			if math.Abs(x-y) <= l.Tolerance { // false when either is NaN
+			na, nb := c.col.nums[a], c.col.nums[b]
+			if math.Abs(na-nb) <= l.Tolerance { // false when either is NaN
 				return uint8(i)
 			}
 		case LevelDateDifference:
-			x, y := c.col.times[a], c.col.times[b]
-			if x != noTime && y != noTime && absDiff(x, y) <= int64(l.Within/time.Second) {
+			ta, tb := c.col.times[a], c.col.times[b]
+			if ta != noTime && tb != noTime && absDiff(ta, tb) <= int64(l.Within/time.Second) {
 				return uint8(i)
 			}
 		}
@@ -111,37 +111,32 @@ func (c *comparer) level(x, y cell, s *scratch) uint8 {
 }
 
 func (c *comparer) jaroWinkler(x, y cell, s *scratch) float64 {
-	ascii := x.ascii && y.ascii
-	var j float64
-	if ascii {
-		// No Jaro-Winkler level can match: the exact similarity does not matter.
-		if j = jaroBound(int(x.n), int(y.n), x.sig, y.sig); winklerBound(j, 4) < c.minJW {
-			return 0
-		}
-	}
-	if !ascii {
+	if !x.ascii || !y.ascii {
 		return s.jaroWinkler(c.col.vals[x.id].s, c.col.vals[y.id].s, false)
 	}
-	if winklerBound(j, commonPrefix(x, y)) < c.minJW {
-		return 0 // nor with the prefix the strings actually share
+	// Bounds first, from the cells alone: when no Jaro-Winkler level can match, the exact
+	// similarity does not matter.
+	j := jaroBound(int(x.n), int(y.n), x.sig, y.sig)
+	if winklerBound(j, 4) < c.minJW || winklerBound(j, commonPrefix(x, y)) < c.minJW {
+		return 0
 	}
 	a, b := s.asciiBytes(x, y, c.col)
+	if max(len(a), len(b)) > 64 {
+		return jaroWinkler(a, b, s)
+	}
 	return winkler(jaroASCII(a, b, &s.pos), a, b)
 }
 
 func (c *comparer) levenshtein(x, y cell, s *scratch) int {
-	ascii := x.ascii && y.ascii
-	if ascii {
-		// Every character class of one string missing from the other costs an edit, and so
-		// does every character of length difference.
-		shared := bits.OnesCount64(x.sig & y.sig)
-		missing := int64(max(bits.OnesCount64(x.sig), bits.OnesCount64(y.sig)) - shared)
-		if max(missing, absDiff(int64(x.n), int64(y.n))) > int64(c.maxLev) {
-			return c.maxLev + 1
-		}
-	}
-	if !ascii {
+	if !x.ascii || !y.ascii {
 		return s.levenshtein(c.col.vals[x.id].s, c.col.vals[y.id].s, false, c.maxLev)
+	}
+	// A lower bound first: every character class of one value missing from the other costs
+	// an edit, and so does every character of length difference.
+	shared := bits.OnesCount64(x.sig & y.sig)
+	missing := int64(max(bits.OnesCount64(x.sig), bits.OnesCount64(y.sig)) - shared)
+	if max(missing, absDiff(int64(x.n), int64(y.n))) > int64(c.maxLev) {
+		return c.maxLev + 1
 	}
 	a, b := s.asciiBytes(x, y, c.col)
 	return levenshteinBounded(a, b, c.maxLev, s)
@@ -208,29 +203,3 @@ func absDiff(x, y int64) int64 {
 	}
 	return y - x
 }
-
-// patKey is a comparison vector, 4 bits per comparison (levels, "else" and "null" fit in
-// 16 states), and the set of blocking rules whose key the pair agrees on: the rules whose
-// EM sessions count the pair.
-type patKey struct {
-	lo, hi uint64
-	rules  uint32
-}
-
-func (k *patKey) set(c int, level uint8) {
-	if c < 16 {
-		k.lo |= uint64(level) << (4 * uint(c))
-	} else {
-		k.hi |= uint64(level) << (4 * uint(c-16))
-	}
-}
-
-func (k patKey) level(c int) uint8 {
-	if c < 16 {
-		return uint8(k.lo>>(4*uint(c))) & 15
-	}
-	return uint8(k.hi>>(4*uint(c-16))) & 15
-}
-
-// vectorOnly drops the rule set: scoring depends on the comparison vector alone.
-func (k patKey) vectorOnly() patKey { return patKey{lo: k.lo, hi: k.hi} }

@@ -6,8 +6,9 @@ import (
 	"math/bits"
 )
 
-// Expectation-maximisation of m (per comparison and level, the probability among matches)
-// and of the share of matches, with u fixed from random pairs.
+// Expectation-maximisation of m (per comparison and level, the probability among matches),
+// of each blocking rule's share of matches and of each rule's own u, starting from, and drawn
+// towards, the u of random pairs.
 //
 // Candidate pairs are not a random sample: every pair of rule r agrees on r's fields. So, as
 // Splink does, each rule is its own "session": its pairs are a two-class mixture in which
@@ -27,18 +28,10 @@ const emTolerance = 1e-4
 // no match reached gets a small m, not zero (an infinitely negative weight).
 const mPrior = 1.0
 
-// pattern is a distinct comparison vector with the set of rules agreeing on it, and the number
-// of candidate pairs that have it.
-type pattern struct {
-	key   patKey
-	count int64
-}
-
 // emFit is EM's result.
 type emFit struct {
-	m          [][]float64 // per comparison, per non-null level
-	ruleLambda []float64   // share of matches among each rule's pairs
-	estimated  []bool      // per comparison: free in at least one session
+	ruleLambda []float64 // share of matches among each rule's pairs
+	estimated  []bool    // per comparison: free in at least one session
 	iterations int
 	converged  bool
 }
@@ -106,7 +99,7 @@ func fitEM(ctx context.Context, pats []pattern, comps []*comparer, free []uint32
 			levels[p*nc+c] = pt.key.level(c)
 		}
 	}
-	fit := &emFit{m: m, ruleLambda: make([]float64, nr), estimated: make([]bool, nc)}
+	fit := &emFit{ruleLambda: make([]float64, nr), estimated: make([]bool, nc)}
 	sessions := make([]session, nr)
 	for r := range sessions {
 		ss := &sessions[r]
@@ -223,69 +216,3 @@ func priorLog2(lambda float64) float64 { return math.Log2(lambda / (1 - lambda))
 
 // probability turns a match weight (log2 of the odds) into a probability.
 func probability(w float64) float64 { return 1 / (1 + math.Exp2(-w)) }
-
-// solveLambda finds the prior match probability over all n(n-1)/2 record pairs by maximum
-// likelihood, with m and u fixed: candidates contribute λ·B + (1-λ), B their pattern's Bayes
-// factor over every comparison, and the pairs no rule generated are taken as non-matches.
-// The log-likelihood is concave in λ, so its derivative crosses zero once, found by
-// bisection on log λ. Matches that blocking misses are not counted, which makes λ, and so
-// every probability, slightly conservative.
-func solveLambda(vecs []pattern, comps []*comparer, m, u [][]float64, totalPairs float64) float64 {
-	nc := len(comps)
-	bayes := make([]float64, len(vecs))
-	var candidates float64
-	for p, pt := range vecs {
-		w := 0.0
-		for c := range nc {
-			if l := pt.key.level(c); l != comps[c].nullLevel {
-				w += math.Log2(m[c][l] / u[c][l])
-			}
-		}
-		bayes[p] = math.Exp2(min(w, 1000))
-		candidates += float64(pt.count)
-	}
-	totalPairs = max(totalPairs, candidates, 1)
-	rest := totalPairs - candidates
-	slope := func(lambda float64) float64 {
-		s := -rest / (1 - lambda)
-		for p, pt := range vecs {
-			s += float64(pt.count) * (bayes[p] - 1) / (lambda*bayes[p] + 1 - lambda)
-		}
-		return s
-	}
-	lo, hi := math.Log(1/totalPairs)-30, math.Log(0.5)
-	if slope(math.Exp(lo)) <= 0 {
-		return math.Exp(lo)
-	}
-	if slope(math.Exp(hi)) >= 0 {
-		return math.Exp(hi)
-	}
-	for range 100 {
-		mid := (lo + hi) / 2
-		if slope(math.Exp(mid)) > 0 {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return math.Exp((lo + hi) / 2)
-}
-
-// correctU removes the matches from the random pairs' level frequencies: what random pairs
-// see is λ·m + (1-λ)·u, so u = (observed - λ·m) / (1-λ), kept at or above the floor of half
-// an occurrence and renormalised.
-func correctU(raw *uEstimate, m [][]float64, lambda float64) [][]float64 {
-	u := make([][]float64, len(raw.u))
-	for c := range raw.u {
-		u[c] = make([]float64, len(raw.u[c]))
-		sum := 0.0
-		for l, obs := range raw.u[c] {
-			u[c][l] = max((obs-lambda*m[c][l])/(1-lambda), raw.floor[c][l])
-			sum += u[c][l]
-		}
-		for l := range u[c] {
-			u[c][l] /= sum
-		}
-	}
-	return u
-}

@@ -140,7 +140,7 @@ func TestSolveLambda(t *testing.T) {
 	disagree.set(1, 1)
 	vecs := []pattern{{key: agree, count: 1000}, {key: disagree, count: 50_000}}
 	const total = 1e9
-	got := solveLambda(vecs, comps, m, u, total)
+	got := solveLambda(vecs, comps, m, u, nil, total)
 	want := 1000.0 / total
 	if math.Abs(got-want)/want > 0.02 {
 		t.Errorf("solveLambda = %.4g, want %.4g", got, want)

@@ -2,6 +2,7 @@ package match
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 )
 
@@ -16,7 +17,11 @@ type Explanation struct {
 	// PriorWeight is the model's log2(λ/(1-λ)): the weight of knowing nothing.
 	PriorWeight float64
 	Comparisons []ComparisonExplanation
-	// TotalWeight is PriorWeight plus every comparison's weight; Probability its probability.
+	// Dependence lists the adjustments for comparisons that agree together but are not
+	// independent evidence (Model.Dependence).
+	Dependence []DependenceAdjustment
+	// TotalWeight is PriorWeight plus every comparison's weight and the dependence
+	// adjustments; Probability its probability.
 	TotalWeight, Probability float64
 	MatchThreshold           float64
 	// ClearsThreshold says whether Probability reaches MatchThreshold; Linked whether Link
@@ -54,10 +59,14 @@ func (md *Model) Explain(d *Dataset, a, b int) Explanation {
 	e.BlockingRule, e.Candidate, e.Blocking = md.explainBlocking(value, a, b)
 	e.TotalWeight = md.PriorWeight
 	var s scratch
+	var exact uint32
 	for c := range md.Comparisons {
 		cm := &md.Comparisons[c]
 		ce := ComparisonExplanation{Name: cm.Name, Field: cm.Field, ValueA: value(cm.Field, a), ValueB: value(cm.Field, b)}
 		ce.Level, ce.LevelLabel = md.level(c, ce.ValueA, ce.ValueB, &s)
+		if ce.Level == 0 && cm.Levels[0].Level.Type == LevelExact {
+			exact |= 1 << uint(c)
+		}
 		if ce.Level >= 0 {
 			lm := cm.Levels[ce.Level]
 			ce.M, ce.U, ce.Weight = lm.M, lm.U, lm.Weight
@@ -68,6 +77,18 @@ func (md *Model) Explain(d *Dataset, a, b int) Explanation {
 		}
 		e.TotalWeight += ce.Weight
 		e.Comparisons = append(e.Comparisons, ce)
+	}
+	if md.dep != nil {
+		for _, g := range md.dep.groups {
+			if sub := exact & g.mask; bits.OnesCount32(sub) >= 2 {
+				adj := DependenceAdjustment{Weight: g.adjust[sub]}
+				for c := range eachBit(sub) {
+					adj.Comparisons = append(adj.Comparisons, md.Comparisons[c].Name)
+				}
+				e.Dependence = append(e.Dependence, adj)
+				e.TotalWeight += adj.Weight
+			}
+		}
 	}
 	e.Probability = probability(e.TotalWeight)
 	e.ClearsThreshold = e.Probability >= md.MatchThreshold
@@ -139,6 +160,9 @@ func (e Explanation) String() string {
 			fmt.Fprintf(&sb, " (term frequency %+.2f)", c.TFAdjustment)
 		}
 		sb.WriteByte('\n')
+	}
+	for _, d := range e.Dependence {
+		fmt.Fprintf(&sb, "  %-24s %+8.2f  %s agree together, which is not independent evidence\n", "dependence", d.Weight, strings.Join(d.Comparisons, ", "))
 	}
 	verdict := "below"
 	if e.ClearsThreshold {

@@ -43,6 +43,9 @@ func TestFEBRLAccuracy(t *testing.T) {
 			if s.F1 < tc.bar {
 				t.Errorf("F1 %.4f is below the bar %.2f", s.F1, tc.bar)
 			}
+			for _, g := range res.Model.Dependence {
+				t.Logf("dependence group %v", g.Comparisons)
+			}
 			if !res.Converged {
 				t.Errorf("EM did not converge in %d iterations", res.Iterations)
 			}

@@ -17,7 +17,11 @@ type Result struct {
 	Blocking []RuleStats
 	// Patterns is the number of distinct comparison vectors EM iterated over.
 	Patterns int
-	// Iterations of EM, and whether it converged before Config.MaxIterations.
+	// SampledPairs is the number of record pairs u was estimated from: Config.RandomPairs
+	// random pairs, or every pair of a dataset with fewer.
+	SampledPairs int64
+	// Iterations of EM, both fits together, and whether both converged within
+	// Config.MaxIterations.
 	Iterations int
 	Converged  bool
 	// Timings says where the time went.
@@ -78,6 +82,9 @@ func Link(ctx context.Context, d *Dataset, cfg Config) (*Result, error) {
 	}
 	for _, col := range cols {
 		col.ids = nil // likewise
+		if !cfg.TermFrequency {
+			col.index = nil // only term-frequency tables look values up again
+		}
 	}
 	chunks := planChunks(rules)
 	clk.lap(&res.Timings.Blocking)
@@ -99,6 +106,7 @@ func Link(ctx context.Context, d *Dataset, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	res.SampledPairs = raw.pairs
 	clk.lap(&res.Timings.RandomPairs)
 	md, fit, err := estimate(ctx, &cfg, comps, rules, pats, raw, float64(d.N)*float64(d.N-1)/2)
 	if err != nil {
@@ -124,84 +132,6 @@ func Link(ctx context.Context, d *Dataset, cfg Config) (*Result, error) {
 	clk.lap(&res.Timings.Score)
 	res.Timings.Total = time.Since(clk.start)
 	return res, nil
-}
-
-// estimate fits m by EM with u from random pairs, solves the prior, corrects u for the
-// matches among the random pairs, then refits with the corrected u and solves the prior
-// again. Both fits share Config.MaxIterations; the second starts from the first's m and
-// usually needs only a few iterations.
-func estimate(ctx context.Context, cfg *Config, comps []*comparer, rules []*ruleIndex, pats []pattern, raw *uEstimate, totalPairs float64) (*Model, *emFit, error) {
-	free := sessionFree(rules, comps)
-	m := make([][]float64, len(comps))
-	for c, cp := range comps {
-		m[c] = initialM(cp)
-	}
-	vecs := vectorsOnly(pats)
-	fit, err := fitEM(ctx, pats, comps, free, raw.u, m, cfg.MaxIterations)
-	if err != nil {
-		return nil, nil, err
-	}
-	u := correctU(raw, m, solveLambda(vecs, comps, m, raw.u, totalPairs))
-	if left := cfg.MaxIterations - fit.iterations; left > 0 {
-		refit, err := fitEM(ctx, pats, comps, free, u, m, left)
-		if err != nil {
-			return nil, nil, err
-		}
-		refit.iterations += fit.iterations
-		fit = refit
-	}
-	md := newModel(cfg, comps, m, u, fit, solveLambda(vecs, comps, m, u, totalPairs))
-	if len(pats) == 0 {
-		md.Warnings = append(md.Warnings, "no candidate pairs: no two records share the key of any blocking rule, so m keeps its starting values")
-	}
-	return md, fit, nil
-}
-
-// histogram merges the chunks' patterns, sorted so that EM sums in a fixed order.
-func histogram(vecs []chunkVectors) []pattern {
-	counts := map[patKey]int64{}
-	for _, cv := range vecs {
-		for i, k := range cv.keys {
-			counts[k] += cv.counts[i]
-		}
-	}
-	return sortedPatterns(counts)
-}
-
-// vectorsOnly merges patterns that differ only in their rule sets.
-func vectorsOnly(pats []pattern) []pattern {
-	counts := map[patKey]int64{}
-	for _, p := range pats {
-		counts[p.key.vectorOnly()] += p.count
-	}
-	return sortedPatterns(counts)
-}
-
-func sortedPatterns(counts map[patKey]int64) []pattern {
-	pats := make([]pattern, 0, len(counts))
-	for k, n := range counts {
-		pats = append(pats, pattern{key: k, count: n})
-	}
-	slices.SortFunc(pats, func(a, b pattern) int {
-		switch {
-		case a.key.rules != b.key.rules:
-			return compareUint(a.key.rules, b.key.rules)
-		case a.key.hi != b.key.hi:
-			return compareUint(a.key.hi, b.key.hi)
-		}
-		return compareUint(a.key.lo, b.key.lo)
-	})
-	return pats
-}
-
-func compareUint[T uint32 | uint64](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // fieldNeedsOf lists the fields blocking and comparisons read, in a fixed order, with what

@@ -154,6 +154,24 @@ func TestLinkDeterministic(t *testing.T) {
 			t.Fatalf("results with %d workers differ from those with 1", workers)
 		}
 	}
+	// Suburb, postcode and state name one place in the generator: the model must see it.
+	if len(first.Model.Dependence) != 1 || !reflect.DeepEqual(first.Model.Dependence[0].Comparisons, []string{"suburb", "postcode", "state"}) {
+		t.Errorf("dependence groups = %+v, want suburb, postcode and state", first.Model.Dependence)
+	}
+	// Explain tells the same weight as Link, dependence adjustments included.
+	adjusted := 0
+	for _, l := range first.Links {
+		x := first.Model.Explain(d, int(l.A), int(l.B))
+		if math.Abs(x.TotalWeight-l.Weight) > 1e-9 || !x.Linked {
+			t.Fatalf("pair %d-%d: Link weight %v, Explain %v (linked %v)", l.A, l.B, l.Weight, x.TotalWeight, x.Linked)
+		}
+		if len(x.Dependence) > 0 {
+			adjusted++
+		}
+	}
+	if adjusted == 0 {
+		t.Error("no link got a dependence adjustment")
+	}
 	s := pairScores(match.Cluster(d.N, first.Links), data.Entity)
 	t.Logf("20,000 generated records: %d pairs, P=%.4f R=%.4f F1=%.4f", first.CandidatePairs, s.Precision, s.Recall, s.F1)
 	if s.F1 < 0.97 {

@@ -6,8 +6,9 @@ import (
 
 // Model is a fitted Fellegi-Sunter model: a pair's match weight is PriorWeight plus, per
 // comparison, the Weight of the level its values reach (0 for null), plus, with term
-// frequencies, the adjustment of an exactly agreed value. Its probability is
-// 2^w / (1 + 2^w).
+// frequencies, the adjustment of an exactly agreed value, plus the Dependence adjustment of
+// comparisons agreeing together. Its probability is 2^w / (1 + 2^w). A Model is read-only
+// once Link returns it, and safe for concurrent use.
 type Model struct {
 	// Lambda is the prior probability that two records drawn at random match.
 	Lambda float64
@@ -22,11 +23,16 @@ type Model struct {
 	// by field.
 	TermFrequency bool
 	TF            map[string]*TFTable
+	// Dependence lists the groups of comparisons that agree together too often among
+	// non-matches to count as independent evidence (suburb, postcode and state), with the
+	// adjustments of their joint agreement.
+	Dependence []DependenceGroup
 	// Warnings note what could not be estimated, such as a comparison whose field every
 	// blocking rule fixes.
 	Warnings []string
 
 	skipped []map[string]int // per rule: joined keys of skipped groups → size
+	dep     *dependence
 }
 
 // ComparisonModel is one comparison's parameters.

@@ -7,8 +7,8 @@ import (
 	"slices"
 )
 
-// Pair is a pair of records the model links, A < B. (The specification calls it Link, which
-// is the name of the function.)
+// Pair is a linked pair of records, A < B, with its match probability and weight (log2 of the
+// match odds).
 type Pair struct {
 	A, B        int32
 	Probability float64
@@ -42,7 +42,7 @@ func scoreLinks(ctx context.Context, md *Model, rules []*ruleIndex, comps []*com
 			base, tfComps, possible = base[:0], tfComps[:0], possible[:0]
 			reachable := false
 			for _, k := range cv.keys {
-				wt, hi, mask := md.PriorWeight, 0.0, uint32(0)
+				wt, hi, mask := md.PriorWeight+md.dep.adjustment(exactMask(k, comps)), 0.0, uint32(0)
 				for c := range nc {
 					l := int(k.level(c))
 					if l == int(comps[c].nullLevel) {

@@ -5,11 +5,12 @@ import (
 	"math/rand/v2"
 )
 
-// u, the probability of each level among non-matching pairs, is estimated from random record
-// pairs rather than by EM: random pairs are almost all non-matches (a match is one pair in
-// thousands to billions), so their level frequencies are u directly, with none of the
-// blocking bias of candidate pairs, whose non-matches agree on the blocking fields by
-// construction. This is Splink's approach. Two refinements:
+// The model's u, the probability of each level among non-matching pairs, comes from random
+// record pairs: random pairs are almost all non-matches (a match is one pair in thousands to
+// billions), so their level frequencies are u directly, with none of the blocking bias of
+// candidate pairs, whose non-matches agree on the blocking fields by construction. This is
+// Splink's approach; EM sessions start from it and are drawn towards it (em.go). Two
+// refinements:
 //
 //   - exact agreement is counted from the dictionary (pairs sharing a value: Σ c(c-1)/2), so
 //     even a billion-pair dataset gets it exactly, not from a sample that would rarely see two
@@ -34,25 +35,27 @@ type uEstimate struct {
 	floor [][]float64
 	// pairs examined: random pairs, or all pairs when there are fewer than Config.RandomPairs.
 	pairs int64
+	// sample is the examined pairs' comparison vectors, counted: dependence.go reads in it
+	// how often non-matches agree on several comparisons together.
+	sample []pattern
 }
 
 // estimateU counts levels over random pairs (or all pairs, when there are few) and derives u.
 func estimateU(ctx context.Context, comps []*comparer, recs *records, n, want, workers int) (*uEstimate, error) {
 	all := int64(n) * int64(n-1) / 2
 	exhaustive := all <= int64(want)
-	shards := make([][][]int64, uShards)
+	shards := make([]map[patKey]int64, uShards)
 	err := forEach(ctx, workers, uShards, func() func(int) {
 		var s scratch
 		return func(shard int) {
-			counts := make([][]int64, len(comps))
-			for c, cp := range comps {
-				counts[c] = make([]int64, cp.states())
-			}
+			hist := map[patKey]int64{}
 			count := func(a, b int) {
 				ra, rb := recs.idRow(int32(a)), recs.idRow(int32(b))
+				var k patKey
 				for c, cp := range comps {
-					counts[c][cp.level(cp.col.cell(ra[c]), cp.col.cell(rb[c]), &s)]++
+					k.set(c, cp.level(cp.col.cell(ra[c]), cp.col.cell(rb[c]), &s))
 				}
+				hist[k]++
 			}
 			if exhaustive {
 				for a := shard; a < n; a += uShards {
@@ -74,13 +77,19 @@ func estimateU(ctx context.Context, comps []*comparer, recs *records, n, want, w
 					count(a, b)
 				}
 			}
-			shards[shard] = counts
+			shards[shard] = hist
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	est := &uEstimate{u: make([][]float64, len(comps)), floor: make([][]float64, len(comps))}
+	merged := map[patKey]int64{}
+	for _, h := range shards {
+		for k, v := range h {
+			merged[k] += v
+		}
+	}
+	est := &uEstimate{u: make([][]float64, len(comps)), floor: make([][]float64, len(comps)), sample: sortedPatterns(merged)}
 	if exhaustive {
 		est.pairs = all
 	} else {
@@ -88,10 +97,8 @@ func estimateU(ctx context.Context, comps []*comparer, recs *records, n, want, w
 	}
 	for c, cp := range comps {
 		counts := make([]int64, cp.states())
-		for _, sh := range shards {
-			for l, v := range sh[c] {
-				counts[l] += v
-			}
+		for _, p := range est.sample {
+			counts[p.key.level(c)] += p.count
 		}
 		est.u[c], est.floor[c] = uFromCounts(cp, counts[:cp.nullLevel])
 	}
