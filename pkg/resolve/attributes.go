@@ -18,20 +18,24 @@ type attributeTable struct {
 
 func newAttributeTable() *attributeTable { return &attributeTable{index: map[string]uint16{}} }
 
+// nameIndex numbers an attribute name.
+func (t *attributeTable) nameIndex(name string) uint16 {
+	i, ok := t.index[name]
+	if !ok {
+		i = uint16(len(t.names))
+		t.index[name] = i
+		t.names = append(t.names, name)
+	}
+	return i
+}
+
 // add appends a record's attributes, without the empty ones.
 func (t *attributeTable) add(attrs map[string]any) {
 	var row []attrValue
 	for name, v := range attrs {
-		if isEmpty(v) {
-			continue
+		if !isEmpty(v) {
+			row = append(row, attrValue{t.nameIndex(name), v})
 		}
-		i, ok := t.index[name]
-		if !ok {
-			i = uint16(len(t.names))
-			t.index[name] = i
-			t.names = append(t.names, name)
-		}
-		row = append(row, attrValue{i, v})
 	}
 	t.rows = append(t.rows, row)
 }

@@ -89,7 +89,11 @@ func (r *Result) linkGroups(rule DeterministicRule, kinds []uint16, entries []ke
 	if limit <= 0 {
 		limit = DefaultMaxRecordsPerValue
 	}
-	key := func(e keyEntry) string { return r.ruleKeys(kinds, e.rec, nil)[e.nth] }
+	var scratch []string
+	key := func(e keyEntry) string {
+		scratch = r.ruleKeys(kinds, e.rec, scratch[:0])
+		return scratch[e.nth]
+	}
 	link := func(group []keyEntry, k string) {
 		if len(group) > limit {
 			if k == "" {

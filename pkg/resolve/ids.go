@@ -125,13 +125,15 @@ func (r *Result) assignIDs(clusters [][]int32, in Input) {
 // use, however unlikely at 80 bits, is resolved by hashing again.
 func (r *Result) mint(firstRecord int32, generation int64, used map[string]bool) string {
 	ref := r.Records[firstRecord].Ref
-	for attempt := 0; ; attempt++ {
-		h := sha256.New()
-		for _, part := range []string{r.cfg.Namespace, r.cfg.Name, strconv.FormatInt(generation, 10), ref.Source, ref.Key, strconv.Itoa(attempt)} {
-			h.Write([]byte(part))
-			h.Write([]byte{0})
+	for attempt := int64(0); ; attempt++ {
+		buf := r.mintBuf[:0]
+		for _, part := range []string{r.cfg.Namespace, r.cfg.Name, ref.Source, ref.Key} {
+			buf = append(append(buf, part...), 0)
 		}
-		id := r.cfg.ProfileIDPrefix + idEncoding.EncodeToString(h.Sum(nil)[:10])
+		buf = strconv.AppendInt(append(strconv.AppendInt(buf, generation, 10), 0), attempt, 10)
+		r.mintBuf = buf
+		sum := sha256.Sum256(buf)
+		id := r.cfg.ProfileIDPrefix + idEncoding.EncodeToString(sum[:10])
 		if !used[id] {
 			used[id] = true
 			return id

@@ -9,26 +9,39 @@ import (
 // loaderBatch is how many records a Loader hands to a normalising goroutine at once.
 const loaderBatch = 4096
 
-// Loader collects a run's records as a store scan yields them, normalising their identifiers
-// on every core while the scan goes on. Only the normalised identifiers are kept: holding every
+// Loader collects a run's records as store scans yield them, normalising their identifiers on
+// every core while the scans go on. Only the normalised identifiers are kept: holding every
 // record's raw identifier map until the run starts took about a kilobyte per record, ten
-// gigabytes at ten million.
+// gigabytes at ten million. Records arrive through Parts, one per concurrent scan.
 type Loader struct {
-	cfg     *Config
-	kinds   map[string]uint16
-	idTypes []string
-	records []Record
-	attrs   *attributeTable
+	cfg *Config
 
-	// batch is being filled: raw identifiers by kind, and where each record's start.
-	batch      []rawID
-	batchStart []int32
-	first      int // index of the batch's first record
+	// mu guards the names shared by every part: identifier types and attribute names, each
+	// numbered once.
+	mu    sync.Mutex
+	kinds map[string]uint16
+	types []string
+	attrs *attributeTable // names only; rows live in the parts
 
+	parts   []*LoaderPart
 	work    chan loaderWork
 	done    sync.WaitGroup
-	mu      sync.Mutex
-	results []loaderWork
+	resMu   sync.Mutex
+}
+
+// LoaderPart takes the records of one scan. A part is used by one goroutine at a time; parts
+// of one Loader can be used concurrently.
+type LoaderPart struct {
+	l       *Loader
+	kinds   map[string]uint16 // the part's copy of what it looked up
+	names   map[string]uint16
+	records []Record
+	rows    [][]attrValue
+
+	batch      []rawID
+	batchStart []int32
+	first      int
+	results    []loaderWork
 }
 
 type rawID struct {
@@ -37,6 +50,7 @@ type rawID struct {
 }
 
 type loaderWork struct {
+	part  *LoaderPart
 	first int
 	raw   []rawID
 	start []int32
@@ -45,49 +59,98 @@ type loaderWork struct {
 
 // NewLoader starts a loader; call Input when every record has been added.
 func NewLoader(cfg *Config) *Loader {
-	l := &Loader{cfg: cfg, kinds: map[string]uint16{}, attrs: newAttributeTable(), work: make(chan loaderWork, 2)}
+	l := &Loader{cfg: cfg, kinds: map[string]uint16{}, attrs: newAttributeTable(), work: make(chan loaderWork, 4)}
 	for range runtime.GOMAXPROCS(0) {
 		l.done.Go(l.normalize)
 	}
 	return l
 }
 
+// Part returns a new part. Input puts the parts' records in the order the parts were made.
+func (l *Loader) Part() *LoaderPart {
+	p := &LoaderPart{l: l, kinds: map[string]uint16{}, names: map[string]uint16{}}
+	l.mu.Lock()
+	l.parts = append(l.parts, p)
+	l.mu.Unlock()
+	return p
+}
+
+// Add adds a record through a part of its own: for a single scan.
+func (l *Loader) Add(r Record) {
+	if len(l.parts) == 0 {
+		l.Part()
+	}
+	l.parts[len(l.parts)-1].Add(r)
+}
+
+func (l *Loader) kind(t string) uint16 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k, ok := l.kinds[t]
+	if !ok {
+		k = uint16(len(l.types))
+		l.kinds[t] = k
+		l.types = append(l.types, t)
+	}
+	return k
+}
+
+func (l *Loader) attrName(name string) uint16 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.attrs.nameIndex(name)
+}
+
 // Add takes a record. Its raw identifiers are normalised and then dropped, and its attributes
 // kept in a compact table rather than its map.
-func (l *Loader) Add(r Record) {
-	l.attrs.add(r.Attributes)
-	r.Attributes = nil
-	l.batchStart = append(l.batchStart, int32(len(l.batch)))
-	for t, values := range r.Identifiers {
-		kind, ok := l.kinds[t]
+func (p *LoaderPart) Add(r Record) {
+	var row []attrValue
+	for name, v := range r.Attributes {
+		if isEmpty(v) {
+			continue
+		}
+		i, ok := p.names[name]
 		if !ok {
-			kind = uint16(len(l.idTypes))
-			l.kinds[t] = kind
-			l.idTypes = append(l.idTypes, t)
+			i = p.l.attrName(name)
+			p.names[name] = i
+		}
+		row = append(row, attrValue{i, v})
+	}
+	p.rows = append(p.rows, row)
+
+	p.batchStart = append(p.batchStart, int32(len(p.batch)))
+	for t, values := range r.Identifiers {
+		kind, ok := p.kinds[t]
+		if !ok {
+			kind = p.l.kind(t)
+			p.kinds[t] = kind
 		}
 		for _, v := range values {
-			l.batch = append(l.batch, rawID{kind, v})
+			p.batch = append(p.batch, rawID{kind, v})
 		}
 	}
-	r.Identifiers = nil
-	l.records = append(l.records, r)
-	if len(l.batchStart) == loaderBatch {
-		l.flush()
+	r.Identifiers, r.Attributes = nil, nil
+	p.records = append(p.records, r)
+	if len(p.batchStart) == loaderBatch {
+		p.flush()
 	}
 }
 
-func (l *Loader) flush() {
-	if len(l.batchStart) == 0 {
+func (p *LoaderPart) flush() {
+	if len(p.batchStart) == 0 {
 		return
 	}
-	l.work <- loaderWork{first: l.first, raw: l.batch, start: l.batchStart}
-	l.first = len(l.records)
-	l.batch, l.batchStart = nil, nil
+	p.l.work <- loaderWork{part: p, first: p.first, raw: p.batch, start: p.batchStart}
+	p.first = len(p.records)
+	p.batch, p.batchStart = nil, nil
 }
 
 // normalize is one normalising goroutine.
 func (l *Loader) normalize() {
 	for w := range l.work {
+		l.mu.Lock()
+		types := l.types // kinds only grow, and every kind in w was numbered before w was sent
+		l.mu.Unlock()
 		w.ids = make([][]normalizedID, len(w.start))
 		var ids []normalizedID
 		for i, start := range w.start {
@@ -97,7 +160,7 @@ func (l *Loader) normalize() {
 			}
 			ids = ids[:0]
 			for _, raw := range w.raw[start:end] {
-				n, ok := l.cfg.Normalizer.Normalize(l.idTypes[raw.kind], raw.value)
+				n, ok := l.cfg.Normalizer.Normalize(types[raw.kind], raw.value)
 				if ok && !slices.Contains(ids, normalizedID{raw.kind, n}) {
 					ids = append(ids, normalizedID{raw.kind, n})
 				}
@@ -108,39 +171,56 @@ func (l *Loader) normalize() {
 			}
 		}
 		w.raw, w.start = nil, nil
-		l.mu.Lock()
-		l.results = append(l.results, w)
-		l.mu.Unlock()
+		l.resMu.Lock()
+		w.part.results = append(w.part.results, w)
+		l.resMu.Unlock()
 	}
 }
 
 // Input waits for the normalisation to finish and returns the run's input, its records sorted
-// by reference (already so when they were added in that order, as a store scan does).
+// by reference (already so when each part's records came in that order and the parts were
+// made in source order, as the worker's scans are).
 func (l *Loader) Input() Input {
-	l.flush()
+	for _, p := range l.parts {
+		p.flush()
+	}
 	close(l.work)
 	l.done.Wait()
-	norm := &normalized{idTypes: l.idTypes, ids: make([][]normalizedID, len(l.records))}
-	for _, w := range l.results {
-		copy(norm.ids[w.first:], w.ids)
+
+	n := 0
+	for _, p := range l.parts {
+		n += len(p.records)
 	}
-	if !slices.IsSortedFunc(l.records, compareRecords) {
-		// Records added out of order are sorted together with their identifiers.
-		order := make([]int32, len(l.records))
+	records := make([]Record, 0, n)
+	ids := make([][]normalizedID, n)
+	attrs := l.attrs
+	attrs.rows = make([][]attrValue, 0, n)
+	for _, p := range l.parts {
+		base := len(records)
+		for _, w := range p.results {
+			copy(ids[base+w.first:], w.ids)
+		}
+		records = append(records, p.records...)
+		attrs.rows = append(attrs.rows, p.rows...)
+		p.records, p.rows, p.results = nil, nil, nil
+	}
+	norm := &normalized{idTypes: l.types, ids: ids, attrs: attrs}
+	if !slices.IsSortedFunc(records, compareRecords) {
+		// Records added out of order are sorted together with what was computed for them.
+		order := make([]int32, len(records))
 		for i := range order {
 			order[i] = int32(i)
 		}
-		slices.SortFunc(order, func(a, b int32) int { return compareRecords(l.records[a], l.records[b]) })
-		records := make([]Record, len(order))
-		ids := make([][]normalizedID, len(order))
+		slices.SortFunc(order, func(a, b int32) int { return compareRecords(records[a], records[b]) })
+		sorted := make([]Record, len(order))
+		sortedIDs := make([][]normalizedID, len(order))
 		for to, from := range order {
-			records[to], ids[to] = l.records[from], norm.ids[from]
+			sorted[to], sortedIDs[to] = records[from], ids[from]
 		}
-		l.records, norm.ids = records, ids
-		l.attrs.reorder(order)
+		records, norm.ids = sorted, sortedIDs
+		attrs.reorder(order)
 	}
-	norm.attrs = l.attrs
-	return Input{Records: l.records, normalized: norm}
+	return Input{Records: records, normalized: norm}
 }
 
 // normalized is what a Loader computed ahead of the run.

@@ -135,6 +135,8 @@ type Result struct {
 	ids     [][]normalizedID
 	// attrs are the records' attributes.
 	attrs *attributeTable
+	// mintBuf is mint's scratch space.
+	mintBuf []byte
 	// sourceOrder and sourcePriority rank sources for survivorship.
 	sourceOrder, sourcePriority map[string]int
 }

@@ -38,9 +38,6 @@ func (s *linkSet) union(a, b int32) bool {
 	return true
 }
 
-// same tells whether a and b are in one set.
-func (s *linkSet) same(a, b int32) bool { return s.find(a) == s.find(b) }
-
 // clusters returns the sets, each in ascending record order, ordered by their first record.
 func (s *linkSet) clusters() [][]int32 {
 	index := make([]int32, len(s.parent)) // root -> cluster index + 1

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/identity"
 	"github.com/kizuna-dev/kizuna/pkg/match"
@@ -215,21 +217,32 @@ func loadInput(ctx context.Context, st store.Store, cfg *resolve.Config) (resolv
 		sources = append(sources, src.Name)
 	}
 	slices.Sort(sources)
+	// Two sources are read at once: reading is most of a scan's time, and the store has
+	// several reader connections.
 	loader := resolve.NewLoader(cfg)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
 	for _, source := range sources {
-		err := st.ScanRecords(ctx, cfg.Namespace, source, func(r store.Record) error {
-			if r.DeletedAt == nil {
-				loader.Add(resolve.Record{
-					Ref:         store.RecordRef{Source: source, Key: r.Key},
-					Identifiers: r.Identifiers, Attributes: r.Attributes, UpdatedAt: r.UpdatedAt,
-				})
+		part := loader.Part()
+		g.Go(func() error {
+			err := st.ScanRecords(gctx, cfg.Namespace, source, func(r store.Record) error {
+				if r.DeletedAt == nil {
+					part.Add(resolve.Record{
+						Ref:         store.RecordRef{Source: source, Key: r.Key},
+						Identifiers: r.Identifiers, Attributes: r.Attributes, UpdatedAt: r.UpdatedAt,
+					})
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("read the records of DataSource %s: %w", source, err)
 			}
 			return nil
 		})
-		if err != nil {
-			loader.Input() // stops its goroutines
-			return resolve.Input{}, fmt.Errorf("read the records of DataSource %s: %w", source, err)
-		}
+	}
+	if err := g.Wait(); err != nil {
+		loader.Input() // stops its goroutines
+		return resolve.Input{}, err
 	}
 	in := loader.Input()
 	// The store scans memberships in the records' order: line them up in one pass.
@@ -282,17 +295,8 @@ func publish(ctx context.Context, st store.Store, run store.ResolutionRun, res *
 		failed, abortErr := w.Abort(ctx, err.Error())
 		return failed, errors.Join(err, abortErr)
 	}
-	for i := range res.Profiles {
-		p := &res.Profiles[i]
-		sp := store.Profile{ID: p.ID, CreatedGeneration: p.CreatedGeneration,
-			Attributes: res.ProfileAttributes(i), Identifiers: res.ProfileIdentifiers(i),
-			Records: make([]store.RecordRef, len(p.Records))}
-		for j, ri := range p.Records {
-			sp.Records[j] = res.Records[ri].Ref
-		}
-		if err := w.PutProfile(ctx, sp); err != nil {
-			return fail(fmt.Errorf("write profile %s: %w", p.ID, err))
-		}
+	if err := writeProfiles(ctx, w, res); err != nil {
+		return fail(err)
 	}
 	for alias, id := range res.Aliases {
 		if err := w.PutAlias(ctx, alias, id); err != nil {
@@ -306,6 +310,51 @@ func publish(ctx context.Context, st store.Store, run store.ResolutionRun, res *
 		return run, fmt.Errorf("publish: %w", err)
 	}
 	return done, nil
+}
+
+// profileBatch is how many profiles are built at once before the writer takes them.
+const profileBatch = 1024
+
+// writeProfiles builds each profile's attributes and identifiers on one goroutine while another
+// hands the previous batch to the store: building and writing take about as long, and a
+// resolution has two cores to do them on.
+func writeProfiles(ctx context.Context, w store.ProfileWriter, res *resolve.Result) error {
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan []store.Profile, 2)
+	g.Go(func() error {
+		defer close(batches)
+		for start := 0; start < len(res.Profiles); start += profileBatch {
+			batch := make([]store.Profile, 0, profileBatch)
+			for i := start; i < min(start+profileBatch, len(res.Profiles)); i++ {
+				p := &res.Profiles[i]
+				sp := store.Profile{ID: p.ID, CreatedGeneration: p.CreatedGeneration,
+					Attributes: res.ProfileAttributes(i), Identifiers: res.ProfileIdentifiers(i),
+					Records: make([]store.RecordRef, len(p.Records))}
+				for j, ri := range p.Records {
+					sp.Records[j] = res.Records[ri].Ref
+				}
+				batch = append(batch, sp)
+			}
+			select {
+			case batches <- batch:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		}
+		return nil
+	})
+	g.Go(func() error {
+		// The writer uses ctx: the store may keep it for writes that finish after the group.
+		for batch := range batches {
+			for i := range batch {
+				if err := w.PutProfile(ctx, batch[i]); err != nil {
+					return fmt.Errorf("write profile %s: %w", batch[i].ID, err)
+				}
+			}
+		}
+		return nil
+	})
+	return g.Wait()
 }
 
 // ResolveInMemory resolves the store's current records without publishing or recording
