@@ -36,7 +36,8 @@ func TestRunSyncsTheExampleAndExportWritesItsRecords(t *testing.T) {
 		"ma-leads        Succeeded  9     9       0",
 		"business-cards  Succeeded  6     6       0",
 		"ec-orders       Succeeded  18    18      0",
-		"not run locally yet: 1 IdentityResolution, 2 Segment",
+		"customers           Succeeded  24       12        12   0       0       0        1",
+		"not run locally yet: 2 Segment",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kizuna run printed\n%s\nwithout %q", out, want)
@@ -56,6 +57,34 @@ func TestRunSyncsTheExampleAndExportWritesItsRecords(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(rows[1], ","), "㈱絆ストア") {
 		t.Errorf("the Shift_JIS company name was not decoded: %v", rows[1])
+	}
+
+	// 田中 健 is in the CRM, the MA tool and the business cards: one profile.
+	out, err = kizuna(t, "export", "identities", "--store", dsn)
+	if err != nil {
+		t.Fatalf("kizuna export identities: %v\n%s", err, out)
+	}
+	rows, err = csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != 25 || strings.Join(rows[0], ",") != "source,record_key,profile_id" {
+		t.Fatalf("export identities = %v, %v; want the header and 24 records", rows, err)
+	}
+	profileOf := map[string]string{}
+	for _, r := range rows[1:] {
+		profileOf[r[0]+"/"+r[1]] = r[2]
+	}
+	tanaka := profileOf["crm-contacts/C1005"]
+	if !strings.HasPrefix(tanaka, "cus_") || profileOf["business-cards/M303"] != tanaka || profileOf["ma-leads/L-502"] != tanaka {
+		t.Errorf("田中 健's records have profiles %s, %s, %s; want one cus_ profile",
+			tanaka, profileOf["business-cards/M303"], profileOf["ma-leads/L-502"])
+	}
+
+	out, err = kizuna(t, "explain", "-f", examples, "--store", dsn, "crm-contacts/C1005", "business-cards/M303")
+	if err != nil || !strings.Contains(out, `YES  email                    they share Email "ken.tanaka@example.co.jp"`) {
+		t.Errorf("kizuna explain: %v\n%s", err, out)
+	}
+	out, err = kizuna(t, "resolve", "-f", examples, "--store", dsn, "--dry-run")
+	if err != nil || !strings.Contains(out, "not published (dry run), compared with generation 1") || !strings.Contains(out, "unchanged    12") {
+		t.Errorf("kizuna resolve --dry-run: %v\n%s", err, out)
 	}
 
 	out, err = kizuna(t, "export", "quarantine", "--store", dsn, "--source", "crm-contacts")
