@@ -19,6 +19,8 @@ import (
 type keyFilter struct {
 	seed   maphash.Seed
 	stages []bloomStage
+	// firstKeys is the capacity of the first filter.
+	firstKeys int
 }
 
 const (
@@ -40,8 +42,24 @@ type bloomStage struct {
 }
 
 func newKeyFilter() *keyFilter {
-	return &keyFilter{seed: maphash.MakeSeed()}
+	return &keyFilter{seed: maphash.MakeSeed(), firstKeys: firstStageKeys}
 }
+
+// newKeyFilterFor returns a filter whose first filter holds expected keys, within maxFilterBits:
+// when a writer can tell how many keys to expect (a publish, from the generation it replaces),
+// one filter answers, one memory access per key instead of one per filter. Expecting nothing,
+// it starts at firstPublishKeys: a publish, unlike a sync, is seldom small.
+func newKeyFilterFor(expected int) *keyFilter {
+	f := newKeyFilter()
+	if expected == 0 {
+		expected = firstPublishKeys
+	}
+	f.firstKeys = min(max(expected+expected/8, firstStageKeys), maxFilterBits/bitsPerKey)
+	return f
+}
+
+// firstPublishKeys sizes the first filter of a first publish: 4 MiB.
+const firstPublishKeys = 1 << 20
 
 // add remembers key and reports whether it may have been added before: false means certainly
 // not. A key refused as a duplicate stays remembered, which changes nothing.
@@ -49,22 +67,23 @@ func (f *keyFilter) add(key string) (maybeSeen bool) {
 	return f.addHash(maphash.String(f.seed, key))
 }
 
-// addBytes is add for a key held in bytes.
-func (f *keyFilter) addBytes(key []byte) (maybeSeen bool) {
-	return f.addHash(maphash.Bytes(f.seed, key))
-}
+// hash is the hash of a key held in bytes, for addHash and insertHash: a caller that hashes
+// a key once can use the hash elsewhere (spillSorter does).
+func (f *keyFilter) hash(key []byte) uint64 { return maphash.Bytes(f.seed, key) }
 
-// mayContain tells whether key may have been added: false means certainly not.
-func (f *keyFilter) mayContain(key []byte) bool {
-	h := maphash.Bytes(f.seed, key)
-	for i := range f.stages {
-		if f.stages[i].has(h) {
-			return true
+// insertHash remembers a key known not to have been added, without looking for it.
+func (f *keyFilter) insertHash(h uint64) {
+	n := len(f.stages)
+	if n == 0 || f.stages[n-1].keys >= f.stages[n-1].capacity {
+		if stage, ok := f.nextStage(); ok {
+			f.stages = append(f.stages, stage)
+			n++
 		}
 	}
-	return false
+	f.stages[n-1].add(h)
 }
 
+// addHash is add for a key already hashed.
 func (f *keyFilter) addHash(h uint64) (maybeSeen bool) {
 	for i := range f.stages {
 		if f.stages[i].has(h) {
@@ -88,7 +107,7 @@ func (f *keyFilter) addHash(h uint64) (maybeSeen bool) {
 // nextStage sizes the next filter: four times the keys of the last one, in whatever is left of
 // maxFilterBits.
 func (f *keyFilter) nextStage() (bloomStage, bool) {
-	used, keys := 0, firstStageKeys
+	used, keys := 0, f.firstKeys
 	for i := range f.stages {
 		used += len(f.stages[i].blocks) * blockBits
 		keys = f.stages[i].capacity * 4

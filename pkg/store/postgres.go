@@ -159,11 +159,26 @@ func (s *postgresSession) stageEvents(ctx context.Context, rows []stagedEvent) e
 }
 
 // insertSlotRows copies rows into a generation-scoped table.
-func (s *postgresSession) insertSlotRows(ctx context.Context, t *slotTable, args []any, n int) error {
-	cols := len(t.keyColumns) + len(t.valueColumns)
-	src := &slotCopySource{shared: args[:3], values: args[3:], cols: cols, n: n}
+func (s *postgresSession) insertSlotRows(ctx context.Context, t *slotTable, args []any, shared, n int) error {
+	src := &slotCopySource{shared: args[:shared], values: args[shared:], cols: len(t.columns()) - shared, n: n}
 	_, err := s.tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns(), src)
 	return err
+}
+
+// deleteSlotRows deletes rows one statement per key, all sent at once. Not one statement that
+// lists the keys: right after a publish, the statistics can say the slot holds one row, and the
+// planner then scans the whole slot once for each batch instead of looking each key up; a
+// statement that names a whole key always uses the primary key.
+func (s *postgresSession) deleteSlotRows(ctx context.Context, t *slotTable, args []any, n int) error {
+	shared, keys := args[:3], args[3:]
+	cols := len(t.keyColumns)
+	batch := &pgx.Batch{}
+	for i := range n {
+		row := make([]any, 0, 3+cols)
+		row = append(append(row, shared...), keys[i*cols:(i+1)*cols]...)
+		batch.Queue(t.deleteKey, row...)
+	}
+	return s.tx.SendBatch(ctx, batch).Close()
 }
 
 func (s *postgresSession) slotBatchRows() int { return postgresBatchRows }

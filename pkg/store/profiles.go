@@ -172,11 +172,15 @@ const (
 		WHERE namespace = ? AND resolution = ?`
 
 	sqlPutResolutionState = `INSERT INTO resolution_state
-			(namespace, resolution, published_generation, published_at, run_id)
-		VALUES (?, ?, ?, ?, ?)
+			(namespace, resolution, published_generation, published_at, run_id, profiles, records, aliases)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (namespace, resolution) DO UPDATE SET
 			published_generation = excluded.published_generation,
-			published_at = excluded.published_at, run_id = excluded.run_id`
+			published_at = excluded.published_at, run_id = excluded.run_id,
+			profiles = excluded.profiles, records = excluded.records, aliases = excluded.aliases`
+
+	sqlPublishedRows = `SELECT published_generation, profiles, records, aliases FROM resolution_state
+		WHERE namespace = ? AND resolution = ?`
 
 	sqlListResolutions = `SELECT resolution FROM resolution_state WHERE namespace = ? ORDER BY resolution`
 
@@ -208,7 +212,7 @@ const (
 // profileQueries are the queries of profiles compiled for one dialect.
 type profileQueries struct {
 	scanProfiles, scanMemberships, scanAliases, lookupProfile, profileOf string
-	getState, putState, listResolutions                                  string
+	getState, putState, listResolutions, publishedRows                   string
 	listRuns, runStatus, putRun, countSlot                               string
 }
 
@@ -218,7 +222,8 @@ func compileProfileQueries(d *dialect) profileQueries {
 		scanAliases: d.sql(sqlScanAliases), lookupProfile: d.sql(sqlLookupProfile),
 		profileOf: d.sql(sqlProfileOf), getState: d.sql(sqlGetResolutionState),
 		putState: d.sql(sqlPutResolutionState), listResolutions: d.sql(sqlListResolutions),
-		listRuns: d.sql(sqlListResolutionRuns), runStatus: d.sql(sqlResolutionRunStatus),
+		publishedRows: d.sql(sqlPublishedRows),
+		listRuns:      d.sql(sqlListResolutionRuns), runStatus: d.sql(sqlResolutionRunStatus),
 		putRun: d.sql(sqlPutResolutionRun), countSlot: d.sql(sqlCountSlot),
 	}
 }

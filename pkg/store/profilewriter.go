@@ -7,6 +7,9 @@ import (
 	"slices"
 )
 
+// errPublishDone is returned by a writer that already committed or aborted.
+var errPublishDone = errors.New("the publish has already committed or aborted")
+
 func (s *sqlStore) BeginPublish(ctx context.Context, run ResolutionRun) (ProfileWriter, error) {
 	run, err := s.checkResolutionRun(run)
 	if err != nil {
@@ -40,21 +43,24 @@ func (s *sqlStore) beginPublish(ctx context.Context, sess session, run Resolutio
 	if err == nil && finished {
 		err = ErrRunFinished
 	}
-	var st ResolutionState
+	// The published generation's size is the best guess of the next one's.
+	var published, profiles, records, aliases int64
 	if err == nil {
-		if st, err = s.resolutionState(ctx, sess, run.Namespace, run.Resolution); err != nil {
+		err = queryRowOn(ctx, sess, s.pq.publishedRows, []any{run.Namespace, run.Resolution},
+			&published, &profiles, &records, &aliases)
+		if err != nil {
 			err = fmt.Errorf("read the published generation: %w", err)
 		}
 	}
 	if err != nil {
 		return nil, errors.Join(err, sess.rollback(ctx))
 	}
-	run.Generation = st.PublishedGeneration + 1
+	run.Generation = published + 1
 	w := &profileWriter{s: s, sess: sess, run: run, slot: slotOf(run.Generation), pipe: newPipeline()}
 	w.shared = [3]any{run.Namespace, run.Resolution, w.slot}
-	w.profiles = newTableWriter(w, s.slots.profiles)
-	w.memberships = newTableWriter(w, s.slots.memberships)
-	w.aliases = newTableWriter(w, s.slots.aliases)
+	w.profiles = newTableWriter(w, s.slots.profiles, profiles)
+	w.memberships = newTableWriter(w, s.slots.memberships, records)
+	w.aliases = newTableWriter(w, s.slots.aliases, aliases)
 	return w, nil
 }
 
@@ -82,9 +88,12 @@ type profileWriter struct {
 
 	refs      []RecordRef
 	value     []byte
-	key       []byte
 	encoded   []byte
 	recordBuf []byte
+	// keys, hashes and filtered are the membership keys of the profile being put.
+	keys     []byte
+	hashes   []uint64
+	filtered []bool
 }
 
 func (w *profileWriter) usable() error {
@@ -125,8 +134,8 @@ func (w *profileWriter) PutProfile(ctx context.Context, p Profile) error {
 		return fmt.Errorf("profile %q: %w: created generation %d is not one of 1 to %d", p.ID, ErrInvalidRow,
 			p.CreatedGeneration, w.run.Generation)
 	}
-	refs := append(w.refs[:0], p.Records...)
-	w.refs = refs
+	w.refs = append(w.refs[:0], p.Records...)
+	refs := w.refs
 	slices.SortFunc(refs, compareRecordRefs)
 	for i, r := range refs {
 		if err := checkKey("record source", r.Source); err != nil {
@@ -153,24 +162,34 @@ func (w *profileWriter) PutProfile(ctx context.Context, p Profile) error {
 	w.value = appendProfileValue(w.value[:0], created, buf[:split], buf[split:], w.recordBuf)
 
 	id := []byte(p.ID)
-	if err := w.checkNew(ctx, id, "profile ID", w.profiles, w.aliases); err != nil {
+	idHash := w.profiles.hash(id)
+	idFiltered, err := w.checkNew(ctx, id, idHash, "profile ID", w.profiles, w.aliases)
+	if err != nil {
 		return fmt.Errorf("profile %q: %w", p.ID, err)
 	}
+	w.keys, w.hashes, w.filtered = w.keys[:0], w.hashes[:0], w.filtered[:0]
 	for _, r := range refs {
-		w.key = appendRecordRefKey(w.key[:0], r)
-		if err := w.checkNew(ctx, w.key, "record", w.memberships); err != nil {
+		start := len(w.keys)
+		w.keys = appendRecordRefKey(w.keys, r)
+		key := w.keys[start:]
+		h := w.memberships.hash(key)
+		filtered, err := w.checkNew(ctx, key, h, "record", w.memberships)
+		if err != nil {
 			return fmt.Errorf("profile %q: record %s/%s: %w", p.ID, r.Source, r.Key, err)
 		}
+		w.hashes, w.filtered = append(w.hashes, h), append(w.filtered, filtered)
 	}
 
-	if err := w.profiles.add(ctx, id, w.value); err != nil {
+	if err := w.profiles.add(ctx, id, w.value, idHash, idFiltered); err != nil {
 		return err
 	}
-	for _, r := range refs {
-		w.key = appendRecordRefKey(w.key[:0], r)
-		if err := w.memberships.add(ctx, w.key, id); err != nil {
+	start := 0
+	for i, r := range refs {
+		end := start + len(r.Source) + 1 + len(r.Key)
+		if err := w.memberships.add(ctx, w.keys[start:end], id, w.hashes[i], w.filtered[i]); err != nil {
 			return err
 		}
+		start = end
 	}
 	if created == w.run.Generation {
 		w.newProfiles++
@@ -178,21 +197,28 @@ func (w *profileWriter) PutProfile(ctx context.Context, p Profile) error {
 	return nil
 }
 
-// checkNew returns ErrDuplicateKey when one of the tables already has key.
-func (w *profileWriter) checkNew(ctx context.Context, key []byte, what string, tables ...*tableWriter) error {
-	for _, tw := range tables {
-		found, err := tw.has(ctx, key)
+// checkNew returns ErrDuplicateKey when one of the tables already has key, of hash h in the
+// first table. It reports whether the first table's filter holds h now.
+func (w *profileWriter) checkNew(ctx context.Context, key []byte, h uint64, what string, tables ...*tableWriter) (filtered bool, err error) {
+	for i, tw := range tables {
+		if i > 0 {
+			h = tw.hash(key)
+		}
+		found, inFilter, err := tw.has(ctx, key, h)
 		if err != nil {
-			return err
+			return false, err
+		}
+		if i == 0 {
+			filtered = inFilter
 		}
 		if found {
 			if tw == w.memberships {
-				return fmt.Errorf("%w: the record is in another profile of this publish", ErrDuplicateKey)
+				return false, fmt.Errorf("%w: the record is in another profile of this publish", ErrDuplicateKey)
 			}
-			return fmt.Errorf("%w: %s already written in this publish, as a profile or an alias", ErrDuplicateKey, what)
+			return false, fmt.Errorf("%w: %s already written in this publish, as a profile or an alias", ErrDuplicateKey, what)
 		}
 	}
-	return nil
+	return filtered, nil
 }
 
 func (w *profileWriter) PutAlias(ctx context.Context, alias, profileID string) error {
@@ -209,10 +235,12 @@ func (w *profileWriter) PutAlias(ctx context.Context, alias, profileID string) e
 		return fmt.Errorf("alias %q: %w: a profile cannot be its own alias", alias, ErrInvalidRow)
 	}
 	key := []byte(alias)
-	if err := w.checkNew(ctx, key, "alias", w.aliases, w.profiles); err != nil {
+	h := w.aliases.hash(key)
+	filtered, err := w.checkNew(ctx, key, h, "alias", w.aliases, w.profiles)
+	if err != nil {
 		return fmt.Errorf("alias %q: %w", alias, err)
 	}
-	return w.aliases.add(ctx, key, []byte(profileID))
+	return w.aliases.add(ctx, key, []byte(profileID), h, filtered)
 }
 
 func (w *profileWriter) Commit(ctx context.Context, run ResolutionRun) (ResolutionRun, error) {
@@ -252,7 +280,8 @@ func (w *profileWriter) commit(ctx context.Context, in ResolutionRun) (Resolutio
 	run.Merges, run.Splits = in.Merges, in.Splits
 	run.Ignored = keptIgnored(in.Ignored)
 	run.Message = diagnosticText(in.Message, maxMessageBytes)
-	if _, err := q.exec(ctx, s.pq.putState, run.Namespace, run.Resolution, run.Generation, s.d.timeArg(now), run.RunID); err != nil {
+	if _, err := q.exec(ctx, s.pq.putState, run.Namespace, run.Resolution, run.Generation, s.d.timeArg(now), run.RunID,
+		run.Profiles, run.Records, w.aliases.rows); err != nil {
 		return ResolutionRun{}, fmt.Errorf("publish the generation: %w", err)
 	}
 	if err := s.writeResolutionRun(ctx, q, run); err != nil {

@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
-	"runtime/pprof"
+	"unsafe"
 )
 
 // slotTable describes a generation-scoped table of profiles: its rows are keyed by namespace,
@@ -23,14 +22,22 @@ type slotTable struct {
 	// a new row differs; same compares a new row's value with it.
 	compareColumn string
 	same          func(value, old []byte) bool
-	// appendRow appends the key and value columns of a row; text comes from keyText and
-	// valueText, bytes (a hash) from value, which stays valid until the row is written.
-	appendRow func(args []any, keyText, valueText string, value []byte) []any
+	// appendRow appends the key and value columns of a row, but for the first skip key columns;
+	// text comes from keyText and valueText, numbers from value.
+	appendRow func(args []any, keyText, valueText string, value []byte, skip int) []any
+	// groupable is whether a batch whose rows share their first key column (memberships of one
+	// source) binds it once.
+	groupable bool
+	// argsOnPipeline: the pipeline's goroutine builds the rows' arguments, which for profiles
+	// includes hashing them, while the caller goes on encoding the next ones. Profiles are
+	// written while the caller puts them, and the caller is then the slower of the two;
+	// memberships are written at Commit, when the pipeline is.
+	argsOnPipeline bool
 
-	// Queries, compiled for the store's dialect. deleteRows is completed with one (?, ...) group
-	// per key by deleteQuery.
-	scanSlot, hasKey, deleteRows string
-	keyGroup                     string
+	// Queries, compiled for the store's dialect: deleteKey deletes one row, deleteKeys (not
+	// compiled: deleteQuery completes it) as many as it gets key groups.
+	scanSlot, hasKey, keysUpTo, deleteKey string
+	deleteKeys, keyGroup                  string
 }
 
 func (t *slotTable) columns() []string {
@@ -53,15 +60,12 @@ type slotTables struct {
 	profiles, memberships, aliases *slotTable
 }
 
-// The value of a profile row: its content hash, then its created generation, then its
-// identifiers, attributes and records as JSON, each text preceded by its length.
-const profileHashBytes = 16
+// The value of a profile row: room for its content hash (8 bytes, big-endian, as the slot's rows
+// are read back), computed only when the row is compared or written, then its created generation,
+// then its identifiers, attributes and records as JSON, each text preceded by its length.
+const profileHashBytes = 8
 
 func newSlotTables(d *dialect) slotTables {
-	sameText := func(value, old []byte) bool { return bytes.Equal(value, old) }
-	textValue := func(args []any, keyText, valueText string, _ []byte) []any {
-		return append(args, keyText, valueText)
-	}
 	tables := slotTables{
 		profiles: &slotTable{
 			name:          "profiles",
@@ -69,28 +73,36 @@ func newSlotTables(d *dialect) slotTables {
 			valueColumns:  []string{"created_generation", "identifiers", "attributes", "records", "content_hash"},
 			compareColumn: "content_hash",
 			same: func(value, old []byte) bool {
-				return len(value) >= profileHashBytes && bytes.Equal(value[:profileHashBytes], old)
+				sum := profileHash(value[profileHashBytes:])
+				return bytes.Equal(sum[:], old)
 			},
-			appendRow: appendProfileRow,
+			appendRow:      appendProfileRow,
+			argsOnPipeline: true,
 		},
 		memberships: &slotTable{
 			name:          "profile_memberships",
 			keyColumns:    []string{"source", "record_key"},
 			valueColumns:  []string{"profile_id"},
 			compareColumn: "profile_id",
-			same:          sameText,
-			appendRow: func(args []any, keyText, valueText string, _ []byte) []any {
+			same:          bytes.Equal,
+			appendRow: func(args []any, keyText, valueText string, _ []byte, skip int) []any {
 				source, key, _ := strings.Cut(keyText, "\x00")
+				if skip == 1 {
+					return append(args, key, valueText)
+				}
 				return append(args, source, key, valueText)
 			},
+			groupable: true,
 		},
 		aliases: &slotTable{
 			name:          "profile_aliases",
 			keyColumns:    []string{"alias"},
 			valueColumns:  []string{"profile_id"},
 			compareColumn: "profile_id",
-			same:          sameText,
-			appendRow:     textValue,
+			same:          bytes.Equal,
+			appendRow: func(args []any, keyText, valueText string, _ []byte, _ int) []any {
+				return append(args, keyText, valueText)
+			},
 		},
 	}
 	for _, t := range tables.all() {
@@ -103,13 +115,17 @@ func newSlotTables(d *dialect) slotTables {
 			WHERE namespace = ? AND resolution = ? AND slot = ? ORDER BY ` + keys)
 		t.hasKey = d.sql(`SELECT 1 FROM ` + t.name + `
 			WHERE namespace = ? AND resolution = ? AND slot = ? AND ` + strings.Join(match, " AND "))
-		// Not dialect-compiled yet: deleteQuery adds the groups, then compiles.
-		t.deleteRows = `DELETE FROM ` + t.name + ` WHERE namespace = ? AND resolution = ? AND slot = ? AND `
+		t.deleteKey = d.sql(`DELETE FROM ` + t.name + `
+			WHERE namespace = ? AND resolution = ? AND slot = ? AND ` + strings.Join(match, " AND "))
+		t.keysUpTo = d.sql(`SELECT ` + keys + ` FROM ` + t.name + `
+			WHERE namespace = ? AND resolution = ? AND slot = ?
+				AND (` + keys + `) <= (` + strings.TrimSuffix(strings.Repeat("?, ", len(t.keyColumns)), ", ") + `)`)
+		t.deleteKeys = `DELETE FROM ` + t.name + ` WHERE namespace = ? AND resolution = ? AND slot = ? AND `
 		if len(t.keyColumns) == 1 {
-			t.deleteRows += t.keyColumns[0] + ` IN (`
+			t.deleteKeys += t.keyColumns[0] + ` IN (`
 			t.keyGroup = "?"
 		} else {
-			t.deleteRows += `(` + keys + `) IN (VALUES `
+			t.deleteKeys += `(` + keys + `) IN (VALUES `
 			t.keyGroup = "(" + strings.TrimSuffix(strings.Repeat("?, ", len(t.keyColumns)), ", ") + ")"
 		}
 	}
@@ -120,31 +136,30 @@ func (ts slotTables) all() []*slotTable { return []*slotTable{ts.profiles, ts.me
 
 // deleteQuery is the statement that deletes n rows by key.
 func (t *slotTable) deleteQuery(d *dialect, n int) string {
-	return d.sql(t.deleteRows + strings.TrimSuffix(strings.Repeat(t.keyGroup+", ", n), ", ") + ")")
+	return d.sql(t.deleteKeys + strings.TrimSuffix(strings.Repeat(t.keyGroup+", ", n), ", ") + ")")
 }
 
-// profileValue packs a profile's columns into the value of its row, hash first.
+// appendProfileValue packs a profile's columns into the value of its row.
 func appendProfileValue(buf []byte, created int64, identifiers, attributes, records []byte) []byte {
-	start := len(buf)
 	buf = append(buf, make([]byte, profileHashBytes)...)
 	buf = binary.AppendVarint(buf, created)
 	buf = binary.AppendUvarint(buf, uint64(len(identifiers)))
 	buf = append(buf, identifiers...)
 	buf = binary.AppendUvarint(buf, uint64(len(attributes)))
 	buf = append(buf, attributes...)
-	buf = append(buf, records...)
-	sum := profileHash(buf[start+profileHashBytes:])
-	copy(buf[start:], sum[:])
-	return buf
+	return append(buf, records...)
 }
 
-// profileHash identifies a profile's content, as contentHash does a record's.
+// profileHash identifies a profile's content, as contentHash does a record's. Sixty-four bits
+// suffice to tell whether a profile changed, and an integer costs SQLite less to bind than bytes.
 func profileHash(content []byte) [profileHashBytes]byte {
-	return contentHash(content, nil)
+	sum := contentHash(content, nil)
+	return [profileHashBytes]byte(sum[:profileHashBytes])
 }
 
-func appendProfileRow(args []any, keyText, valueText string, value []byte) []any {
-	hash := value[:profileHashBytes:profileHashBytes]
+func appendProfileRow(args []any, keyText, valueText string, value []byte, _ int) []any {
+	sum := profileHash(value[profileHashBytes:])
+	hash := int64(binary.BigEndian.Uint64(sum[:])) //nolint:gosec // the hash's bits, as they are
 	i := profileHashBytes
 	created, n := binary.Varint(value[i:])
 	i += n
@@ -308,6 +323,8 @@ type scanBytes []byte
 
 func (b *scanBytes) Scan(src any) error {
 	switch v := src.(type) {
+	case int64:
+		*b = binary.BigEndian.AppendUint64((*b)[:0], uint64(v)) //nolint:gosec // the bits, as they are
 	case string:
 		*b = append((*b)[:0], v...)
 	case []byte:
@@ -328,8 +345,8 @@ type batchRows struct {
 	arena []byte
 	rows  []batchRow
 	args  []any
-	// query is the DELETE of these rows, for deletions.
-	query string
+	// shared is how many leading columns are bound once for all rows, for insertions.
+	shared int
 }
 
 type batchRow struct {
@@ -343,7 +360,7 @@ func (b *batchRows) add(key, value []byte) {
 }
 
 func (b *batchRows) reset() {
-	b.arena, b.rows, b.query = b.arena[:0], b.rows[:0], ""
+	b.arena, b.rows = b.arena[:0], b.rows[:0]
 	clear(b.args)
 	b.args = b.args[:0]
 }
@@ -363,14 +380,13 @@ type slotApplier struct {
 	cur *slotBatch
 	// free holds the batches not being filled nor written.
 	free              chan *slotBatch
-	deleteQueries     map[int]string
 	inserted, deleted int64
 }
 
 func newSlotApplier(w *profileWriter, t *slotTable) *slotApplier {
 	a := &slotApplier{
 		w: w, t: t, max: w.sess.slotBatchRows(), cur: &slotBatch{},
-		free: make(chan *slotBatch, slotBatchesInFlight), deleteQueries: map[int]string{},
+		free: make(chan *slotBatch, slotBatchesInFlight),
 	}
 	for range slotBatchesInFlight - 1 {
 		a.free <- &slotBatch{}
@@ -397,31 +413,14 @@ func (a *slotApplier) insert(ctx context.Context, key, value []byte) error {
 }
 
 // flush hands the batch to the pipeline. The statements' arguments are built here, on the
-// caller's goroutine, so that the pipeline's goroutine only runs the database.
+// caller's goroutine, unless the table builds them on the pipeline's (argsOnPipeline).
 func (a *slotApplier) flush(ctx context.Context) error {
 	b := a.cur
 	if len(b.del.rows) == 0 && len(b.ins.rows) == 0 {
 		return nil
 	}
-	shared := a.w.shared[:]
-	if n := len(b.del.rows); n > 0 {
-		text := string(b.del.arena)
-		b.del.args = append(b.del.args, shared...)
-		for _, r := range b.del.rows {
-			b.del.args = a.t.appendKey(b.del.args, text[r.off:r.off+r.keyLen])
-		}
-		if b.del.query = a.deleteQueries[n]; b.del.query == "" {
-			b.del.query = a.t.deleteQuery(a.w.s.d, n)
-			a.deleteQueries[n] = b.del.query
-		}
-	}
-	if len(b.ins.rows) > 0 {
-		text := string(b.ins.arena)
-		b.ins.args = append(b.ins.args, shared...)
-		for _, r := range b.ins.rows {
-			v := r.off + r.keyLen
-			b.ins.args = a.t.appendRow(b.ins.args, text[r.off:v], text[v:v+r.valLen], b.ins.arena[v:v+r.valLen:v+r.valLen])
-		}
+	if !a.t.argsOnPipeline {
+		a.buildArgs(b)
 	}
 	sess, t, free := a.w.sess, a.t, a.free
 	release := func() {
@@ -430,13 +429,16 @@ func (a *slotApplier) flush(ctx context.Context) error {
 		free <- b
 	}
 	if err := a.w.pipe.run(ctx, func(ctx context.Context) error {
+		if t.argsOnPipeline {
+			a.buildArgs(b)
+		}
 		if len(b.del.rows) > 0 {
-			if _, err := sess.exec(ctx, b.del.query, b.del.args...); err != nil {
+			if err := sess.deleteSlotRows(ctx, t, b.del.args, len(b.del.rows)); err != nil {
 				return fmt.Errorf("delete rows of %s: %w", t.name, err)
 			}
 		}
 		if len(b.ins.rows) > 0 {
-			if err := sess.insertSlotRows(ctx, t, b.ins.args, len(b.ins.rows)); err != nil {
+			if err := sess.insertSlotRows(ctx, t, b.ins.args, b.ins.shared, len(b.ins.rows)); err != nil {
 				return fmt.Errorf("insert rows into %s: %w", t.name, err)
 			}
 		}
@@ -454,6 +456,62 @@ func (a *slotApplier) flush(ctx context.Context) error {
 	}
 }
 
+// buildArgs builds the arguments of a batch's statements. It touches only the batch and what
+// does not change during a publish, so either goroutine may run it.
+//
+// The texts are views of the batch's arenas, not copies: both drivers copy an argument when they
+// bind or encode it, and the arenas stay as they are until the batch is written and released.
+func (a *slotApplier) buildArgs(b *slotBatch) {
+	shared := a.w.shared[:]
+	if len(b.del.rows) > 0 {
+		text := arenaText(b.del.arena)
+		b.del.args = append(b.del.args, shared...)
+		for _, r := range b.del.rows {
+			b.del.args = a.t.appendKey(b.del.args, text[r.off:r.off+r.keyLen])
+		}
+	}
+	if len(b.ins.rows) > 0 {
+		text := arenaText(b.ins.arena)
+		b.ins.args = append(b.ins.args, shared...)
+		b.ins.shared = len(shared)
+		if group, ok := a.sharedGroup(text, b.ins.rows); ok {
+			b.ins.args = append(b.ins.args, group)
+			b.ins.shared++
+		}
+		skip := b.ins.shared - len(shared)
+		for _, r := range b.ins.rows {
+			v := r.off + r.keyLen
+			b.ins.args = a.t.appendRow(b.ins.args, text[r.off:v], text[v:v+r.valLen], b.ins.arena[v:v+r.valLen:v+r.valLen], skip)
+		}
+	}
+}
+
+// arenaText views a batch's arena as a string without copying it.
+func arenaText(arena []byte) string {
+	if len(arena) == 0 {
+		return ""
+	}
+	return unsafe.String(&arena[0], len(arena))
+}
+
+// sharedGroup returns the first key column when every row of a batch has the same.
+func (a *slotApplier) sharedGroup(text string, rows []batchRow) (string, bool) {
+	if !a.t.groupable {
+		return "", false
+	}
+	first := func(r batchRow) string {
+		k := text[r.off : r.off+r.keyLen]
+		group, _, _ := strings.Cut(k, "\x00")
+		return group
+	}
+	group := first(rows[0])
+	if first(rows[len(rows)-1]) != group {
+		// Rows are in key order: the first and the last share the group only if all do.
+		return "", false
+	}
+	return group, true
+}
+
 // pipeline runs jobs one after the other on a goroutine of its own, each with the context of the
 // call that handed it over. After a job fails, the others are skipped, and wait reports the
 // failure.
@@ -463,6 +521,7 @@ type pipeline struct {
 	mu      sync.Mutex
 	err     error
 	stopped chan struct{}
+	closing sync.Once
 }
 
 type pipelineJob struct {
@@ -475,7 +534,6 @@ type pipelineJob struct {
 func newPipeline() *pipeline {
 	p := &pipeline{jobs: make(chan pipelineJob, slotBatchesInFlight), stopped: make(chan struct{})}
 	go func() {
-		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("g", "pipe")))
 		defer close(p.stopped)
 		for job := range p.jobs {
 			if p.failure() == nil {
@@ -521,9 +579,9 @@ func (p *pipeline) wait() error {
 	return p.failure()
 }
 
-// close stops the goroutine once it has run every job.
+// close stops the goroutine once it has run every job. It may be called more than once.
 func (p *pipeline) close() {
-	close(p.jobs)
+	p.closing.Do(func() { close(p.jobs) })
 	<-p.stopped
 }
 
@@ -607,7 +665,8 @@ func (d *slotDiff) close() {
 //
 // It also tells whether a key was already written, exactly: a Bloom filter rules out nearly every
 // new key, and the rare "maybe" is checked against the buffer, the sorted runs, and the rows
-// already written.
+// already written. While rows come in order, a new key is simply greater than the last, and the
+// filter waits: it is filled from the buffer and the slot when a key first comes out of order.
 type tableWriter struct {
 	w      *profileWriter
 	t      *slotTable
@@ -617,7 +676,9 @@ type tableWriter struct {
 	apply  *slotApplier
 	// ordered: every row so far came in key order, and none was spilled.
 	ordered bool
-	last    []byte
+	// filtering: the filter holds every key added.
+	filtering bool
+	last      []byte
 	// streamed is the last key handed to diff, once one was.
 	streamed    []byte
 	hasStreamed bool
@@ -627,25 +688,42 @@ type tableWriter struct {
 // Buffer sizes of a publish. While rows come in order, a table hands them on every
 // orderedFlushBytes; once they do not, each sorted run holds spillBytes.
 var (
-	orderedFlushBytes = 1 << 20
+	orderedFlushBytes = 256 << 10
 	spillBytes        = 16 << 20
 )
 
-func newTableWriter(w *profileWriter, t *slotTable) *tableWriter {
-	tw := &tableWriter{w: w, t: t, filter: newKeyFilter(), sorter: newSpillSorter("", spillBytes), ordered: true}
+// newTableWriter returns the writer of a table that expects about expected rows.
+func newTableWriter(w *profileWriter, t *slotTable, expected int64) *tableWriter {
+	filter := newKeyFilterFor(int(min(expected, 1<<40)))
+	tw := &tableWriter{w: w, t: t, filter: filter, sorter: newSpillSorter("", spillBytes, filter.seed), ordered: true}
 	tw.apply = newSlotApplier(w, t)
 	tw.diff = &slotDiff{w: w, t: t, apply: tw.apply}
 	return tw
 }
 
-// has tells whether a row with key was added.
-func (tw *tableWriter) has(ctx context.Context, key []byte) (bool, error) {
+// hash is the hash of a key, for has and add.
+func (tw *tableWriter) hash(key []byte) uint64 { return tw.filter.hash(key) }
+
+// has tells whether a row with key was added. It also remembers key in the Bloom filter, unless
+// it did not need it (filtered is false), so that add, which mostly follows, need not look for
+// the key a second time: a key remembered for a row that is not added only makes the filter
+// answer "maybe" to it.
+func (tw *tableWriter) has(ctx context.Context, key []byte, h uint64) (found, filtered bool, err error) {
 	if tw.rows == 0 || (tw.ordered && bytes.Compare(key, tw.last) > 0) {
-		return false, nil
+		return false, false, nil
 	}
-	if !tw.filter.mayContain(key) {
-		return false, nil
+	if err := tw.startFiltering(ctx); err != nil {
+		return false, false, err
 	}
+	if !tw.filter.addHash(h) {
+		return false, true, nil
+	}
+	found, err = tw.exactlyHas(ctx, key)
+	return found, true, err
+}
+
+// exactlyHas checks what the filter could only say maybe to.
+func (tw *tableWriter) exactlyHas(ctx context.Context, key []byte) (bool, error) {
 	if tw.hasStreamed && bytes.Compare(key, tw.streamed) <= 0 {
 		// Up to the last key streamed, the slot holds exactly the rows written, once the
 		// pending changes are.
@@ -671,14 +749,22 @@ func (tw *tableWriter) has(ctx context.Context, key []byte) (bool, error) {
 	return found, nil
 }
 
-// add adds a row whose key was not added before.
-func (tw *tableWriter) add(ctx context.Context, key, value []byte) error {
+// add adds a row whose key was not added before; filtered tells whether has put its hash h in
+// the filter already.
+func (tw *tableWriter) add(ctx context.Context, key, value []byte, h uint64, filtered bool) error {
 	if tw.ordered && tw.rows > 0 && bytes.Compare(key, tw.last) <= 0 {
 		tw.ordered = false
 	}
+	if !tw.ordered {
+		if err := tw.startFiltering(ctx); err != nil {
+			return err
+		}
+	}
 	tw.rows++
-	tw.filter.addBytes(key)
-	if err := tw.sorter.add(key, value); err != nil {
+	if tw.filtering && !filtered {
+		tw.filter.insertHash(h)
+	}
+	if err := tw.sorter.addHashed(key, value, h); err != nil {
 		return tw.w.fail(err)
 	}
 	tw.last = append(tw.last[:0], key...)
@@ -689,6 +775,57 @@ func (tw *tableWriter) add(ctx context.Context, key, value []byte) error {
 		if err := tw.sorter.spill(); err != nil {
 			return tw.w.fail(err)
 		}
+	}
+	return nil
+}
+
+// startFiltering fills the filter with the keys added so far, which came in order: the buffered
+// ones, and those handed to the diff, which the slot holds exactly up to the last one streamed.
+func (tw *tableWriter) startFiltering(ctx context.Context) error {
+	if tw.filtering {
+		return nil
+	}
+	tw.filtering = true
+	b := tw.sorter.sortedBuffer()
+	for i := range b.entries {
+		tw.filter.insertHash(b.entries[i].hash)
+	}
+	if !tw.hasStreamed {
+		return nil
+	}
+	if err := tw.apply.flush(ctx); err != nil {
+		return err
+	}
+	if err := tw.w.wait(); err != nil {
+		return err
+	}
+	args := tw.t.appendKey(append([]any(nil), tw.w.shared[:]...), string(tw.streamed))
+	rs, err := tw.w.sess.query(ctx, tw.t.keysUpTo, args...)
+	if err != nil {
+		return tw.w.fail(fmt.Errorf("read the keys of %s written so far: %w", tw.t.name, err))
+	}
+	defer rs.Close()
+	cols := make([]scanBytes, len(tw.t.keyColumns))
+	dest := make([]any, len(cols))
+	for i := range cols {
+		dest[i] = &cols[i]
+	}
+	var key []byte
+	for rs.Next() {
+		if err := rs.Scan(dest...); err != nil {
+			return tw.w.fail(fmt.Errorf("read the keys of %s written so far: %w", tw.t.name, err))
+		}
+		key = key[:0]
+		for i, c := range cols {
+			if i > 0 {
+				key = append(key, 0)
+			}
+			key = append(key, c...)
+		}
+		tw.filter.insertHash(tw.filter.hash(key))
+	}
+	if err := rs.Err(); err != nil {
+		return tw.w.fail(fmt.Errorf("read the keys of %s written so far: %w", tw.t.name, err))
 	}
 	return nil
 }
@@ -756,5 +893,3 @@ func (tw *tableWriter) close() {
 	tw.diff.close()
 	tw.sorter.close()
 }
-
-var errPublishDone = errors.New("the publish has already committed or aborted")

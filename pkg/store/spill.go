@@ -2,8 +2,6 @@ package store
 
 import (
 	"bufio"
-	"context"
-	"runtime/pprof"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -98,12 +96,18 @@ type runBlock struct {
 // the index costs one key per block.
 const runBlockBytes = 16 << 10
 
-func newSpillSorter(dir string, budget int) *spillSorter {
-	return &spillSorter{dir: dir, budget: budget, seed: maphash.MakeSeed(), buf: &sortBuffer{}, spare: &sortBuffer{}}
+// newSpillSorter returns a sorter whose hashes of keys use seed.
+func newSpillSorter(dir string, budget int, seed maphash.Seed) *spillSorter {
+	return &spillSorter{dir: dir, budget: budget, seed: seed, buf: &sortBuffer{}, spare: &sortBuffer{}}
 }
 
 // add buffers a row. It refuses rows of 4 GiB or more, which no table row comes near.
 func (s *spillSorter) add(key, value []byte) error {
+	return s.addHashed(key, value, maphash.Bytes(s.seed, key))
+}
+
+// addHashed is add for a key hashed with the sorter's seed already.
+func (s *spillSorter) addHashed(key, value []byte, hash uint64) error {
 	if s.err != nil {
 		return s.err
 	}
@@ -112,7 +116,7 @@ func (s *spillSorter) add(key, value []byte) error {
 	}
 	b := s.buf
 	b.entries = append(b.entries, sortEntry{
-		hash: maphash.Bytes(s.seed, key), off: uint32(len(b.arena)), //nolint:gosec // checked above
+		hash: hash, off: uint32(len(b.arena)), //nolint:gosec // checked above
 		keyLen: uint32(len(key)), valLen: uint32(len(value)), //nolint:gosec // checked above
 	})
 	b.arena = append(b.arena, key...)
@@ -125,9 +129,6 @@ func (s *spillSorter) bytes() int { return len(s.buf.arena) + len(s.buf.entries)
 
 // full tells whether the buffer should be spilled.
 func (s *spillSorter) full() bool { return s.bytes() >= s.budget }
-
-// spilled tells whether any run was written.
-func (s *spillSorter) spilled() bool { return len(s.runs) > 0 || s.inflight != nil }
 
 // spill sorts the buffer and writes it as a run, in the background.
 func (s *spillSorter) spill() error {
@@ -149,13 +150,16 @@ func (s *spillSorter) spill() error {
 	b := s.buf
 	s.buf, s.spare = s.spare, b
 	s.buf.reset()
+	if cap(s.buf.arena) < s.budget {
+		// Once a sorter spills, its buffers fill to budget: growing this one by doubling would
+		// allocate it twice over.
+		s.buf.arena = make([]byte, 0, s.budget+s.budget/8)
+		s.buf.entries = make([]sortEntry, 0, cap(b.entries))
+	}
 	run := &sortRun{start: s.size}
 	done := make(chan spillResult, 1)
 	s.inflight = done
-	go func() {
-		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("g", "spill")))
-		done <- spillResult{run, s.writeRun(b, run)}
-	}()
+	go func() { done <- spillResult{run, s.writeRun(b, run)} }()
 	return nil
 }
 
@@ -358,7 +362,7 @@ func (src *mergeSource) advance() error {
 		return nil
 	}
 	kl, err := binary.ReadUvarint(src.r)
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		src.done = true
 		return nil
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"hash/maphash"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -19,7 +20,7 @@ func TestSpillSorterSortsAndFindsRows(t *testing.T) {
 		{"empty", 0, 1 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSpillSorter(t.TempDir(), tc.budget)
+			s := newSpillSorter(t.TempDir(), tc.budget, maphash.MakeSeed())
 			defer s.close()
 			r := rand.New(rand.NewPCG(1, 2))
 			var keys []string
@@ -82,13 +83,15 @@ func TestSpillSorterSortsAndFindsRows(t *testing.T) {
 
 func TestProfileValueRoundTrip(t *testing.T) {
 	value := appendProfileValue(nil, 7, []byte(`{"Email":["a@b"]}`), []byte(`{"x":1}`), []byte(`{"crm":["1"]}`))
-	args := appendProfileRow(nil, "cus_1", string(value), value)
+	args := appendProfileRow(nil, "cus_1", string(value), value, 0)
 	want := []any{"cus_1", int64(7), `{"Email":["a@b"]}`, `{"x":1}`, `{"crm":["1"]}`}
-	if len(args) != 6 || !slices.Equal(args[:5], want) || !bytes.Equal(args[5].([]byte), value[:profileHashBytes]) {
+	var hash scanBytes
+	profiles := newSlotTables(sqliteDialect).profiles
+	if len(args) != 6 || !slices.Equal(args[:5], want) || hash.Scan(args[5]) != nil || !profiles.same(value, hash) {
 		t.Errorf("appendProfileRow = %q, want %q and the hash", args, want)
 	}
 	other := appendProfileValue(nil, 8, []byte(`{"Email":["a@b"]}`), []byte(`{"x":1}`), []byte(`{"crm":["1"]}`))
-	if bytes.Equal(value[:profileHashBytes], other[:profileHashBytes]) {
+	if profiles.same(other, hash) {
 		t.Error("two generations of creation hash alike")
 	}
 }

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -53,5 +54,34 @@ func TestSQLiteMemory(t *testing.T) {
 	defer other.Close()
 	if _, err := other.Run(ctx, "ns", "crm", "r1"); err == nil {
 		t.Error("a new memory store holds the run of another")
+	}
+}
+
+// The pragmas of a new file take effect: the driver runs them in alphabetical order, and a file
+// switched to WAL before its page size is set keeps the default.
+func TestSQLitePageSize(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kizuna.db")
+	s, err := store.Open(t.Context(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var size int
+	var mode string
+	if err := db.QueryRowContext(t.Context(), "PRAGMA page_size").Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if size != 16384 || mode != "wal" {
+		t.Errorf("page size %d, journal mode %s; want 16384 and wal", size, mode)
 	}
 }

@@ -35,8 +35,12 @@ type session interface {
 	// batchRows is how many rows a sync buffers before it stages them.
 	batchRows() int
 	// insertSlotRows inserts n rows into a generation-scoped table of profiles: args holds the
-	// namespace, the resolution and the slot, then the key and value columns of each row.
-	insertSlotRows(ctx context.Context, t *slotTable, args []any, n int) error
+	// first shared columns, the same for every row (namespace, resolution, slot, maybe the first
+	// key column), then the other columns of each row.
+	insertSlotRows(ctx context.Context, t *slotTable, args []any, shared, n int) error
+	// deleteSlotRows deletes n rows of a generation-scoped table by key: args holds the
+	// namespace, the resolution and the slot, then the key columns of each row.
+	deleteSlotRows(ctx context.Context, t *slotTable, args []any, n int) error
 	// slotBatchRows is how many rows a publish writes in one statement.
 	slotBatchRows() int
 	// release returns the connection; an open transaction is rolled back.

@@ -35,7 +35,12 @@ func (s *sqlStore) SourceStats(ctx context.Context, namespace, source string) (S
 
 // queryRow runs a query that returns one row and scans it.
 func (s *sqlStore) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
-	rs, err := s.b.read().query(ctx, query, args...)
+	return queryRowOn(ctx, s.b.read(), query, args, dest...)
+}
+
+// queryRowOn is queryRow on a given querier; dest is left as it is when there is no row.
+func queryRowOn(ctx context.Context, q querier, query string, args []any, dest ...any) error {
+	rs, err := q.query(ctx, query, args...)
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,8 @@ type Store interface {
 	// visible to readers until Commit, which switches them to the new generation atomically;
 	// Abort publishes nothing. Publishes of one resolution are serialized, as syncs of one source
 	// are. A run ID that already succeeded returns ErrRunFinished. A dry run cannot publish: record
-	// it with PutResolutionRun.
+	// it with PutResolutionRun. A publish also reads the rows it replaces, through a reader
+	// connection (with PostgreSQL, a second connection of the pool).
 	BeginPublish(ctx context.Context, run ResolutionRun) (ProfileWriter, error)
 
 	// PutResolutionRun records a run that publishes nothing: a dry run (Succeeded or Failed) or a

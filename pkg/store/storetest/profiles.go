@@ -688,6 +688,33 @@ var profileTests = []test{
 		}
 		checkGeneration(t, s, ns, resolution, 2, []store.Profile{customer("cus_x", 0, 1, ref("crm", "x"))}, nil)
 	}},
+	{"a publish whose context ended is still recorded as failed", func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := open(t)
+		first := manyCustomers(10, 0, 1)
+		publishProfiles(t, s, newResolutionRun(ns, resolution, "r1"), first, nil)
+		ctx, cancel := context.WithCancel(t.Context())
+		w, err := s.BeginPublish(ctx, newResolutionRun(ns, resolution, "r2"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = w.Abort(context.Background(), "the test ended") })
+		putProfiles(t, w, manyCustomers(100, 0, 2))
+		cancel() // the Job is being stopped
+		if _, err := w.Commit(ctx, newResolutionRun(ns, resolution, "r2")); err == nil {
+			t.Fatal("Commit with an ended context succeeded")
+		}
+		if _, err := w.Abort(t.Context(), "stopped"); err != nil {
+			t.Fatalf("Abort after the context ended: %v", err)
+		}
+		checkGeneration(t, s, ns, resolution, 1, first, nil)
+		runs, err := s.ResolutionRuns(t.Context(), ns, resolution, 1)
+		if err != nil || len(runs) != 1 || runs[0].RunID != "r2" || runs[0].Status != store.SyncFailed || runs[0].Message != "stopped" {
+			t.Errorf("latest run = %+v, %v; want r2 Failed", runs, err)
+		}
+		// The resolution is free for the next publish.
+		publishProfiles(t, s, newResolutionRun(ns, resolution, "r3"), first[:5], nil)
+		checkGeneration(t, s, ns, resolution, 2, first[:5], nil)
+	}},
 	{"a writer that has finished refuses more work", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		w := beginPublish(t, s, newResolutionRun(ns, resolution, "r1"))

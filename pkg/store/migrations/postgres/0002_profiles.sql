@@ -14,6 +14,10 @@ CREATE TABLE resolution_state (
     published_at         timestamptz NOT NULL,
     -- run_id is the run that published the generation.
     run_id               text        NOT NULL,
+    -- The rows the generation holds, which size the next publish's buffers.
+    profiles             bigint      NOT NULL,
+    records              bigint      NOT NULL,
+    aliases              bigint      NOT NULL,
     PRIMARY KEY (namespace, resolution)
 );
 
@@ -50,7 +54,7 @@ CREATE TABLE profiles (
     identifiers        jsonb    NOT NULL,
     attributes         jsonb    NOT NULL,
     records            jsonb    NOT NULL,
-    content_hash       bytea    NOT NULL,
+    content_hash       bigint   NOT NULL,
     PRIMARY KEY (namespace, resolution, slot, profile_id)
 );
 

@@ -14,6 +14,10 @@ CREATE TABLE resolution_state (
     published_at         INTEGER NOT NULL,
     -- run_id is the run that published the generation.
     run_id               TEXT    NOT NULL,
+    -- The rows the generation holds, which size the next publish's buffers.
+    profiles             INTEGER NOT NULL,
+    records              INTEGER NOT NULL,
+    aliases              INTEGER NOT NULL,
     PRIMARY KEY (namespace, resolution)
 );
 
@@ -50,7 +54,7 @@ CREATE TABLE profiles (
     identifiers        TEXT    NOT NULL,
     attributes         TEXT    NOT NULL,
     records            TEXT    NOT NULL,
-    content_hash       BLOB    NOT NULL,
+    content_hash       INTEGER NOT NULL,
     PRIMARY KEY (namespace, resolution, slot, profile_id)
 ) WITHOUT ROWID;
 
