@@ -23,10 +23,10 @@ type Loader struct {
 	types []string
 	attrs *attributeTable // names only; rows live in the parts
 
-	parts   []*LoaderPart
-	work    chan loaderWork
-	done    sync.WaitGroup
-	resMu   sync.Mutex
+	parts []*LoaderPart
+	work  chan loaderWork
+	done  sync.WaitGroup
+	resMu sync.Mutex
 }
 
 // LoaderPart takes the records of one scan. A part is used by one goroutine at a time; parts
