@@ -150,25 +150,30 @@ func (r *Result) linkGroups(rule DeterministicRule, kinds []uint16, entries []ke
 // kinds, joined, for every combination (a record with two emails has two keys for an email
 // rule). A record missing one of the kinds has none.
 func (r *Result) ruleKeys(kinds []uint16, rec int32, keys []string) []string {
-	ids := r.ids[rec]
 	if len(kinds) == 1 {
-		for _, id := range ids {
-			if id.kind == kinds[0] {
-				keys = append(keys, id.value)
+		for it := r.ids.iter(rec); ; {
+			kind, v, ok := it.next()
+			if !ok {
+				return keys
+			}
+			if kind == kinds[0] {
+				keys = append(keys, v)
 			}
 		}
-		return keys
 	}
 	start := len(keys)
 	keys = append(keys, "")
 	for t, kind := range kinds {
 		n := len(keys)
 		for _, prefix := range keys[start:n] {
-			for _, id := range ids {
-				if id.kind != kind {
+			for it := r.ids.iter(rec); ; {
+				k, v, ok := it.next()
+				if !ok {
+					break
+				}
+				if k != kind {
 					continue
 				}
-				v := id.value
 				if t > 0 {
 					v = prefix + keySeparator + v
 				}

@@ -21,7 +21,7 @@ type Loader struct {
 	mu    sync.Mutex
 	kinds map[string]uint16
 	types []string
-	attrs *attributeTable // names only; rows live in the parts
+	attrs *attributeTable // names only until Input gathers the parts' values
 
 	parts []*LoaderPart
 	work  chan loaderWork
@@ -36,7 +36,12 @@ type LoaderPart struct {
 	kinds   map[string]uint16 // the part's copy of what it looked up
 	names   map[string]uint16
 	records []Record
-	rows    [][]attrValue
+	// attrChunks and attrLocs are the part's encoded attributes (chunk indexes local to the
+	// part); attrOthers its values of other types, by the part's record index.
+	attrChunks [][]byte
+	attrLocs   []idLoc
+	attrOthers map[int32][]attrValue
+	row        []attrValue
 
 	batch      []rawID
 	batchStart []int32
@@ -54,7 +59,9 @@ type loaderWork struct {
 	first int
 	raw   []rawID
 	start []int32
-	ids   [][]normalizedID
+	// chunk and locs are the batch's normalised identifiers; locs' chunk index is set by Input.
+	chunk []byte
+	locs  []idLoc
 }
 
 // NewLoader starts a loader; call Input when every record has been added.
@@ -68,7 +75,7 @@ func NewLoader(cfg *Config) *Loader {
 
 // Part returns a new part. Input puts the parts' records in the order the parts were made.
 func (l *Loader) Part() *LoaderPart {
-	p := &LoaderPart{l: l, kinds: map[string]uint16{}, names: map[string]uint16{}}
+	p := &LoaderPart{l: l, kinds: map[string]uint16{}, names: map[string]uint16{}, attrOthers: map[int32][]attrValue{}}
 	l.mu.Lock()
 	l.parts = append(l.parts, p)
 	l.mu.Unlock()
@@ -104,7 +111,7 @@ func (l *Loader) attrName(name string) uint16 {
 // Add takes a record. Its raw identifiers are normalised and then dropped, and its attributes
 // kept in a compact table rather than its map.
 func (p *LoaderPart) Add(r Record) {
-	var row []attrValue
+	p.row = p.row[:0]
 	for name, v := range r.Attributes {
 		if isEmpty(v) {
 			continue
@@ -114,9 +121,12 @@ func (p *LoaderPart) Add(r Record) {
 			i = p.l.attrName(name)
 			p.names[name] = i
 		}
-		row = append(row, attrValue{i, v})
+		p.row = append(p.row, attrValue{i, v})
 	}
-	p.rows = append(p.rows, row)
+	rec := int32(len(p.records))
+	var loc idLoc
+	p.attrChunks, loc = appendAttrs(p.attrChunks, p.row, func(v attrValue) { p.attrOthers[rec] = append(p.attrOthers[rec], v) })
+	p.attrLocs = append(p.attrLocs, loc)
 
 	p.batchStart = append(p.batchStart, int32(len(p.batch)))
 	for t, values := range r.Identifiers {
@@ -151,7 +161,7 @@ func (l *Loader) normalize() {
 		l.mu.Lock()
 		types := l.types // kinds only grow, and every kind in w was numbered before w was sent
 		l.mu.Unlock()
-		w.ids = make([][]normalizedID, len(w.start))
+		w.locs = make([]idLoc, len(w.start))
 		var ids []normalizedID
 		for i, start := range w.start {
 			end := int32(len(w.raw))
@@ -165,10 +175,10 @@ func (l *Loader) normalize() {
 					ids = append(ids, normalizedID{raw.kind, n})
 				}
 			}
-			if len(ids) > 0 {
-				slices.SortFunc(ids, compareNormalized)
-				w.ids[i] = slices.Clone(ids)
-			}
+			slices.SortFunc(ids, compareNormalized)
+			var off, size uint32
+			w.chunk, off, size = appendEntries(w.chunk, ids)
+			w.locs[i] = idLoc{off: off, size: size}
 		}
 		w.raw, w.start = nil, nil
 		l.resMu.Lock()
@@ -192,17 +202,30 @@ func (l *Loader) Input() Input {
 		n += len(p.records)
 	}
 	records := make([]Record, 0, n)
-	ids := make([][]normalizedID, n)
+	ids := &idTable{locs: make([]idLoc, n)}
 	attrs := l.attrs
-	attrs.rows = make([][]attrValue, 0, n)
+	attrs.locs = make([]idLoc, 0, n)
 	for _, p := range l.parts {
 		base := len(records)
 		for _, w := range p.results {
-			copy(ids[base+w.first:], w.ids)
+			chunk := uint32(len(ids.chunks))
+			ids.chunks = append(ids.chunks, w.chunk)
+			for i, loc := range w.locs {
+				loc.chunk = chunk
+				ids.locs[base+w.first+i] = loc
+			}
+		}
+		chunkBase := uint32(len(attrs.chunks))
+		attrs.chunks = append(attrs.chunks, p.attrChunks...)
+		for _, loc := range p.attrLocs {
+			loc.chunk += chunkBase
+			attrs.locs = append(attrs.locs, loc)
+		}
+		for rec, o := range p.attrOthers {
+			attrs.others[int32(base)+rec] = o
 		}
 		records = append(records, p.records...)
-		attrs.rows = append(attrs.rows, p.rows...)
-		p.records, p.rows, p.results = nil, nil, nil
+		p.records, p.attrChunks, p.attrLocs, p.attrOthers, p.results = nil, nil, nil, nil, nil
 	}
 	norm := &normalized{idTypes: l.types, ids: ids, attrs: attrs}
 	if !slices.IsSortedFunc(records, compareRecords) {
@@ -213,11 +236,11 @@ func (l *Loader) Input() Input {
 		}
 		slices.SortFunc(order, func(a, b int32) int { return compareRecords(records[a], records[b]) })
 		sorted := make([]Record, len(order))
-		sortedIDs := make([][]normalizedID, len(order))
 		for to, from := range order {
-			sorted[to], sortedIDs[to] = records[from], ids[from]
+			sorted[to] = records[from]
 		}
-		records, norm.ids = sorted, sortedIDs
+		records = sorted
+		ids.reorder(order)
 		attrs.reorder(order)
 	}
 	return Input{Records: records, normalized: norm}
@@ -226,6 +249,6 @@ func (l *Loader) Input() Input {
 // normalized is what a Loader computed ahead of the run.
 type normalized struct {
 	idTypes []string
-	ids     [][]normalizedID
+	ids     *idTable
 	attrs   *attributeTable
 }

@@ -27,14 +27,16 @@ func (r *Result) normalizeAll() {
 			}
 		}
 	}
-	r.ids = make([][]normalizedID, len(r.Records))
 	workers := runtime.GOMAXPROCS(0)
-	chunk := (len(r.Records) + workers - 1) / workers
+	per := (len(r.Records) + workers - 1) / workers
+	r.ids = &idTable{locs: make([]idLoc, len(r.Records)), chunks: make([][]byte, (len(r.Records)+max(per, 1)-1)/max(per, 1))}
 	var wg sync.WaitGroup
-	for start := 0; start < len(r.Records); start += chunk {
-		end := min(start+chunk, len(r.Records))
+	for start := 0; start < len(r.Records); start += per {
+		end := min(start+per, len(r.Records))
+		chunkIndex := start / per
 		wg.Go(func() {
 			var ids []normalizedID
+			var chunk []byte
 			for i := start; i < end; i++ {
 				rec := &r.Records[i]
 				ids = ids[:0]
@@ -47,12 +49,13 @@ func (r *Result) normalizeAll() {
 						}
 					}
 				}
-				if len(ids) > 0 {
-					slices.SortFunc(ids, compareNormalized)
-					r.ids[i] = slices.Clone(ids)
-				}
+				slices.SortFunc(ids, compareNormalized)
+				var off, size uint32
+				chunk, off, size = appendEntries(chunk, ids)
+				r.ids.locs[i] = idLoc{uint32(chunkIndex), off, size}
 				rec.Identifiers = nil
 			}
+			r.ids.chunks[chunkIndex] = chunk
 		})
 	}
 	wg.Wait()
@@ -84,10 +87,13 @@ func (r *Result) normalizedValues(idType string, rec int32) []string {
 		return nil
 	}
 	var out []string
-	for _, id := range r.ids[rec] {
-		if id.kind == kind {
-			out = append(out, id.value)
+	for it := r.ids.iter(rec); ; {
+		k, v, ok := it.next()
+		if !ok {
+			return out
+		}
+		if k == kind {
+			out = append(out, v)
 		}
 	}
-	return out
 }

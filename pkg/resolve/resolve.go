@@ -129,10 +129,10 @@ type Result struct {
 	cfg   *Config
 	links *linkSet
 	data  *match.Dataset
-	// idTypes are the identifier types the records carry; ids[i] are record i's normalised
+	// idTypes are the identifier types the records carry; ids holds each record's normalised
 	// identifiers, sorted by type index then value.
 	idTypes []string
-	ids     [][]normalizedID
+	ids     *idTable
 	// attrs are the records' attributes.
 	attrs *attributeTable
 	// mintBuf is mint's scratch space.

@@ -312,3 +312,39 @@ func TestLoaderMatchesRun(t *testing.T) {
 		}
 	}
 }
+
+// TestAttributeTableRoundTrip checks that every kind of value comes back from the compact
+// encoding as it went in, empty ones dropped.
+func TestAttributeTableRoundTrip(t *testing.T) {
+	at := time.Date(1975, 4, 1, 9, 30, 0, 123456789, time.UTC)
+	in := []map[string]any{
+		{"name": "山田太郎", "spend": 1234.5, "vip": true, "birth": at, "tags": []any{"a", 1.0}, "empty": "", "none": nil},
+		nil,
+		{"name": "", "spend": -0.25, "vip": false},
+	}
+	want := []map[string]any{
+		{"name": "山田太郎", "spend": 1234.5, "vip": true, "birth": at, "tags": []any{"a", 1.0}},
+		{},
+		{"spend": -0.25, "vip": false},
+	}
+	table := newAttributeTable()
+	for _, attrs := range in {
+		table.add(attrs)
+	}
+	table.reorder([]int32{2, 0, 1})
+	want = []map[string]any{want[2], want[0], want[1]}
+	for rec, w := range want {
+		got := map[string]any{}
+		for _, a := range table.row(int32(rec), nil) {
+			got[table.names[a.name]] = a.value
+		}
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("record %d: %v, want %v", rec, got, w)
+		}
+		for name, v := range w {
+			if fmt.Sprint(table.value(int32(rec), name)) != fmt.Sprint(v) {
+				t.Errorf("record %d: value(%s) = %v, want %v", rec, name, table.value(int32(rec), name), v)
+			}
+		}
+	}
+}

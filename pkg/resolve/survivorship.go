@@ -41,7 +41,7 @@ func (r *Result) ProfileAttributes(p int) map[string]any {
 	members := r.Profiles[p].Records
 	if len(members) == 1 {
 		// Most profiles have one record: its values survive as they are.
-		row := r.attrs.rows[members[0]]
+		row := r.attrs.row(members[0], nil)
 		if len(row) == 0 {
 			return nil
 		}
@@ -80,13 +80,17 @@ func (r *Result) ProfileIdentifiers(p int) map[string][]string {
 	records := r.Profiles[p].Records
 	var ids map[string][]string
 	for _, i := range records {
-		for _, id := range r.ids[i] {
+		for it := r.ids.iter(i); ; {
+			kind, v, ok := it.next()
+			if !ok {
+				break
+			}
 			if ids == nil {
 				ids = map[string][]string{}
 			}
-			t := r.idTypes[id.kind]
-			if !slices.Contains(ids[t], id.value) {
-				ids[t] = append(ids[t], id.value)
+			t := r.idTypes[kind]
+			if !slices.Contains(ids[t], v) {
+				ids[t] = append(ids[t], v)
 			}
 		}
 	}
