@@ -16,11 +16,15 @@ import (
 )
 
 // resolveRecords sizes BenchmarkResolveDeterministic: 1,000,000 records by default so that
-// `make bench` stays short; the issue's figure is -resolve.records=10000000.
-var resolveRecords = flag.Int("resolve.records", 1_000_000, "records BenchmarkResolveDeterministic resolves")
+// `make bench` stays short; the issue's figure is -resolve.records=10000000. resolveAttributes
+// gives every record an attribute too, for survivorship to choose.
+var (
+	resolveRecords    = flag.Int("resolve.records", 1_000_000, "records BenchmarkResolveDeterministic resolves")
+	resolveAttributes = flag.Bool("resolve.attributes", false, "give every record of BenchmarkResolveDeterministic an attribute")
+)
 
 // BenchmarkResolveDeterministic resolves generated records with three identifiers each (email,
-// phone, customer ID) from a SQLite store, end to end: read the records, normalise, link,
+// phone, customer ID; see synth.Contacts) from a SQLite store, end to end: read the records, normalise, link,
 // cluster, assign IDs, choose attributes, publish.
 func BenchmarkResolveDeterministic(b *testing.B) {
 	ctx := context.Background()
@@ -85,7 +89,11 @@ func loadContacts(b *testing.B, st store.Store, source string, sources []string,
 				ids[t] = []string{v}
 			}
 		}
-		return w.PutRecord(ctx, store.Record{Key: c.Key, Identifiers: ids, Attributes: map[string]any{"segment": "s" + strconv.Itoa(c.Person%7)}})
+		var attrs map[string]any
+		if *resolveAttributes {
+			attrs = map[string]any{"segment": "s" + strconv.Itoa(c.Person%7)}
+		}
+		return w.PutRecord(ctx, store.Record{Key: c.Key, Identifiers: ids, Attributes: attrs})
 	})
 	if err != nil {
 		b.Fatal(err)
