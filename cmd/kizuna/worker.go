@@ -34,12 +34,17 @@ Secret key), so the Pod needs no access to the API server to read its resource.`
 }
 
 func newWorkerSyncCommand() *cobra.Command {
+	return workerStep("sync", "Sync one DataSource into the store", runWorkerSync)
+}
+
+// workerStep is the command of one worker step.
+func workerStep(use, short string, run func(context.Context, *cobra.Command) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "sync",
-		Short: "Sync one DataSource into the store",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runWorkerSync(cmd.Context(), cmd)
+			return run(cmd.Context(), cmd)
 		},
 	}
 }
@@ -52,18 +57,26 @@ type workerDataSource struct {
 	Spec       cdpv1alpha1.DataSourceSpec `json:"spec"`
 }
 
+// workerInput reads what every worker step gets from its Job: the resource, from the JSON in
+// the variable payloadEnv, the run ID, and the store, which the caller closes.
+func workerInput(ctx context.Context, payloadEnv string, resource any) (runID string, st store.Store, err error) {
+	if err := json.Unmarshal([]byte(os.Getenv(payloadEnv)), resource); err != nil {
+		return "", nil, fmt.Errorf("read %s: %w", payloadEnv, err)
+	}
+	if runID = os.Getenv(worker.EnvRunID); runID == "" {
+		return "", nil, fmt.Errorf("%s is not set", worker.EnvRunID)
+	}
+	if st, err = store.Open(ctx, os.Getenv(worker.EnvStoreDSN)); err != nil {
+		return "", nil, fmt.Errorf("open the store: %w", err)
+	}
+	return runID, st, nil
+}
+
 func runWorkerSync(ctx context.Context, cmd *cobra.Command) error {
 	var in workerDataSource
-	if err := json.Unmarshal([]byte(os.Getenv(worker.EnvDataSource)), &in); err != nil {
-		return fmt.Errorf("read %s: %w", worker.EnvDataSource, err)
-	}
-	runID := os.Getenv(worker.EnvRunID)
-	if runID == "" {
-		return fmt.Errorf("%s is not set", worker.EnvRunID)
-	}
-	st, err := store.Open(ctx, os.Getenv(worker.EnvStoreDSN))
+	runID, st, err := workerInput(ctx, worker.EnvDataSource, &in)
 	if err != nil {
-		return fmt.Errorf("open the store: %w", err)
+		return err
 	}
 	defer func() { _ = st.Close() }()
 
@@ -117,14 +130,7 @@ func printRun(cmd *cobra.Command, run store.SyncRun) {
 }
 
 func newWorkerResolveCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "resolve",
-		Short: "Resolve one IdentityResolution's records into profiles and publish them",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runWorkerResolve(cmd.Context(), cmd)
-		},
-	}
+	return workerStep("resolve", "Resolve one IdentityResolution's records into profiles and publish them", runWorkerResolve)
 }
 
 // workerResolution is what the operator passes in worker.EnvResolution.
@@ -137,16 +143,9 @@ type workerResolution struct {
 
 func runWorkerResolve(ctx context.Context, cmd *cobra.Command) error {
 	var in workerResolution
-	if err := json.Unmarshal([]byte(os.Getenv(worker.EnvResolution)), &in); err != nil {
-		return fmt.Errorf("read %s: %w", worker.EnvResolution, err)
-	}
-	runID := os.Getenv(worker.EnvRunID)
-	if runID == "" {
-		return fmt.Errorf("%s is not set", worker.EnvRunID)
-	}
-	st, err := store.Open(ctx, os.Getenv(worker.EnvStoreDSN))
+	runID, st, err := workerInput(ctx, worker.EnvResolution, &in)
 	if err != nil {
-		return fmt.Errorf("open the store: %w", err)
+		return err
 	}
 	defer func() { _ = st.Close() }()
 	idr := &cdpv1alpha1.IdentityResolution{
