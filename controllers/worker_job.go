@@ -23,7 +23,7 @@ type workerJob struct {
 	name, namespace string
 	// ownerLabel is the label naming the resource the Job works for.
 	ownerLabel, ownerName string
-	generation, sequence int64
+	generation, sequence  int64
 	// payloadEnv receives the resource (name, namespace, generation and spec) as JSON.
 	payloadEnv string
 	spec       any
