@@ -60,11 +60,23 @@ func profilesByRecord(t *testing.T, st store.Store) (map[string]string, map[stri
 	return byRecord, aliases
 }
 
-// TestResolveKeepsIDsThroughTheStore publishes generation after generation through the store:
-// what one run publishes is what the next starts from.
+// TestResolveKeepsIDsThroughTheStore publishes generation after generation through the store,
+// SQLite and PostgreSQL: what one run publishes is what the next starts from.
 func TestResolveKeepsIDsThroughTheStore(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		testResolveKeepsIDs(t, "sqlite:"+filepath.Join(t.TempDir(), "kizuna.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		if err := pg.CreateDatabase("resolve_ids"); err != nil {
+			t.Fatal(err)
+		}
+		testResolveKeepsIDs(t, pg.DSN("resolve_ids"))
+	})
+}
+
+func testResolveKeepsIDs(t *testing.T, dsn string) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "kizuna.db"))
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
