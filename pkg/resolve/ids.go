@@ -63,12 +63,13 @@ func (r *Result) assignIDs(clusters [][]int32, in Input) {
 		}
 	}
 
-	used := make(map[string]bool, len(owners)+len(prev.Aliases))
-	for id := range prev.Created {
-		used[id] = true
-	}
-	for a := range prev.Aliases {
-		used[a] = true
+	// A minted ID must not be one already issued: published, an alias, or minted by this run.
+	// Issued ones are looked up in the previous publication's maps; duplicates among this run's
+	// are found after the sort below, rather than in a map of millions of new IDs.
+	issued := func(id string) bool {
+		_, published := prev.Created[id]
+		_, alias := prev.Aliases[id]
+		return published || alias
 	}
 	absorbed := map[string]string{}
 	r.Profiles = make([]Profile, len(clusters))
@@ -77,7 +78,7 @@ func (r *Result) assignIDs(clusters [][]int32, in Input) {
 		p.Records = members
 		ids := owned[c]
 		if len(ids) == 0 {
-			p.ID = r.mint(members[0], in.Generation, used)
+			p.ID = r.mint(members[0], in.Generation, 0, issued)
 			p.CreatedGeneration = in.Generation
 			r.Stats.NewProfiles++
 			continue
@@ -110,7 +111,24 @@ func (r *Result) assignIDs(clusters [][]int32, in Input) {
 		// An alias whose profile lost all its records has nothing left to resolve to.
 	}
 
-	slices.SortFunc(r.Profiles, func(a, b Profile) int { return strings.Compare(a.ID, b.ID) })
+	byID := func(a, b Profile) int { return strings.Compare(a.ID, b.ID) }
+	slices.SortFunc(r.Profiles, byID)
+	// Two clusters minting one ID would take 2^40 clusters to be likely; should it happen, the
+	// later one mints again.
+	for again := true; again; {
+		again = false
+		for i := 1; i < len(r.Profiles); i++ {
+			if p := &r.Profiles[i]; p.ID == r.Profiles[i-1].ID && p.CreatedGeneration == in.Generation {
+				for attempt := int64(1); p.ID == r.Profiles[i-1].ID; attempt++ {
+					p.ID = r.mint(p.Records[0], in.Generation, attempt, issued)
+				}
+				again = true
+			}
+		}
+		if again {
+			slices.SortFunc(r.Profiles, byID)
+		}
+	}
 	r.ProfileOf = make([]int32, len(r.Records))
 	for pi, p := range r.Profiles {
 		for _, i := range p.Records {
@@ -121,11 +139,11 @@ func (r *Result) assignIDs(clusters [][]int32, in Input) {
 }
 
 // mint issues a new profile ID. It derives from the resolution, the generation and the
-// cluster's first record, so that a retried run mints the same IDs; a collision with an ID in
-// use, however unlikely at 80 bits, is resolved by hashing again.
-func (r *Result) mint(firstRecord int32, generation int64, used map[string]bool) string {
+// cluster's first record, so that a retried run mints the same IDs; an ID already issued,
+// however unlikely at 80 bits, is avoided by hashing again.
+func (r *Result) mint(firstRecord int32, generation, attempt int64, issued func(string) bool) string {
 	ref := r.Records[firstRecord].Ref
-	for attempt := int64(0); ; attempt++ {
+	for ; ; attempt++ {
 		buf := r.mintBuf[:0]
 		for _, part := range []string{r.cfg.Namespace, r.cfg.Name, ref.Source, ref.Key} {
 			buf = append(append(buf, part...), 0)
@@ -133,9 +151,7 @@ func (r *Result) mint(firstRecord int32, generation int64, used map[string]bool)
 		buf = strconv.AppendInt(append(strconv.AppendInt(buf, generation, 10), 0), attempt, 10)
 		r.mintBuf = buf
 		sum := sha256.Sum256(buf)
-		id := r.cfg.ProfileIDPrefix + idEncoding.EncodeToString(sum[:10])
-		if !used[id] {
-			used[id] = true
+		if id := r.cfg.ProfileIDPrefix + idEncoding.EncodeToString(sum[:10]); !issued(id) {
 			return id
 		}
 	}

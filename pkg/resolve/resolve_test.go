@@ -348,3 +348,30 @@ func TestAttributeTableRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestClustersOfDeepTrees merges sets pairwise, as binomial trees, so that union by size leaves
+// records several links below their root, and checks that every record lands in its own set's
+// cluster.
+func TestClustersOfDeepTrees(t *testing.T) {
+	const n = 1 << 12
+	s := newLinkSet(2 * n)
+	// Two sets: even records and odd records, each merged in rounds of equal-sized halves.
+	for width := 2; width <= n; width *= 2 {
+		for start := 0; start < n; start += width {
+			for parity := range 2 {
+				s.union(int32(2*start+parity), int32(2*(start+width/2)+parity))
+			}
+		}
+	}
+	got := s.clusters()
+	if len(got) != 2 || len(got[0]) != n || len(got[1]) != n {
+		t.Fatalf("%d clusters, want 2 of %d records", len(got), n)
+	}
+	for c, members := range got {
+		for k, m := range members {
+			if int(m) != 2*k+c {
+				t.Fatalf("cluster %d holds %d at %d, want %d", c, m, k, 2*k+c)
+			}
+		}
+	}
+}

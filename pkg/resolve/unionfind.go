@@ -39,16 +39,29 @@ func (s *linkSet) union(a, b int32) bool {
 }
 
 // clusters returns the sets, each in ascending record order, ordered by their first record.
+// The members of all sets share one array: millions of small slices would cost an allocation
+// each, and the garbage collector's time.
 func (s *linkSet) clusters() [][]int32 {
-	index := make([]int32, len(s.parent)) // root -> cluster index + 1
-	var out [][]int32
-	for i := range s.parent {
+	n := len(s.parent)
+	index := make([]int32, n) // root -> cluster index + 1
+	var sizes []int32
+	for i := range n {
 		r := s.find(int32(i))
 		if index[r] == 0 {
-			out = append(out, make([]int32, 0, s.size[r]))
-			index[r] = int32(len(out))
+			sizes = append(sizes, 0)
+			index[r] = int32(len(sizes))
 		}
-		c := index[r] - 1
+		sizes[index[r]-1]++
+	}
+	members := make([]int32, n)
+	out := make([][]int32, len(sizes))
+	start := 0
+	for c, size := range sizes {
+		out[c] = members[start : start : start+int(size)]
+		start += int(size)
+	}
+	for i := range n {
+		c := index[s.find(int32(i))] - 1
 		out[c] = append(out[c], int32(i))
 	}
 	return out
