@@ -86,9 +86,9 @@ func testResolveKeepsIDs(t *testing.T, dsn string) {
 		t.Fatal(err)
 	}
 	clock := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
-	resolveRun := func(runID string, dryRun bool) store.ResolutionRun {
+	resolveRun := func(runID string) store.ResolutionRun {
 		t.Helper()
-		run, _, err := Resolve(ctx, st, cfg, ResolveOptions{RunID: runID, DryRun: dryRun, Now: func() time.Time { return clock }})
+		run, _, err := Resolve(ctx, st, cfg, ResolveOptions{RunID: runID, Now: func() time.Time { return clock }})
 		if err != nil || run.Status != store.SyncSucceeded {
 			t.Fatalf("resolve %s: %+v, %v", runID, run, err)
 		}
@@ -97,7 +97,7 @@ func testResolveKeepsIDs(t *testing.T, dsn string) {
 
 	syncPeople(t, st, "crm", "s1", map[string][]string{"taro": {"taro@example.jp"}, "hanako": {"hanako@example.jp"}})
 	syncPeople(t, st, "ec", "s1", map[string][]string{"t1": {"TARO@example.jp"}})
-	first := resolveRun("r1", false)
+	first := resolveRun("r1")
 	ids, _ := profilesByRecord(t, st)
 	taro, hanako := ids["crm/taro"], ids["crm/hanako"]
 	if first.Generation != 1 || first.Profiles != 2 || ids["ec/t1"] != taro || taro == hanako {
@@ -105,11 +105,11 @@ func testResolveKeepsIDs(t *testing.T, dsn string) {
 	}
 
 	// A retried Job finds its run done and changes nothing.
-	if again := resolveRun("r1", false); again.Generation != 1 {
+	if again := resolveRun("r1"); again.Generation != 1 {
 		t.Errorf("the retried run published generation %d", again.Generation)
 	}
 	// Rerunning on unchanged data changes no ID.
-	second := resolveRun("r2", false)
+	second := resolveRun("r2")
 	if now, _ := profilesByRecord(t, st); fmt.Sprint(now) != fmt.Sprint(ids) || second.NewProfiles != 0 || second.Generation != 2 {
 		t.Errorf("rerun: %+v, profiles %v, want %v", second, now, ids)
 	}
@@ -117,7 +117,7 @@ func testResolveKeepsIDs(t *testing.T, dsn string) {
 	// A bridge record merges the two profiles. Both were issued in generation 1, so the earliest
 	// by (generation, ID) keeps its ID and the other becomes an alias.
 	syncPeople(t, st, "ec", "s2", map[string][]string{"t1": {"TARO@example.jp"}, "bridge": {"taro@example.jp", "hanako@example.jp"}})
-	merged := resolveRun("r3", false)
+	merged := resolveRun("r3")
 	now, aliases := profilesByRecord(t, st)
 	keep, gone := min(taro, hanako), max(taro, hanako)
 	if merged.Merges != 1 || merged.Profiles != 1 || now["crm/hanako"] != keep || aliases[gone] != keep {
@@ -149,7 +149,7 @@ func testResolveKeepsIDs(t *testing.T, dsn string) {
 
 	// Removing the bridge splits them again: the larger part keeps the ID.
 	syncPeople(t, st, "ec", "s3", map[string][]string{"t1": {"TARO@example.jp"}})
-	split := resolveRun("r5", false)
+	split := resolveRun("r5")
 	now, _ = profilesByRecord(t, st)
 	if split.Splits != 1 || now["crm/taro"] != keep || now["ec/t1"] != keep || now["crm/hanako"] == keep {
 		t.Errorf("split: %+v, profiles %v; want Taro's two records to keep %s", split, now, keep)
