@@ -1,8 +1,6 @@
 package ingest
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/kizuna-dev/kizuna/test/pgtest"
@@ -11,16 +9,4 @@ import (
 // pg is a real PostgreSQL server for the tests of PostgresSource.
 var pg *pgtest.Server
 
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	var err error
-	if pg, err = pgtest.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { _ = pg.Stop() }()
-	return m.Run()
-}
+func TestMain(m *testing.M) { pgtest.Main(m, &pg) }

@@ -310,3 +310,23 @@ func (s *Server) CreateDatabase(name string) error {
 func (s *Server) Stop() error {
 	return errors.Join(s.stopServer(), os.RemoveAll(s.dir))
 }
+
+// Main is a test package's TestMain body when its tests need a server: it starts one, stores it
+// in *server for the tests, runs them, stops the server and exits with the tests' code, or 1
+// when the server could not start or stop.
+func Main(m interface{ Run() int }, server **Server) {
+	s, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*server = s
+	code := m.Run()
+	if err := s.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
