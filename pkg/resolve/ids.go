@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"cmp"
+	"encoding/binary"
 	"crypto/sha256"
 	"encoding/base32"
 	"slices"
@@ -112,7 +113,7 @@ func (r *Result) assignIDs(clusters [][]int32, in Input) {
 	}
 
 	byID := func(a, b Profile) int { return strings.Compare(a.ID, b.ID) }
-	slices.SortFunc(r.Profiles, byID)
+	sortProfiles(r.Profiles)
 	// Two clusters minting one ID would take 2^40 clusters to be likely; should it happen, the
 	// later one mints again.
 	for again := true; again; {
@@ -136,6 +137,47 @@ func (r *Result) assignIDs(clusters [][]int32, in Input) {
 		}
 	}
 	r.Stats.Profiles = int64(len(r.Profiles))
+}
+
+// sortProfiles sorts profiles by ID. It compares eight bytes of each ID past the prefix they all
+// share (profileIDPrefix, usually) as one integer, and whole IDs only when those are equal:
+// sorting five million profiles by string comparisons of 48-byte structs took seconds.
+func sortProfiles(profiles []Profile) {
+	if len(profiles) == 0 {
+		return
+	}
+	prefix := len(profiles[0].ID)
+	for i := range profiles {
+		id := profiles[i].ID
+		n := 0
+		for n < prefix && n < len(id) && id[n] == profiles[0].ID[n] {
+			n++
+		}
+		prefix = n
+	}
+	type entry struct {
+		key   uint64
+		index int32
+	}
+	entries := make([]entry, len(profiles))
+	for i := range profiles {
+		var b [8]byte
+		if id := profiles[i].ID; len(id) > prefix {
+			copy(b[:], id[prefix:])
+		}
+		entries[i] = entry{binary.BigEndian.Uint64(b[:]), int32(i)}
+	}
+	slices.SortFunc(entries, func(a, b entry) int {
+		if a.key != b.key {
+			return cmp.Compare(a.key, b.key)
+		}
+		return strings.Compare(profiles[a.index].ID, profiles[b.index].ID)
+	})
+	sorted := make([]Profile, len(profiles))
+	for to, e := range entries {
+		sorted[to] = profiles[e.index]
+	}
+	copy(profiles, sorted)
 }
 
 // mint issues a new profile ID. It derives from the resolution, the generation and the

@@ -375,3 +375,26 @@ func TestClustersOfDeepTrees(t *testing.T) {
 		}
 	}
 }
+
+// TestSortProfilesMatchesStringOrder sorts IDs that share prefixes of several lengths, some
+// differing only past their eighth distinguishing byte.
+func TestSortProfilesMatchesStringOrder(t *testing.T) {
+	ids := []string{"cus_aaaaaaaab", "cus_aaaaaaaaa", "cus_b", "cus_", "cus_aaaaaaaa", "cus_zz", "cus_abc", "cus_aaaaaaab"}
+	for _, extra := range []string{"", "x_other"} {
+		var profiles []Profile
+		for _, id := range ids {
+			profiles = append(profiles, Profile{ID: id})
+		}
+		if extra != "" {
+			profiles = append(profiles, Profile{ID: extra})
+		}
+		sortProfiles(profiles)
+		got := make([]string, len(profiles))
+		for i, p := range profiles {
+			got[i] = p.ID
+		}
+		if !slices.IsSorted(got) {
+			t.Errorf("sorted as %q", got)
+		}
+	}
+}
