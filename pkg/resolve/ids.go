@@ -2,9 +2,9 @@ package resolve
 
 import (
 	"cmp"
-	"encoding/binary"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/binary"
 	"slices"
 	"strconv"
 	"strings"
