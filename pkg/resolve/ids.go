@@ -173,11 +173,25 @@ func sortProfiles(profiles []Profile) {
 		}
 		return strings.Compare(profiles[a.index].ID, profiles[b.index].ID)
 	})
-	sorted := make([]Profile, len(profiles))
-	for to, e := range entries {
-		sorted[to] = profiles[e.index]
+	// Permute in place, cycle by cycle, rather than into a copy of every profile: position to
+	// takes the profile at entries[to].index.
+	for start := range entries {
+		if entries[start].index < 0 {
+			continue
+		}
+		held := profiles[start]
+		to := start
+		for {
+			from := int(entries[to].index)
+			entries[to].index = -1
+			if from == start {
+				profiles[to] = held
+				break
+			}
+			profiles[to] = profiles[from]
+			to = from
+		}
 	}
-	copy(profiles, sorted)
 }
 
 // mint issues a new profile ID. It derives from the resolution, the generation and the

@@ -388,13 +388,20 @@ func TestSortProfilesMatchesStringOrder(t *testing.T) {
 		if extra != "" {
 			profiles = append(profiles, Profile{ID: extra})
 		}
+		for i := range 1000 {
+			profiles = append(profiles, Profile{ID: fmt.Sprintf("cus_%x", (i*7919)%1000)})
+		}
 		sortProfiles(profiles)
 		got := make([]string, len(profiles))
 		for i, p := range profiles {
 			got[i] = p.ID
 		}
-		if !slices.IsSorted(got) {
-			t.Errorf("sorted as %q", got)
+		want := len(ids) + 1000
+		if extra != "" {
+			want++
+		}
+		if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != want {
+			t.Errorf("%d IDs sorted as %q, want %d in order", len(got), got, want)
 		}
 	}
 }
