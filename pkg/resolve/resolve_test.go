@@ -389,7 +389,7 @@ func TestSortProfilesMatchesStringOrder(t *testing.T) {
 			profiles = append(profiles, Profile{ID: extra})
 		}
 		for i := range 1000 {
-			profiles = append(profiles, Profile{ID: fmt.Sprintf("cus_%x", (i*7919)%1000)})
+			profiles = append(profiles, Profile{ID: fmt.Sprintf("cus_n%x", (i*7919)%1000)})
 		}
 		sortProfiles(profiles)
 		got := make([]string, len(profiles))
