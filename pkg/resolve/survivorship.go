@@ -38,14 +38,25 @@ func (s Survivorship) strategy(attribute string) Strategy {
 // Profiles). Profiles do not keep them: at millions of profiles their maps would be most of the
 // memory, so the worker asks for them as it writes each profile.
 func (r *Result) ProfileAttributes(p int) map[string]any {
+	return r.FillProfileAttributes(p, nil)
+}
+
+// FillProfileAttributes is ProfileAttributes into attrs, which it clears first, or into a new
+// map when attrs is nil and the profile has attributes: a writer that reuses one map for
+// millions of profiles spares the garbage collector millions of maps.
+func (r *Result) FillProfileAttributes(p int, attrs map[string]any) map[string]any {
+	clear(attrs)
 	members := r.Profiles[p].Records
 	if len(members) == 1 {
 		// Most profiles have one record: its values survive as they are.
-		row := r.attrs.row(members[0], nil)
+		var scratch [8]attrValue
+		row := r.attrs.row(members[0], scratch[:0])
 		if len(row) == 0 {
-			return nil
+			return attrs
 		}
-		attrs := make(map[string]any, len(row))
+		if attrs == nil {
+			attrs = make(map[string]any, len(row))
+		}
 		for _, a := range row {
 			attrs[r.attrs.names[a.name]] = a.value
 		}
@@ -56,10 +67,12 @@ func (r *Result) ProfileAttributes(p int) map[string]any {
 		names = r.attrs.appendNames(i, names)
 	}
 	if len(names) == 0 {
-		return nil
+		return attrs
 	}
 	ranker := recordRanker{records: r.Records, attrs: r.attrs, order: r.sourceOrder, priority: r.sourcePriority}
-	attrs := make(map[string]any, len(names))
+	if attrs == nil {
+		attrs = make(map[string]any, len(names))
+	}
 	for _, name := range names {
 		attrs[name] = ranker.choose(r.cfg.Survivorship.strategy(name), name, members)
 	}
@@ -77,8 +90,16 @@ func isEmpty(v any) bool {
 // ProfileIdentifiers collects the distinct normalised identifiers of profile p's records, sorted:
 // where a campaign finds the profile's email address or phone number.
 func (r *Result) ProfileIdentifiers(p int) map[string][]string {
+	return r.FillProfileIdentifiers(p, nil)
+}
+
+// FillProfileIdentifiers is ProfileIdentifiers into ids, reusing its map and slices (emptied
+// first), or into a new map when ids is nil.
+func (r *Result) FillProfileIdentifiers(p int, ids map[string][]string) map[string][]string {
+	for t, values := range ids {
+		ids[t] = values[:0]
+	}
 	records := r.Profiles[p].Records
-	var ids map[string][]string
 	for _, i := range records {
 		for it := r.ids.iter(i); ; {
 			kind, v, ok := it.next()
@@ -94,8 +115,11 @@ func (r *Result) ProfileIdentifiers(p int) map[string][]string {
 			}
 		}
 	}
-	if len(records) > 1 {
-		for _, values := range ids {
+	for t, values := range ids {
+		switch {
+		case len(values) == 0:
+			delete(ids, t) // a type a reused map held for an earlier profile
+		case len(records) > 1:
 			slices.Sort(values)
 		}
 	}

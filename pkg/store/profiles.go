@@ -107,7 +107,8 @@ type ProfileWriter interface {
 	// PutProfile writes a profile and the memberships of its records. It returns ErrDuplicateKey
 	// for a profile ID (or alias) already written in this publish, or a record already in
 	// another profile, and ErrInvalidRow for a profile the store cannot hold, as PutRecord does;
-	// the publish goes on without it.
+	// the publish goes on without it. It keeps nothing of p once it returns: the caller may reuse
+	// p's maps and slices for the next profile.
 	PutProfile(ctx context.Context, p Profile) error
 	// PutAlias makes the ID of an absorbed profile resolve to profileID, the profile that
 	// absorbed it. An alias is one hop: profileID should be a profile of this publish.

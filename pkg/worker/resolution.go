@@ -317,40 +317,51 @@ const profileBatch = 1024
 
 // writeProfiles builds each profile's attributes and identifiers on one goroutine while another
 // hands the previous batch to the store: building and writing take about as long, and a
-// resolution has two cores to do them on.
+// resolution has two cores to do them on. Batches go back and forth between the two and their
+// maps and slices are reused, since the store keeps nothing of a profile it was given: millions
+// of profiles would otherwise be millions of maps for the garbage collector.
 func writeProfiles(ctx context.Context, w store.ProfileWriter, res *resolve.Result) error {
 	g, gctx := errgroup.WithContext(ctx)
-	batches := make(chan []store.Profile, 2)
+	const inFlight = 3
+	full := make(chan []store.Profile, inFlight)
+	empty := make(chan []store.Profile, inFlight)
+	for range inFlight {
+		empty <- make([]store.Profile, profileBatch)
+	}
 	g.Go(func() error {
-		defer close(batches)
+		defer close(full)
 		for start := 0; start < len(res.Profiles); start += profileBatch {
-			batch := make([]store.Profile, 0, profileBatch)
-			for i := start; i < min(start+profileBatch, len(res.Profiles)); i++ {
-				p := &res.Profiles[i]
-				sp := store.Profile{ID: p.ID, CreatedGeneration: p.CreatedGeneration,
-					Attributes: res.ProfileAttributes(i), Identifiers: res.ProfileIdentifiers(i),
-					Records: make([]store.RecordRef, len(p.Records))}
-				for j, ri := range p.Records {
-					sp.Records[j] = res.Records[ri].Ref
-				}
-				batch = append(batch, sp)
-			}
+			var batch []store.Profile
 			select {
-			case batches <- batch:
+			case batch = <-empty:
 			case <-gctx.Done():
 				return gctx.Err()
 			}
+			batch = batch[:min(profileBatch, len(res.Profiles)-start)]
+			for k := range batch {
+				i := start + k
+				p, sp := &res.Profiles[i], &batch[k]
+				sp.ID, sp.CreatedGeneration = p.ID, p.CreatedGeneration
+				sp.Attributes = res.FillProfileAttributes(i, sp.Attributes)
+				sp.Identifiers = res.FillProfileIdentifiers(i, sp.Identifiers)
+				sp.Records = sp.Records[:0]
+				for _, ri := range p.Records {
+					sp.Records = append(sp.Records, res.Records[ri].Ref)
+				}
+			}
+			full <- batch
 		}
 		return nil
 	})
 	g.Go(func() error {
 		// The writer uses ctx: the store may keep it for writes that finish after the group.
-		for batch := range batches {
+		for batch := range full {
 			for i := range batch {
 				if err := w.PutProfile(ctx, batch[i]); err != nil {
 					return fmt.Errorf("write profile %s: %w", batch[i].ID, err)
 				}
 			}
+			empty <- batch[:cap(batch)]
 		}
 		return nil
 	})
