@@ -217,11 +217,11 @@ func loadInput(ctx context.Context, st store.Store, cfg *resolve.Config) (resolv
 		sources = append(sources, src.Name)
 	}
 	slices.Sort(sources)
-	// Two sources are read at once: reading is most of a scan's time, and the store has
-	// several reader connections.
+	// Sources are read at once, up to four: reading is most of a scan's time, the store has
+	// several reader connections, and with fewer scans than sources the last one runs alone.
 	loader := resolve.NewLoader(cfg)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(2)
+	g.SetLimit(4)
 	for _, source := range sources {
 		part := loader.Part()
 		g.Go(func() error {
