@@ -172,7 +172,9 @@ func printExplanation(out io.Writer, e resolve.Explanation) {
 		}
 	}
 	if p := e.Probabilistic; p != nil {
-		_, _ = fmt.Fprintln(out, "\nProbabilistic matching:")
-		_, _ = fmt.Fprint(out, p.String())
+		// The table names the records by their positions in the run; the header above names them
+		// by source and key, so the table's own first line gives way to the blocking verdict.
+		_, table, _ := strings.Cut(p.String(), "\n")
+		_, _ = fmt.Fprintf(out, "\nProbabilistic matching: %s\n%s\n", p.Blocking, table)
 	}
 }

@@ -120,3 +120,27 @@ spec:
 		t.Fatalf("kizuna run of a missing file: %v\n%s", err, out)
 	}
 }
+
+func TestExplainShowsMatchWeights(t *testing.T) {
+	example := filepath.Join(envtest.RepoRoot(), "examples", "febrl-dedupe")
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "kizuna.db")
+	if out, err := kizuna(t, "run", "-f", example, "--store", dsn); err != nil {
+		t.Fatalf("kizuna run: %v\n%s", err, out)
+	}
+	out, err := kizuna(t, "explain", "-f", example, "--store", dsn, "records/rec-1559-org", "records/rec-1559-dup-0")
+	if err != nil {
+		t.Fatalf("kizuna explain: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"Probabilistic matching: candidates by blocking rule",
+		`soc-sec-id                 +`,
+		"at or above the threshold 0.95: linked",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kizuna explain printed\n%s\nwithout %q", out, want)
+		}
+	}
+	if strings.Contains(out, "records 7") {
+		t.Errorf("kizuna explain named records by their positions in the run:\n%s", out)
+	}
+}

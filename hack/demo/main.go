@@ -38,6 +38,7 @@ import (
 const (
 	samplesNamespace  = "kizuna-samples"
 	examplesNamespace = "kizuna-demo"
+	febrlNamespace    = "kizuna-febrl"
 	// workerImage is the image the manager's Jobs run; the process kubelet runs it as bin/kizuna.
 	workerImage = "ghcr.io/kizuna-dev/kizuna:demo"
 	secretsFile = "secrets.yaml"
@@ -116,6 +117,9 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 	err = d.samples()
 	if err == nil {
 		err = d.examples()
+	}
+	if err == nil {
+		err = d.probabilistic()
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v; the manager's log is below\n", err)
@@ -202,14 +206,13 @@ func (d *demo) samples() error {
 	return nil
 }
 
-// examples is the second act: DataSources sync real files in Jobs.
-func (d *demo) examples() error {
-	dir := filepath.Join(envtest.RepoRoot(), "examples", "retail")
-	if err := d.createNamespace(examplesNamespace); err != nil {
+// applyExample applies the manifests of an example folder into a new namespace. The process
+// kubelet runs workers on this machine, so a file source's path can point into the repository:
+// the local stand-in for a volume mounted into the worker.
+func (d *demo) applyExample(namespace, dir string) error {
+	if err := d.createNamespace(namespace); err != nil {
 		return err
 	}
-	// The process kubelet runs workers on this machine, so a file source's path can point into
-	// the repository: the local stand-in for a volume mounted into the worker.
 	absolutePaths := func(u *unstructured.Unstructured) error {
 		path, found, _ := unstructured.NestedString(u.Object, "spec", "source", "file", "path")
 		if found && !filepath.IsAbs(path) {
@@ -217,18 +220,24 @@ func (d *demo) examples() error {
 		}
 		return nil
 	}
-	step("2. examples/retail in namespace " + examplesNamespace + ": four sources of 株式会社絆ストア's customers")
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		return err
 	}
-	started := time.Now()
 	for _, f := range files {
-		if err := d.apply(examplesNamespace, f, absolutePaths); err != nil {
+		if err := d.apply(namespace, f, absolutePaths); err != nil {
 			return err
 		}
 	}
-	if err := d.waitForJobs(examplesNamespace); err != nil {
+	return d.waitForJobs(namespace)
+}
+
+// examples is the second act: DataSources sync real files in Jobs.
+func (d *demo) examples() error {
+	dir := filepath.Join(envtest.RepoRoot(), "examples", "retail")
+	step("2. examples/retail in namespace " + examplesNamespace + ": four sources of 株式会社絆ストア's customers")
+	started := time.Now()
+	if err := d.applyExample(examplesNamespace, dir); err != nil {
 		return err
 	}
 	step("kubectl get kizuna,jobs,pods: each DataSource syncs in a Job, run by the process kubelet")
@@ -265,6 +274,26 @@ func (d *demo) resolution(dir string, started time.Time) error {
 	step("kizuna explain: why the CRM's 田中 健 and his scanned business card are one customer")
 	return d.run("explain", "-f", filepath.Join(dir, "resolution.yaml"), "-n", examplesNamespace, "--store", d.storeDSN,
 		"crm-contacts/C1005", "business-cards/M303")
+}
+
+// probabilistic is the fourth act: records without a shared key, deduplicated by match weights
+// that EM learns from the data itself.
+func (d *demo) probabilistic() error {
+	dir := filepath.Join(envtest.RepoRoot(), "examples", "febrl-dedupe")
+	step("4. examples/febrl-dedupe in namespace " + febrlNamespace + ": 2,000 person records with typos, no email, no phone")
+	started := time.Now()
+	if err := d.applyExample(febrlNamespace, dir); err != nil {
+		return err
+	}
+	if err := d.waitFor(febrlNamespace, started, "the probabilistic resolution has published profiles", published); err != nil {
+		d.kubectl("get", "kizuna,jobs", "-n", febrlNamespace)
+		return err
+	}
+	step("kubectl get identityresolutions -o wide: duplicates found without labelled data")
+	d.kubectl("get", "identityresolutions", "-n", febrlNamespace, "-o", "wide")
+	step("kizuna explain: a person typed twice, address lines swapped, linked by the weights of what agrees")
+	return d.run("explain", "-f", filepath.Join(dir, "resolution.yaml"), "-n", febrlNamespace, "--store", d.storeDSN,
+		"records/rec-1559-org", "records/rec-1559-dup-0")
 }
 
 // run runs the kizuna binary with its output shown.

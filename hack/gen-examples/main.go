@@ -45,7 +45,7 @@ func febrlRows(d *matchsynth.Data) (rows [][]string, original []bool) {
 		e := d.Entity[i]
 		id := fmt.Sprintf("rec-%d-org", e)
 		if k, ok := seen[e]; ok {
-			id = fmt.Sprintf("rec-%d-dup-%d", e, k)
+			id = fmt.Sprintf("rec-%d-dup-%d", e, k-1)
 		}
 		seen[e]++
 		row := []string{id}
