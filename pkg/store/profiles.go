@@ -500,21 +500,8 @@ func (s *sqlStore) writeResolutionRun(ctx context.Context, q querier, run Resolu
 // resolutionRunFinished tells whether the run already succeeded, reading inside the session's
 // transaction, after the resolution's lock is held.
 func (s *sqlStore) resolutionRunFinished(ctx context.Context, q querier, run ResolutionRun) (bool, error) {
-	rs, err := q.query(ctx, s.pq.runStatus, run.Namespace, run.Resolution, run.RunID)
-	if err != nil {
-		return false, fmt.Errorf("read the run's status: %w", err)
-	}
-	defer rs.Close()
-	var status string
-	if rs.Next() {
-		if err := rs.Scan(&status); err != nil {
-			return false, fmt.Errorf("read the run's status: %w", err)
-		}
-	}
-	if err := rs.Err(); err != nil {
-		return false, fmt.Errorf("read the run's status: %w", err)
-	}
-	return status == string(SyncSucceeded), nil
+	status, err := readRunStatus(ctx, q, s.pq.runStatus, run.Namespace, run.Resolution, run.RunID)
+	return status == string(SyncSucceeded), err
 }
 
 // checkResolutionRun checks what every run needs and returns it as the store keeps it.

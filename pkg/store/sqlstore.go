@@ -383,21 +383,27 @@ func syncLock(namespace, source string) string { return "sync\x00" + namespace +
 // runFinished tells whether the run already succeeded or was skipped, reading inside the
 // session's transaction, after the source's lock is held.
 func (s *sqlStore) runFinished(ctx context.Context, q querier, run SyncRun) (bool, error) {
-	rs, err := q.query(ctx, s.q.runStatus, run.Namespace, run.Source, run.RunID)
+	status, err := readRunStatus(ctx, q, s.q.runStatus, run.Namespace, run.Source, run.RunID)
+	return status == string(SyncSucceeded) || status == string(SyncSkipped), err
+}
+
+// readRunStatus reads the status of one run, sync or resolution; "" when there is none.
+func readRunStatus(ctx context.Context, q querier, query string, args ...any) (string, error) {
+	rs, err := q.query(ctx, query, args...)
 	if err != nil {
-		return false, fmt.Errorf("read the run's status: %w", err)
+		return "", fmt.Errorf("read the run's status: %w", err)
 	}
 	defer rs.Close()
 	var status string
 	if rs.Next() {
 		if err := rs.Scan(&status); err != nil {
-			return false, fmt.Errorf("read the run's status: %w", err)
+			return "", fmt.Errorf("read the run's status: %w", err)
 		}
 	}
 	if err := rs.Err(); err != nil {
-		return false, fmt.Errorf("read the run's status: %w", err)
+		return "", fmt.Errorf("read the run's status: %w", err)
 	}
-	return status == string(SyncSucceeded) || status == string(SyncSkipped), nil
+	return status, nil
 }
 
 // writeRun records a finished run with its quarantined rows, replacing those of an earlier

@@ -35,15 +35,9 @@ func customer(id string, created int64, version int, refs ...store.RecordRef) st
 // order, as the store returns them.
 func profileContent(p store.Profile) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s created=%d ids{", p.ID, p.CreatedGeneration)
-	for _, k := range slices.Sorted(maps.Keys(p.Identifiers)) {
-		fmt.Fprintf(&b, "%s=%q ", k, p.Identifiers[k])
-	}
-	b.WriteString("} attrs{")
-	for _, k := range slices.Sorted(maps.Keys(p.Attributes)) {
-		fmt.Fprintf(&b, "%s=%s ", k, value(p.Attributes[k]))
-	}
-	b.WriteString("} records[")
+	fmt.Fprintf(&b, "%s created=%d ", p.ID, p.CreatedGeneration)
+	writeMaps(&b, p.Identifiers, p.Attributes)
+	b.WriteString(" records[")
 	refs := slices.Clone(p.Records)
 	slices.SortFunc(refs, func(a, b store.RecordRef) int {
 		return strings.Compare(a.Source+"\x00"+a.Key, b.Source+"\x00"+b.Key)

@@ -133,16 +133,22 @@ func people(version int, keys ...string) []store.Record {
 // renderings are equal exactly when the record came back as it went in.
 func content(r store.Record) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s ids{", r.Key)
-	for _, k := range slices.Sorted(maps.Keys(r.Identifiers)) {
-		fmt.Fprintf(&b, "%s=%q ", k, r.Identifiers[k])
+	b.WriteString(r.Key + " ")
+	writeMaps(&b, r.Identifiers, r.Attributes)
+	return b.String()
+}
+
+// writeMaps renders identifiers and attributes in key order, each value with its type.
+func writeMaps(b *strings.Builder, ids map[string][]string, attrs map[string]any) {
+	b.WriteString("ids{")
+	for _, k := range slices.Sorted(maps.Keys(ids)) {
+		fmt.Fprintf(b, "%s=%q ", k, ids[k])
 	}
 	b.WriteString("} attrs{")
-	for _, k := range slices.Sorted(maps.Keys(r.Attributes)) {
-		fmt.Fprintf(&b, "%s=%s ", k, value(r.Attributes[k]))
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		fmt.Fprintf(b, "%s=%s ", k, value(attrs[k]))
 	}
 	b.WriteString("}")
-	return b.String()
 }
 
 func value(v any) string {
