@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -155,7 +156,12 @@ func runWorkerResolve(ctx context.Context, cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	run, _, err := worker.Resolve(ctx, st, cfg, worker.ResolveOptions{RunID: runID, DryRun: in.Spec.DryRun})
+	run, _, err := worker.Resolve(ctx, st, cfg, worker.ResolveOptions{
+		RunID: runID, DryRun: in.Spec.DryRun,
+		Phase: func(name string, took time.Duration) {
+			_, _ = fmt.Fprintf(cmd.ErrOrStderr(), "resolution %s/%s: %s took %s\n", in.Namespace, in.Name, name, took.Round(time.Millisecond))
+		},
+	})
 	printResolutionRun(cmd, run)
 	return err
 }

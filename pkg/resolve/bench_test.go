@@ -1,12 +1,16 @@
 package resolve
 
 import (
+	"flag"
 	"fmt"
 	"testing"
 
 	"github.com/kizuna-dev/kizuna/pkg/store"
 	"github.com/kizuna-dev/kizuna/test/synth"
 )
+
+// runRecords sizes BenchmarkRun.
+var runRecords = flag.Int("run.records", 1_000_000, "records BenchmarkRun resolves")
 
 // BenchmarkRun resolves 1,000,000 generated records with three identifiers each, in memory:
 // the engine alone, without reading or writing the store (BenchmarkResolveDeterministic in
@@ -18,26 +22,22 @@ func BenchmarkRun(b *testing.B) {
 		{Name: "phone", Identifiers: []string{"Phone"}},
 		{Name: "customer", Identifiers: []string{"CustomerID"}},
 	}
-	var records []Record
-	err := synth.Contacts(1, 1_000_000, []string{"crm", "ec", "app"}, func(c synth.Contact) error {
-		ids := map[string][]string{}
-		for t, v := range map[string]string{"Email": c.Email, "Phone": c.Phone, "CustomerID": c.CustomerID} {
-			if v != "" {
-				ids[t] = []string{v}
-			}
-		}
-		records = append(records, Record{Ref: store.RecordRef{Source: c.Source, Key: c.Key}, Identifiers: ids,
-			Attributes: map[string]any{"segment": fmt.Sprint(c.Person % 7)}})
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
 	for b.Loop() {
 		b.StopTimer()
 		loader := NewLoader(cfg)
-		for _, r := range records {
-			loader.Add(r)
+		err := synth.Contacts(1, *runRecords, []string{"crm", "ec", "app"}, func(c synth.Contact) error {
+			ids := map[string][]string{}
+			for t, v := range map[string]string{"Email": c.Email, "Phone": c.Phone, "CustomerID": c.CustomerID} {
+				if v != "" {
+					ids[t] = []string{v}
+				}
+			}
+			loader.Add(Record{Ref: store.RecordRef{Source: c.Source, Key: c.Key}, Identifiers: ids,
+				Attributes: map[string]any{"segment": fmt.Sprint(c.Person % 7)}})
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
 		b.StartTimer()
 		in := loader.Input()

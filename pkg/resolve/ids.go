@@ -97,21 +97,6 @@ func (r *Result) assignIDs(clusters [][]int32, in Input) {
 		}
 	}
 
-	live := make(map[string]bool, len(clusters))
-	for _, p := range r.Profiles {
-		live[p.ID] = true
-	}
-	r.Aliases = absorbed
-	for alias, target := range prev.Aliases {
-		if t, ok := absorbed[target]; ok {
-			target = t
-		}
-		if live[target] {
-			r.Aliases[alias] = target
-		}
-		// An alias whose profile lost all its records has nothing left to resolve to.
-	}
-
 	byID := func(a, b Profile) int { return strings.Compare(a.ID, b.ID) }
 	sortProfiles(r.Profiles)
 	// Two clusters minting one ID would take 2^40 clusters to be likely; should it happen, the
@@ -129,6 +114,18 @@ func (r *Result) assignIDs(clusters [][]int32, in Input) {
 		if again {
 			slices.SortFunc(r.Profiles, byID)
 		}
+	}
+	// Aliases carry over to the profile their target now is, looked up in the sorted profiles
+	// rather than a map of every live ID.
+	r.Aliases = absorbed
+	for alias, target := range prev.Aliases {
+		if t, ok := absorbed[target]; ok {
+			target = t
+		}
+		if _, live := slices.BinarySearchFunc(r.Profiles, target, func(p Profile, id string) int { return strings.Compare(p.ID, id) }); live {
+			r.Aliases[alias] = target
+		}
+		// An alias whose profile lost all its records has nothing left to resolve to.
 	}
 	r.ProfileOf = make([]int32, len(r.Records))
 	for pi, p := range r.Profiles {

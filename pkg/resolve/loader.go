@@ -3,7 +3,12 @@ package resolve
 import (
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/kizuna-dev/kizuna/pkg/store"
 )
 
 // loaderBatch is how many records a Loader hands to a normalising goroutine at once.
@@ -35,7 +40,10 @@ type LoaderPart struct {
 	l       *Loader
 	kinds   map[string]uint16 // the part's copy of what it looked up
 	names   map[string]uint16
-	records []Record
+	// records are the part's records, in batches of loaderBatch: appending to one slice of
+	// millions copied it again and again. n counts them.
+	records [][]Record
+	n       int
 	// attrChunks and attrLocs are the part's encoded attributes (chunk indexes local to the
 	// part); attrOthers its values of other types, by the part's record index.
 	attrChunks [][]byte
@@ -43,22 +51,25 @@ type LoaderPart struct {
 	attrOthers map[int32][]attrValue
 	row        []attrValue
 
+	// batch is the current batch's raw identifiers, their values in rawBytes.
 	batch      []rawID
+	rawBytes   []byte
 	batchStart []int32
 	first      int
 	results    []loaderWork
 }
 
 type rawID struct {
-	kind  uint16
-	value string
+	kind     uint16
+	off, len uint32
 }
 
 type loaderWork struct {
 	part  *LoaderPart
 	first int
-	raw   []rawID
-	start []int32
+	raw      []rawID
+	rawBytes []byte
+	start    []int32
 	// chunk and locs are the batch's normalised identifiers; locs' chunk index is set by Input.
 	chunk []byte
 	locs  []idLoc
@@ -111,8 +122,55 @@ func (l *Loader) attrName(name string) uint16 {
 // Add takes a record. Its raw identifiers are normalised and then dropped, and its attributes
 // kept in a compact table rather than its map.
 func (p *LoaderPart) Add(r Record) {
+	p.addAttributes(r.Attributes)
+	p.batchStart = append(p.batchStart, int32(len(p.batch)))
+	for t, values := range r.Identifiers {
+		for _, v := range values {
+			p.addIdentifier(t, v)
+		}
+	}
+	r.Identifiers, r.Attributes = nil, nil
+	p.addRecord(r)
+}
+
+// AddScanned takes a record as a store scan yields it, without maps of its identifiers: each
+// is given to the function that each calls, and copied.
+func (p *LoaderPart) AddScanned(ref store.RecordRef, updatedAt time.Time, attributes map[string]any, each func(func(idType, value string)) error) error {
+	p.addAttributes(attributes)
+	p.batchStart = append(p.batchStart, int32(len(p.batch)))
+	if err := each(p.addIdentifier); err != nil {
+		return err
+	}
+	p.addRecord(Record{Ref: ref, UpdatedAt: updatedAt})
+	return nil
+}
+
+func (p *LoaderPart) addIdentifier(idType, value string) {
+	kind, ok := p.kinds[idType]
+	if !ok {
+		idType = strings.Clone(idType) // kept: the caller's string may be a view of its buffer
+		kind = p.l.kind(idType)
+		p.kinds[idType] = kind
+	}
+	p.batch = append(p.batch, rawID{kind: kind, off: uint32(len(p.rawBytes)), len: uint32(len(value))})
+	p.rawBytes = append(p.rawBytes, value...)
+}
+
+func (p *LoaderPart) addRecord(r Record) {
+	if len(p.records) == 0 || len(p.records[len(p.records)-1]) == loaderBatch {
+		p.records = append(p.records, make([]Record, 0, loaderBatch))
+	}
+	last := &p.records[len(p.records)-1]
+	*last = append(*last, r)
+	p.n++
+	if len(p.batchStart) == loaderBatch {
+		p.flush()
+	}
+}
+
+func (p *LoaderPart) addAttributes(attributes map[string]any) {
 	p.row = p.row[:0]
-	for name, v := range r.Attributes {
+	for name, v := range attributes {
 		if isEmpty(v) {
 			continue
 		}
@@ -123,36 +181,22 @@ func (p *LoaderPart) Add(r Record) {
 		}
 		p.row = append(p.row, attrValue{i, v})
 	}
-	rec := int32(len(p.records))
+	rec := int32(p.n)
 	var loc idLoc
 	p.attrChunks, loc = appendAttrs(p.attrChunks, p.row, func(v attrValue) { p.attrOthers[rec] = append(p.attrOthers[rec], v) })
 	p.attrLocs = append(p.attrLocs, loc)
-
-	p.batchStart = append(p.batchStart, int32(len(p.batch)))
-	for t, values := range r.Identifiers {
-		kind, ok := p.kinds[t]
-		if !ok {
-			kind = p.l.kind(t)
-			p.kinds[t] = kind
-		}
-		for _, v := range values {
-			p.batch = append(p.batch, rawID{kind, v})
-		}
-	}
-	r.Identifiers, r.Attributes = nil, nil
-	p.records = append(p.records, r)
-	if len(p.batchStart) == loaderBatch {
-		p.flush()
-	}
 }
 
 func (p *LoaderPart) flush() {
 	if len(p.batchStart) == 0 {
 		return
 	}
-	p.l.work <- loaderWork{part: p, first: p.first, raw: p.batch, start: p.batchStart}
-	p.first = len(p.records)
-	p.batch, p.batchStart = nil, nil
+	p.l.work <- loaderWork{part: p, first: p.first, raw: p.batch, rawBytes: p.rawBytes, start: p.batchStart}
+	p.first = p.n
+	// The next batch is sized like this one: growing it from nothing was a copy per doubling.
+	p.batch = make([]rawID, 0, cap(p.batch))
+	p.rawBytes = make([]byte, 0, cap(p.rawBytes))
+	p.batchStart = make([]int32, 0, loaderBatch)
 }
 
 // normalize is one normalising goroutine.
@@ -170,7 +214,13 @@ func (l *Loader) normalize() {
 			}
 			ids = ids[:0]
 			for _, raw := range w.raw[start:end] {
-				n, ok := l.cfg.Normalizer.Normalize(types[raw.kind], raw.value)
+				// A view of the batch's bytes, which nothing writes once the batch is sent;
+				// normalised values are copied into the chunk.
+				var value string
+				if raw.len > 0 {
+					value = unsafe.String(&w.rawBytes[raw.off], int(raw.len))
+				}
+				n, ok := l.cfg.Normalizer.Normalize(types[raw.kind], value)
 				if ok && !slices.Contains(ids, normalizedID{raw.kind, n}) {
 					ids = append(ids, normalizedID{raw.kind, n})
 				}
@@ -180,7 +230,7 @@ func (l *Loader) normalize() {
 			w.chunk, off, size = appendEntries(w.chunk, ids)
 			w.locs[i] = idLoc{off: off, size: size}
 		}
-		w.raw, w.start = nil, nil
+		w.raw, w.rawBytes, w.start = nil, nil, nil
 		l.resMu.Lock()
 		w.part.results = append(w.part.results, w)
 		l.resMu.Unlock()
@@ -199,7 +249,7 @@ func (l *Loader) Input() Input {
 
 	n := 0
 	for _, p := range l.parts {
-		n += len(p.records)
+		n += p.n
 	}
 	records := make([]Record, 0, n)
 	ids := &idTable{locs: make([]idLoc, n)}
@@ -224,7 +274,9 @@ func (l *Loader) Input() Input {
 		for rec, o := range p.attrOthers {
 			attrs.others[int32(base)+rec] = o
 		}
-		records = append(records, p.records...)
+		for _, batch := range p.records {
+			records = append(records, batch...)
+		}
 		p.records, p.attrChunks, p.attrLocs, p.attrOthers, p.results = nil, nil, nil, nil, nil
 	}
 	norm := &normalized{idTypes: l.types, ids: ids, attrs: attrs}

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/kizuna-dev/kizuna/pkg/identity"
 	"github.com/kizuna-dev/kizuna/pkg/store"
@@ -309,6 +311,47 @@ func TestLoaderMatchesRun(t *testing.T) {
 	for p := range loaded.Profiles {
 		if fmt.Sprint(loaded.ProfileIdentifiers(p)) != fmt.Sprint(direct.ProfileIdentifiers(p)) {
 			t.Fatalf("profile %d: identifiers %v, want %v", p, loaded.ProfileIdentifiers(p), direct.ProfileIdentifiers(p))
+		}
+	}
+
+	// As a store scan adds them: two parts at once, each identifier's type and value views of
+	// one buffer that is overwritten as soon as the Loader has seen them.
+	loader = NewLoader(cfg)
+	parts := []*LoaderPart{loader.Part(), loader.Part()}
+	var wg sync.WaitGroup
+	for n, part := range parts {
+		wg.Go(func() {
+			var buf []byte
+			for i, r := range records {
+				if i%2 != n {
+					continue
+				}
+				err := part.AddScanned(r.Ref, r.UpdatedAt, nil, func(fn func(idType, value string)) error {
+					for idType, values := range r.Identifiers {
+						for _, v := range values {
+							buf = append(append(buf[:0], idType...), v...)
+							fn(unsafe.String(&buf[0], len(idType)), unsafe.String(&buf[len(idType)], len(v)))
+							clear(buf)
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	in = loader.Input()
+	in.Generation = 1
+	scanned := run(t, cfg, in)
+	if got, want := groups(scanned), groups(direct); !slices.Equal(got, want) {
+		t.Fatalf("records added as scanned resolved into %d profiles, Run's own into %d", len(got), len(want))
+	}
+	for p := range scanned.Profiles {
+		if fmt.Sprint(scanned.ProfileIdentifiers(p)) != fmt.Sprint(direct.ProfileIdentifiers(p)) {
+			t.Fatalf("profile %d: identifiers %v, want %v", p, scanned.ProfileIdentifiers(p), direct.ProfileIdentifiers(p))
 		}
 	}
 }

@@ -201,6 +201,9 @@ const (
 	sqlScanRecords = `SELECT record_key, identifiers, attributes, first_seen_at, updated_at, deleted_at
 		FROM records WHERE namespace = ? AND source = ? ORDER BY record_key`
 
+	sqlScanLiveRecords = `SELECT record_key, identifiers, attributes, updated_at
+		FROM records WHERE namespace = ? AND source = ? AND deleted_at IS NULL ORDER BY record_key`
+
 	sqlScanEvents = `SELECT event_id, event_type, occurred_at, identifier_type, identifier_value,
 			properties, received_at
 		FROM events WHERE namespace = ? AND source = ? ORDER BY occurred_at, event_id`

@@ -106,6 +106,39 @@ func (s *jsonScanner) end() bool {
 	return s.pos == len(s.data)
 }
 
+// eachIdentifier calls fn for every value of {"Type": ["value", ...], ...}, with strings that
+// share the document; false when the document is not that simple, and fn may have been called
+// for some values by then (LiveRecord.EachIdentifier passes them on only after a whole read).
+func eachIdentifier(data []byte, fn func(idType, value string)) bool {
+	s := jsonScanner{data: unsafeString(data)}
+	ok := s.object(func(key string) bool {
+		if !s.consume('[') {
+			return false
+		}
+		if s.consume(']') {
+			return true
+		}
+		for {
+			v, ok := s.simpleString()
+			if !ok {
+				return false
+			}
+			fn(key, v)
+			if s.consume(',') {
+				continue
+			}
+			return s.consume(']')
+		}
+	})
+	return ok && s.end()
+}
+
+// isEmptyObject reports whether a document is {}, as records without attributes store.
+func isEmptyObject(data []byte) bool {
+	s := jsonScanner{data: unsafeString(data)}
+	return s.consume('{') && s.consume('}') && s.end()
+}
+
 // scanIdentifiers reads {"Type": ["value", ...], ...}; false when the document is not that simple.
 func scanIdentifiers(data []byte) (map[string][]string, bool) {
 	// Identifier values are few and short: each gets its own string, so that keeping one keeps

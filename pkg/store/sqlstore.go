@@ -85,6 +85,7 @@ type queries struct {
 	getRun, listRuns, runStatus, finishRun                      string
 	deleteQuarantined, insertQuarantinedPrefix, listQuarantined string
 	scanRecords, scanEvents, getSourceState, putSourceState     string
+	scanLiveRecords                                             string
 	stagedKey, dropStageRecords, dropStageEvents                string
 	mergeDeleted, mergeEvents, countLiveRecords                 string
 	anyRecords, storedKey                                       string
@@ -105,7 +106,8 @@ func compileQueries(d *dialect) queries {
 		insertQuarantinedPrefix: sqlInsertQuarantinedPrefix,
 		listQuarantined:         d.sql(sqlListQuarantined),
 		scanRecords:             d.sql(sqlScanRecords), scanEvents: d.sql(sqlScanEvents),
-		getSourceState: d.sql(sqlGetSourceState), putSourceState: d.sql(sqlPutSourceState),
+		scanLiveRecords: d.sql(sqlScanLiveRecords),
+		getSourceState:  d.sql(sqlGetSourceState), putSourceState: d.sql(sqlPutSourceState),
 		stagedKey: d.sql(sqlStagedKey), dropStageRecords: d.sql(sqlDropStageRecords),
 		dropStageEvents: d.sql(sqlDropStageEvents),
 		mergeDeleted:    d.sql(sqlMergeDeleted), mergeEvents: d.sql(sqlMergeEvents),
@@ -240,6 +242,29 @@ func (s *sqlStore) ScanRecords(ctx context.Context, namespace, source string, fn
 		}
 		r.FirstSeenAt, r.UpdatedAt, r.DeletedAt = firstSeen.Time, updated.Time, deleted.ptr()
 		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("scan records of %s/%s: %w", namespace, source, err)
+	}
+	return nil
+}
+
+func (s *sqlStore) ScanLiveRecords(ctx context.Context, namespace, source string, fn func(*LiveRecord) error) error {
+	rs, err := s.b.read().query(ctx, s.q.scanLiveRecords, namespace, source)
+	if err != nil {
+		return fmt.Errorf("scan records of %s/%s: %w", namespace, source, err)
+	}
+	defer rs.Close()
+	var r LiveRecord
+	var updated nullTime
+	for rs.Next() {
+		if err := rs.Scan(&r.Key, &r.identifiers, &r.attributes, &updated); err != nil {
+			return fmt.Errorf("scan records of %s/%s: %w", namespace, source, err)
+		}
+		r.UpdatedAt = updated.Time
+		if err := fn(&r); err != nil {
 			return err
 		}
 	}

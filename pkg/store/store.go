@@ -26,6 +26,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -74,6 +75,11 @@ type Store interface {
 
 	// ScanRecords calls fn for every record of a source (deleted ones too) in record-key order.
 	ScanRecords(ctx context.Context, namespace, source string, fn func(Record) error) error
+
+	// ScanLiveRecords calls fn for every live record of a source in record-key order, decoding
+	// only what the caller asks of each: the way to read millions of records. The record is
+	// only valid during the call.
+	ScanLiveRecords(ctx context.Context, namespace, source string, fn func(*LiveRecord) error) error
 
 	// ScanEvents calls fn for every event of a source in (occurredAt, id) order.
 	ScanEvents(ctx context.Context, namespace, source string, fn func(Event) error) error
@@ -223,6 +229,54 @@ type Record struct {
 	UpdatedAt   time.Time
 	// DeletedAt is set when a snapshot no longer contains the record.
 	DeletedAt *time.Time
+}
+
+// LiveRecord is a record that ScanLiveRecords yields: its key and time, and its identifiers
+// and attributes still encoded, to be read on demand. Reading ten million records into maps
+// was most of a resolution's reading time; identity resolution only copies out the few strings
+// it keeps. A LiveRecord and every string it gives are only valid during the scan's callback.
+type LiveRecord struct {
+	Key       string
+	UpdatedAt time.Time
+
+	identifiers, attributes jsonText
+	// pairs holds the identifiers read so far, so that a document the fast reader gives up on
+	// halfway gives fn nothing twice.
+	pairs [][2]string
+}
+
+// EachIdentifier calls fn with every identifier value of the record, by type; the strings are
+// only valid during the call.
+func (r *LiveRecord) EachIdentifier(fn func(idType, value string)) error {
+	r.pairs = r.pairs[:0]
+	if eachIdentifier(r.identifiers, func(idType, value string) { r.pairs = append(r.pairs, [2]string{idType, value}) }) {
+		for _, p := range r.pairs {
+			fn(p[0], p[1])
+		}
+		return nil
+	}
+	ids, err := decodeIdentifiers(r.identifiers)
+	if err != nil {
+		return fmt.Errorf("record %s: %w", r.Key, err)
+	}
+	for t, values := range ids {
+		for _, v := range values {
+			fn(t, v)
+		}
+	}
+	return nil
+}
+
+// Attributes decodes the record's attributes; nil when it has none.
+func (r *LiveRecord) Attributes() (map[string]any, error) {
+	if isEmptyObject(r.attributes) {
+		return nil, nil
+	}
+	values, err := decodeValues(r.attributes)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", r.Key, err)
+	}
+	return values, nil
 }
 
 // Event is one behavioural event.

@@ -141,6 +141,18 @@ type ResolveOptions struct {
 	RunID  string
 	DryRun bool
 	Now    func() time.Time
+	// Phase, when set, is told how long each phase of the run took (read, resolve, publish):
+	// a worker logs them, so that a slow run says where its time went.
+	Phase func(name string, took time.Duration)
+}
+
+// phase reports the time since *start under name and restarts the count.
+func (o ResolveOptions) phase(name string, start *time.Time) {
+	now := time.Now()
+	if o.Phase != nil {
+		o.Phase(name, now.Sub(*start))
+	}
+	*start = now
 }
 
 // Resolve runs one resolution against the store: it reads the live records of every source and
@@ -161,15 +173,18 @@ func Resolve(ctx context.Context, st store.Store, cfg *resolve.Config, opts Reso
 	if err != nil {
 		return run, nil, fmt.Errorf("read the published generation: %w", err)
 	}
+	start := time.Now()
 	in, err := loadInput(ctx, st, cfg)
 	if err != nil {
 		return run, nil, err
 	}
+	opts.phase("read", &start)
 	in.Generation = state.PublishedGeneration + 1
 	res, err := resolve.Run(ctx, cfg, in)
 	if err != nil {
 		return run, nil, err
 	}
+	opts.phase("resolve", &start)
 	summarize(&run, res)
 	if opts.DryRun {
 		run.Status = store.SyncSucceeded
@@ -181,6 +196,9 @@ func Resolve(ctx context.Context, st store.Store, cfg *resolve.Config, opts Reso
 		return run, res, nil
 	}
 	published, err := publish(ctx, st, run, res, opts.Now)
+	if err == nil {
+		opts.phase("publish", &start)
+	}
 	return published, res, err
 }
 
@@ -225,14 +243,12 @@ func loadInput(ctx context.Context, st store.Store, cfg *resolve.Config) (resolv
 	for _, source := range sources {
 		part := loader.Part()
 		g.Go(func() error {
-			err := st.ScanRecords(gctx, cfg.Namespace, source, func(r store.Record) error {
-				if r.DeletedAt == nil {
-					part.Add(resolve.Record{
-						Ref:         store.RecordRef{Source: source, Key: r.Key},
-						Identifiers: r.Identifiers, Attributes: r.Attributes, UpdatedAt: r.UpdatedAt,
-					})
+			err := st.ScanLiveRecords(gctx, cfg.Namespace, source, func(r *store.LiveRecord) error {
+				attrs, err := r.Attributes()
+				if err != nil {
+					return err
 				}
-				return nil
+				return part.AddScanned(store.RecordRef{Source: source, Key: r.Key}, r.UpdatedAt, attrs, r.EachIdentifier)
 			})
 			if err != nil {
 				return fmt.Errorf("read the records of DataSource %s: %w", source, err)

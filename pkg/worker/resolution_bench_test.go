@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"testing"
+	"time"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/store"
@@ -52,13 +53,16 @@ func BenchmarkResolveDeterministic(b *testing.B) {
 		b.Fatal(err)
 	}
 	var peak int64
+	phases := map[string]time.Duration{}
 	run := 0
 	for b.Loop() {
 		run++
 		// Return what loading the store left behind, so that the peak is the resolution's own.
 		debug.FreeOSMemory()
 		procstat.ResetPeakRSS()
-		got, _, err := Resolve(ctx, st, cfg, ResolveOptions{RunID: fmt.Sprintf("bench-%d", run)})
+		got, _, err := Resolve(ctx, st, cfg, ResolveOptions{
+			RunID: fmt.Sprintf("bench-%d", run), Phase: func(name string, took time.Duration) { phases[name] += took },
+		})
 		if err != nil || got.Records != int64(n) {
 			b.Fatalf("resolve: %+v, %v", got, err)
 		}
@@ -67,6 +71,9 @@ func BenchmarkResolveDeterministic(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+	for name, took := range phases {
+		b.ReportMetric(took.Seconds()/float64(b.N), name+"-s")
+	}
 }
 
 // loadContacts writes one source's share of the generated records into the store.

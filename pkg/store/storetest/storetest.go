@@ -371,6 +371,52 @@ var migrationTests = []test{
 }
 
 var recordTests = []test{
+	{"a live scan reads what a full scan reads, without the deleted records", func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := open(t)
+		in := people(1, "a", "b", "c", "d")
+		// An escaped value takes the live scan's slow path.
+		in[2].Identifiers["Email"] = append(in[2].Identifiers["Email"], `"quoted"@example.com`)
+		in[3].Attributes = nil
+		syncRecords(t, s, newRun("crm", "r1", store.SyncSnapshot), in)
+		syncRecords(t, s, newRun("crm", "r2", store.SyncSnapshot), []store.Record{in[0], in[2], in[3]})
+		var want []store.Record
+		for _, r := range scanRecords(t, s, ns, "crm") {
+			if r.DeletedAt == nil {
+				want = append(want, r)
+			}
+		}
+		var got []store.Record
+		err := s.ScanLiveRecords(t.Context(), ns, "crm", func(r *store.LiveRecord) error {
+			rec := store.Record{Key: r.Key, Identifiers: map[string][]string{}, UpdatedAt: r.UpdatedAt}
+			if err := r.EachIdentifier(func(idType, value string) {
+				rec.Identifiers[idType] = append(rec.Identifiers[idType], strings.Clone(value))
+			}); err != nil {
+				return err
+			}
+			attrs, err := r.Attributes()
+			if attrs == nil {
+				attrs = map[string]any{}
+			}
+			rec.Attributes = attrs
+			got = append(got, rec)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("ScanLiveRecords: %v", err)
+		}
+		mustEqual(t, "live records", contents(got), contents(want))
+		for i := range min(len(got), len(want)) {
+			if !got[i].UpdatedAt.Equal(want[i].UpdatedAt) {
+				t.Errorf("%s: UpdatedAt %v, want %v", got[i].Key, got[i].UpdatedAt, want[i].UpdatedAt)
+			}
+		}
+		stop := errors.New("stop")
+		calls := 0
+		err = s.ScanLiveRecords(t.Context(), ns, "crm", func(*store.LiveRecord) error { calls++; return stop })
+		if !errors.Is(err, stop) || calls != 1 {
+			t.Errorf("ScanLiveRecords = %v after %d calls, want the callback's error after 1", err, calls)
+		}
+	}},
 	{"records come back as they went in, in key order", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		in := people(3, "m", "a", "z", "B", "名寄せ", "a-1", "ä")
