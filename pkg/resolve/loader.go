@@ -37,9 +37,9 @@ type Loader struct {
 // LoaderPart takes the records of one scan. A part is used by one goroutine at a time; parts
 // of one Loader can be used concurrently.
 type LoaderPart struct {
-	l       *Loader
-	kinds   map[string]uint16 // the part's copy of what it looked up
-	names   map[string]uint16
+	l     *Loader
+	kinds map[string]uint16 // the part's copy of what it looked up
+	names map[string]uint16
 	// records are the part's records, in batches of loaderBatch: appending to one slice of
 	// millions copied it again and again. n counts them.
 	records [][]Record
@@ -65,8 +65,8 @@ type rawID struct {
 }
 
 type loaderWork struct {
-	part  *LoaderPart
-	first int
+	part     *LoaderPart
+	first    int
 	raw      []rawID
 	rawBytes []byte
 	start    []int32
