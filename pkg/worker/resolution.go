@@ -262,10 +262,15 @@ func loadInput(ctx context.Context, st store.Store, cfg *resolve.Config) (resolv
 	}
 	in := loader.Input()
 	// The store scans memberships in the records' order: line them up in one pass.
-	prev := resolve.Previous{ProfileOf: make([]string, len(in.Records)), Created: map[string]int64{}, Aliases: map[string]string{}}
+	// ProfileOf is made when the first membership arrives: a first publication needs none, and
+	// at ten million records it is 160 MB.
+	prev := resolve.Previous{Created: map[string]int64{}, Aliases: map[string]string{}}
 	next := 0
 	var last store.RecordRef
 	err := st.ScanMemberships(ctx, cfg.Namespace, cfg.Name, func(ref store.RecordRef, profileID string) error {
+		if prev.ProfileOf == nil {
+			prev.ProfileOf = make([]string, len(in.Records))
+		}
 		if resolve.CompareRefs(ref, last) < 0 {
 			return fmt.Errorf("the store returned record %s/%s after %s/%s, out of order", ref.Source, ref.Key, last.Source, last.Key)
 		}
