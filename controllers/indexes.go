@@ -63,29 +63,7 @@ func resolutionDataSources(idr *cdpv1alpha1.IdentityResolution) []string {
 
 // segmentReferencedSegments lists the Segments a Segment's rule tests membership of.
 func segmentReferencedSegments(seg *cdpv1alpha1.Segment) []string {
-	var names []string
-	visit := func(c cdpv1alpha1.Condition) {
-		if c.Segment != nil {
-			names = append(names, c.Segment.Name)
-		}
-	}
-	rule := seg.Spec.Rule
-	visit(rule.Condition)
-	nested := append(append([]cdpv1alpha1.NestedRule{}, rule.All...), rule.Any...)
-	if rule.Not != nil {
-		nested = append(nested, *rule.Not)
-	}
-	for _, n := range nested {
-		visit(n.Condition)
-		leaves := append(append([]cdpv1alpha1.LeafRule{}, n.All...), n.Any...)
-		if n.Not != nil {
-			leaves = append(leaves, *n.Not)
-		}
-		for _, l := range leaves {
-			visit(l.Condition)
-		}
-	}
-	return sortedUnique(names)
+	return seg.Spec.Rule.ReferencedSegments()
 }
 
 // channelSecrets lists the Secrets a Channel reads.

@@ -10,19 +10,27 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/store"
 )
 
 // +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=segments,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=segments/status,verbs=get;update;patch
 
 // segmentReconciler checks a Segment's schedule, that the segments its rule refers to form no
-// cycle and select from the same resolution, and that its references exist and are Ready.
-type segmentReconciler struct{ base }
+// cycle and select from the same resolution, and that its references exist and are Ready; then
+// evaluates it (segment_evaluation.go) when what it depends on changed, and reflects the
+// evaluation into status.
+type segmentReconciler struct {
+	base
+	store store.Store
+}
 
-func setupSegment(mgr ctrl.Manager, b base, opts controller.Options, _ Options) error {
+func setupSegment(mgr ctrl.Manager, b base, opts controller.Options, o Options) error {
 	indexer := mgr.GetFieldIndexer()
 	ctx := context.Background()
 	err := indexer.IndexField(ctx, &cdpv1alpha1.Segment{}, indexResolution,
@@ -33,7 +41,7 @@ func setupSegment(mgr ctrl.Manager, b base, opts controller.Options, _ Options) 
 	if err := indexer.IndexField(ctx, &cdpv1alpha1.Segment{}, indexSegments, indexBy(segmentReferencedSegments)); err != nil {
 		return err
 	}
-	r := &segmentReconciler{b}
+	r := &segmentReconciler{base: b, store: o.Store}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("segment").
 		For(&cdpv1alpha1.Segment{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -41,6 +49,8 @@ func setupSegment(mgr ctrl.Manager, b base, opts controller.Options, _ Options) 
 			enqueueReferencing(b.Client, &cdpv1alpha1.SegmentList{}, indexResolution)).
 		Watches(&cdpv1alpha1.Segment{},
 			enqueueReferencing(b.Client, &cdpv1alpha1.SegmentList{}, indexSegments)).
+		// A sync of events may change any behavioural segment of the namespace.
+		Watches(&cdpv1alpha1.DataSource{}, handler.EnqueueRequestsFromMapFunc(r.segmentsOfEventSource)).
 		WithOptions(opts).
 		Complete(r)
 }
@@ -56,7 +66,32 @@ func (r *segmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	setConditions(&seg.Status.Conditions, seg.Generation, r.clock.Now(), a)
-	return ctrl.Result{}, r.status().commit(ctx, before, &seg)
+	result := ctrl.Result{}
+	var evalErr error
+	if r.store != nil {
+		result, evalErr = r.evaluateIfDue(ctx, &seg, a.ready())
+	}
+	if err := r.status().commit(ctx, before, &seg); err != nil {
+		return ctrl.Result{}, err
+	}
+	return result, evalErr
+}
+
+// segmentsOfEventSource lists the segments of an Events DataSource's namespace.
+func (r *segmentReconciler) segmentsOfEventSource(ctx context.Context, obj client.Object) []reconcile.Request {
+	ds, ok := obj.(*cdpv1alpha1.DataSource)
+	if !ok || ds.Spec.Type != cdpv1alpha1.DataSourceEvents {
+		return nil
+	}
+	var segments cdpv1alpha1.SegmentList
+	if err := r.List(ctx, &segments, client.InNamespace(ds.Namespace)); err != nil {
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(segments.Items))
+	for _, s := range segments.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
+	}
+	return requests
 }
 
 func (r *segmentReconciler) assess(ctx context.Context, seg *cdpv1alpha1.Segment) (assessment, error) {

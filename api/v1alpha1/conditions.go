@@ -16,6 +16,19 @@ const (
 	ConditionResolved = "Resolved"
 	// ConditionResolving (IdentityResolution): a resolution Job is running, or why none can.
 	ConditionResolving = "Resolving"
+
+	// ConditionEvaluated (Segment): the latest evaluation succeeded, or why none ran.
+	ConditionEvaluated = "Evaluated"
+)
+
+// Reasons of a Segment's Evaluated condition.
+const (
+	ReasonEvaluated        = "Evaluated"
+	ReasonEvaluationFailed = "EvaluationFailed"
+	// ReasonWaitingForProfiles: the resolution has published no profiles yet.
+	ReasonWaitingForProfiles = "WaitingForProfiles"
+	// ReasonSegmentNotReady: the segment itself is not Ready (see the Ready condition).
+	ReasonSegmentNotReady = "NotReady"
 )
 
 // Reasons of an IdentityResolution's Resolved and Resolving conditions.

@@ -17,7 +17,7 @@ selects audiences by attributes and behaviour, and delivers campaigns through em
 LINE, push and webhooks, all declared as Kubernetes resources.`,
 		SilenceUsage: true,
 	}
-	root.AddCommand(newManagerCommand(), newWorkerCommand(), newRunCommand(), newResolveCommand(), newExplainCommand(), newExportCommand(), newVersionCommand())
+	root.AddCommand(newManagerCommand(), newWorkerCommand(), newRunCommand(), newResolveCommand(), newExplainCommand(), newExportCommand(), newPreviewCommand(), newVersionCommand())
 	return root
 }
 

@@ -27,8 +27,9 @@ func newRunCommand() *cobra.Command {
 		Short: "Run the pipeline declared in manifests once, locally, without a cluster",
 		Long: `Reads Kizuna manifests (and the Secrets and ConfigMaps they refer to) from a file or a folder
 and runs their work once against a store, with the same code the operator's Jobs run:
-DataSources are synced, then IdentityResolutions resolve their records into profiles. File paths
-in a DataSource are relative to its manifest's folder.
+DataSources are synced, IdentityResolutions resolve their records into profiles, then Segments
+are evaluated (a segment after those it refers to) and record who entered and who left. File
+paths in a DataSource are relative to its manifest's folder.
 
 The store is sqlite:PATH (a file, created when missing) or a postgres:// connection string.`,
 		Example: `  kizuna run -f examples/retail --store sqlite:kizuna.db`,
@@ -87,6 +88,9 @@ func runLocal(cmd *cobra.Command, path, dsn, namespace string) error {
 	if err := resolveLocal(cmd, st, set, runID); err != nil {
 		return err
 	}
+	if err := segmentLocal(cmd, st, set); err != nil {
+		return err
+	}
 	if len(set.Skipped) > 0 {
 		kinds := make([]string, 0, len(set.Skipped))
 		for kind, n := range set.Skipped {
@@ -141,4 +145,90 @@ func syncLocal(ctx context.Context, st store.Store, creds worker.Credentials, lo
 		return store.SyncRun{}, err
 	}
 	return ingest.Sync(ctx, st, cfg)
+}
+
+// segmentLocal evaluates every Segment of the set, each after the segments its rule refers to.
+func segmentLocal(cmd *cobra.Command, st store.Store, set *manifest.Set) error {
+	if len(set.Segments) == 0 {
+		return nil
+	}
+	order, err := segmentOrder(set.Segments)
+	if err != nil {
+		return err
+	}
+	table := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	_, _ = fmt.Fprintln(table, "\nSEGMENT\tSIZE\tENTERED\tEXITED\tEVALUATION\tDURATION")
+	failed := 0
+	for _, seg := range order {
+		res, err := evaluateLocal(cmd.Context(), st, set, seg)
+		if err != nil {
+			failed++
+			_, _ = fmt.Fprintf(table, "%s\tError: %v\n", seg.Name, err)
+			continue
+		}
+		_, _ = fmt.Fprintf(table, "%s\t%d\t%d\t%d\t%d\t%s\n", seg.Name, res.Size, res.Entered, res.Exited, res.Evaluation,
+			res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond))
+	}
+	_ = table.Flush()
+	if failed > 0 {
+		return fmt.Errorf("%d of %d Segments did not evaluate", failed, len(set.Segments))
+	}
+	return nil
+}
+
+func evaluateLocal(ctx context.Context, st store.Store, set *manifest.Set, seg *cdpv1alpha1.Segment) (store.SegmentEvaluationResult, error) {
+	idr, fields, err := segmentInputs(set, seg)
+	if err != nil {
+		return store.SegmentEvaluationResult{}, err
+	}
+	cfg, err := worker.ResolveConfig(idr)
+	if err != nil {
+		return store.SegmentEvaluationResult{}, err
+	}
+	return worker.EvaluateSegment(ctx, st, seg, cfg, fields, worker.SegmentOptions{})
+}
+
+// segmentOrder orders segments so that each comes after the segments it refers to; a cycle, or
+// a reference to a segment not in the set, is an error.
+func segmentOrder(located []manifest.Located[*cdpv1alpha1.Segment]) ([]*cdpv1alpha1.Segment, error) {
+	byName := map[string]*cdpv1alpha1.Segment{}
+	for _, l := range located {
+		byName[l.Object.Namespace+"/"+l.Object.Name] = l.Object
+	}
+	const (
+		visiting = 1
+		done     = 2
+	)
+	state := map[string]int{}
+	var order []*cdpv1alpha1.Segment
+	var visit func(seg *cdpv1alpha1.Segment, path []string) error
+	visit = func(seg *cdpv1alpha1.Segment, path []string) error {
+		key := seg.Namespace + "/" + seg.Name
+		path = append(path, seg.Name)
+		switch state[key] {
+		case done:
+			return nil
+		case visiting:
+			return fmt.Errorf("segments refer to each other in a cycle (%s): remove one of the segment conditions", strings.Join(path, " -> "))
+		}
+		state[key] = visiting
+		for _, name := range seg.Spec.Rule.ReferencedSegments() {
+			next, ok := byName[seg.Namespace+"/"+name]
+			if !ok {
+				return fmt.Errorf("segment %s refers to segment %q, which is not among the manifests", seg.Name, name)
+			}
+			if err := visit(next, path); err != nil {
+				return err
+			}
+		}
+		state[key] = done
+		order = append(order, seg)
+		return nil
+	}
+	for _, l := range located {
+		if err := visit(l.Object, nil); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
 }

@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/kizuna-dev/kizuna/pkg/store"
 	"github.com/kizuna-dev/kizuna/test/envtest"
 )
 
@@ -31,13 +35,13 @@ func TestRunSyncsTheExampleAndExportWritesItsRecords(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kizuna run: %v\n%s", err, out)
 	}
+	runOutput := out
 	for _, want := range []string{
 		"crm-contacts    Succeeded  10    9       1",
 		"ma-leads        Succeeded  9     9       0",
 		"business-cards  Succeeded  6     6       0",
 		"ec-orders       Succeeded  18    18      0",
 		"customers           Succeeded  24       12        12   0       0       0        1",
-		"not run locally yet: 2 Segment",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kizuna run printed\n%s\nwithout %q", out, want)
@@ -86,6 +90,8 @@ func TestRunSyncsTheExampleAndExportWritesItsRecords(t *testing.T) {
 	if err != nil || !strings.Contains(out, "not published (dry run), compared with generation 1") || !strings.Contains(out, "unchanged    12") {
 		t.Errorf("kizuna resolve --dry-run: %v\n%s", err, out)
 	}
+
+	checkSegments(t, examples, dsn, runOutput)
 
 	out, err = kizuna(t, "export", "quarantine", "--store", dsn, "--source", "crm-contacts")
 	if err != nil {
@@ -142,5 +148,60 @@ func TestExplainShowsMatchWeights(t *testing.T) {
 	}
 	if strings.Contains(out, "records 7") {
 		t.Errorf("kizuna explain named records by their positions in the run:\n%s", out)
+	}
+}
+
+// checkSegments checks the example's segments as `kizuna run` evaluated them: Tokyo's size
+// against the profiles' own attributes, and what preview says against what run recorded.
+func checkSegments(t *testing.T, examples, dsn, runOutput string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokyo := 0
+	err = st.ScanProfiles(ctx, "default", "customers", func(p store.Profile) error {
+		if p.Attributes["prefecture"] == "東京都" {
+			tokyo++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[string]int64{}
+	for _, name := range []string{"tokyo-customers", "repeat-buyers"} {
+		evals, err := st.SegmentEvaluations(ctx, "default", name, 1)
+		if err != nil || len(evals) != 1 {
+			t.Fatalf("evaluations of %s = %v, %v; want the run's one", name, evals, err)
+		}
+		sizes[name] = evals[0].Size
+		if evals[0].Entered != evals[0].Size || evals[0].Exited != 0 {
+			t.Errorf("first evaluation of %s = %+v: every member should have entered", name, evals[0])
+		}
+		if !regexp.MustCompile(`(?m)^` + name + `\s+` + strconv.FormatInt(evals[0].Size, 10) + `\s`).MatchString(runOutput) {
+			t.Errorf("kizuna run printed\n%s\nwithout %s's size %d", runOutput, name, evals[0].Size)
+		}
+	}
+	_ = st.Close()
+	if tokyo == 0 || sizes["tokyo-customers"] != int64(tokyo) {
+		t.Errorf("tokyo-customers has %d members, the profiles %d in 東京都", sizes["tokyo-customers"], tokyo)
+	}
+	if sizes["repeat-buyers"] == 0 {
+		t.Error("repeat-buyers is empty: the example's orders have repeat buyers")
+	}
+
+	out, err := kizuna(t, "preview", "segment", "-f", filepath.Join(examples, "segments.yaml"), "--store", dsn)
+	if err != nil {
+		t.Fatalf("kizuna preview segment: %v\n%s", err, out)
+	}
+	for name, size := range sizes {
+		if want := "Segment " + name + ": " + strconv.FormatInt(size, 10) + " profiles"; !strings.Contains(out, want) {
+			t.Errorf("preview printed\n%s\nwithout %q", out, want)
+		}
+	}
+	if !strings.Contains(out, "PREFECTURE") || !strings.Contains(out, "東京都") || !strings.Contains(out, "FROM profiles p") {
+		t.Errorf("preview printed\n%s\nwithout the attribute the rule reads, its values, or the SQL", out)
 	}
 }

@@ -25,6 +25,7 @@ import (
 type Set struct {
 	DataSources         []Located[*cdpv1alpha1.DataSource]
 	IdentityResolutions []Located[*cdpv1alpha1.IdentityResolution]
+	Segments            []Located[*cdpv1alpha1.Segment]
 	Secrets             map[string]map[string][]byte
 	ConfigMaps          map[string]map[string][]byte
 	// Skipped counts documents of kinds the local commands do not run yet, by kind.
@@ -147,6 +148,12 @@ func (s *Set) add(u *unstructured.Unstructured, file string) error {
 			return err
 		}
 		s.IdentityResolutions = append(s.IdentityResolutions, Located[*cdpv1alpha1.IdentityResolution]{Object: idr, Dir: filepath.Dir(file), File: file})
+	case gvk.Group == cdpv1alpha1.GroupVersion.Group && gvk.Kind == "Segment":
+		seg, err := decode[cdpv1alpha1.Segment](u)
+		if err != nil {
+			return err
+		}
+		s.Segments = append(s.Segments, Located[*cdpv1alpha1.Segment]{Object: seg, Dir: filepath.Dir(file), File: file})
 	default:
 		s.Skipped[gvk.Kind]++
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -359,4 +360,91 @@ func appendZeroPad(b []byte, n, width int) []byte {
 		b[start] = '0'
 	}
 	return b
+}
+
+// segmentProfiles is the size of a benchmarked segment and of a benchmarked set of identity
+// links: `-segment.profiles 5000000` measures the size the store is built for.
+var segmentProfiles = flag.Int("segment.profiles", 1_000_000, "links in BenchmarkWriteIdentityLinks and members in BenchmarkEvaluateSegment")
+
+// BenchmarkWriteIdentityLinks rebuilds the identity links of a resolution (Replace), as the
+// segment worker does for each new generation, in identifier order.
+func BenchmarkWriteIdentityLinks(b *testing.B) {
+	n := *segmentProfiles
+	for _, be := range benchBackends {
+		b.Run(be.name, func(b *testing.B) {
+			s, err := store.Open(b.Context(), be.dsn(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			generation := int64(0)
+			for b.Loop() {
+				generation++
+				links := func(yield func(store.IdentityLink) bool) {
+					for i := range n {
+						l := store.IdentityLink{Type: "Email", Value: "customer" + zeroPad(i, 9) + "@example.co.jp", ProfileID: "prof-" + zeroPad(i/2, 12)}
+						if !yield(l) {
+							return
+						}
+					}
+				}
+				u := store.IdentityLinkUpdate{Namespace: "bench", Resolution: "customers", Generation: generation, Replace: true}
+				if err := s.WriteIdentityLinks(b.Context(), u, links); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "links/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkEvaluateSegment evaluates a segment of segmentProfiles members whose query reads
+// the identity links, each evaluation after the first swapping one member in ten.
+func BenchmarkEvaluateSegment(b *testing.B) {
+	n := *segmentProfiles
+	for _, be := range benchBackends {
+		b.Run(be.name, func(b *testing.B) {
+			s, err := store.Open(b.Context(), be.dsn(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			// Two links a profile, so that the query has duplicates to drop.
+			links := func(yield func(store.IdentityLink) bool) {
+				for i := range n * 12 / 10 * 2 {
+					if !yield(store.IdentityLink{Type: "Email", Value: "c" + zeroPad(i, 9), ProfileID: "prof-" + zeroPad(i/2, 12)}) {
+						return
+					}
+				}
+			}
+			if err := s.WriteIdentityLinks(b.Context(), store.IdentityLinkUpdate{Namespace: "bench", Resolution: "customers", Replace: true}, links); err != nil {
+				b.Fatal(err)
+			}
+			// Members are the profiles whose number, shifted by the evaluation, is below n: one in
+			// ten is replaced at each evaluation.
+			query := `SELECT profile_id FROM identity_links WHERE namespace = $1 AND resolution = $2
+				AND substr(profile_id, 6) >= $3 AND substr(profile_id, 6) < $4`
+			if s.Dialect() == store.DialectSQLite {
+				query = strings.NewReplacer("$", "?").Replace(query)
+			}
+			i := 0
+			for b.Loop() {
+				from := (i % 2) * n / 10
+				i++
+				res, err := s.EvaluateSegment(b.Context(), store.SegmentEvaluation{
+					Namespace: "bench", Segment: "vip", Resolution: "customers", Query: query,
+					Args: []any{"bench", "customers", zeroPad(from, 12), zeroPad(from+n, 12)},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Size != int64(n) {
+					b.Fatalf("evaluation %+v: want %d members", res, n)
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "members/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }

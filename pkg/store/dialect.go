@@ -13,6 +13,8 @@ import (
 // database runs fastest its own way (which records a snapshot did not stage, which staged
 // records are new).
 type dialect struct {
+	// name is what Store.Dialect returns.
+	name string
 	// migrations is the folder of migrations/ for this dialect.
 	migrations string
 	// dollarPlaceholders: PostgreSQL numbers its parameters ($1, $2); SQLite takes ?.
@@ -33,14 +35,20 @@ type dialect struct {
 	stageRecordsByKey string
 	// timeArg turns a time into the parameter value of a time column.
 	timeArg func(time.Time) any
+	// createSegmentNew creates the temporary table that holds the profiles a segment's query
+	// returns; fillSegmentNew fills it from the query (%s), one row per distinct profile ID, and
+	// analyzeSegmentNew, when set, gives the planner its size before the diff reads it.
+	createSegmentNew, fillSegmentNew, analyzeSegmentNew string
 }
 
 var sqliteDialect = &dialect{
+	name:               DialectSQLite,
 	migrations:         "migrations/sqlite",
 	dollarPlaceholders: false,
 	slots: strings.NewReplacer(
 		"{stage_records}", "temp.kizuna_stage_records",
 		"{stage_events}", "temp.kizuna_stage_events",
+		"{segment_new}", "temp.kizuna_segment_new",
 		"{time}", "INTEGER",
 		"{json}", "",
 		// The staged keys have no index: SQLite reads them once into a temporary B-tree for
@@ -74,14 +82,22 @@ var sqliteDialect = &dialect{
 	// staging table; a sort reads it once.
 	stageRecordsByKey: `(SELECT * FROM temp.kizuna_stage_records ORDER BY +record_key)`,
 	timeArg:           func(t time.Time) any { return t.UnixMicro() },
+	// The key is the index the diff looks profiles up by; a conflict skips a duplicate, where
+	// DISTINCT would sort the IDs into a B-tree of its own first. Not INSERT OR IGNORE, which
+	// would skip a NULL ID too: ON CONFLICT covers uniqueness alone.
+	createSegmentNew: `CREATE TEMP TABLE kizuna_segment_new (
+		profile_id TEXT NOT NULL PRIMARY KEY) WITHOUT ROWID`,
+	fillSegmentNew: "INSERT INTO temp.kizuna_segment_new (profile_id) SELECT * FROM (\n%s\n) AS q WHERE true ON CONFLICT DO NOTHING",
 }
 
 var postgresDialect = &dialect{
+	name:               DialectPostgres,
 	migrations:         "migrations/postgres",
 	dollarPlaceholders: true,
 	slots: strings.NewReplacer(
 		"{stage_records}", "pg_temp.kizuna_stage_records",
 		"{stage_events}", "pg_temp.kizuna_stage_events",
+		"{segment_new}", "pg_temp.kizuna_segment_new",
 		"{time}", "timestamptz",
 		"{json}", "::jsonb",
 		// PostgreSQL turns NOT EXISTS into a hashed anti-join; NOT IN would become a subplan
@@ -121,6 +137,12 @@ var postgresDialect = &dialect{
 	// Sorting first costs PostgreSQL more than inserting out of order saves.
 	stageRecordsByKey: `pg_temp.kizuna_stage_records`,
 	timeArg:           func(t time.Time) any { return t },
+	// No index: PostgreSQL diffs with hashed anti-joins, and DISTINCT's hash costs less than
+	// the speculative insertion of ON CONFLICT. A temporary table has no statistics until it
+	// is analyzed, and the planner would guess its size.
+	createSegmentNew:  `CREATE TEMP TABLE kizuna_segment_new (profile_id text COLLATE "C" NOT NULL)`,
+	fillSegmentNew:    "INSERT INTO pg_temp.kizuna_segment_new (profile_id) SELECT DISTINCT * FROM (\n%s\n) AS q",
+	analyzeSegmentNew: `ANALYZE pg_temp.kizuna_segment_new`,
 }
 
 // sql fills the slots of a shared query and numbers its placeholders for the dialect: ? is the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -37,6 +38,17 @@ func openPostgres(ctx context.Context, dsn string, o options) (*sqlStore, error)
 }
 
 func (b *postgresBackend) read() querier { return pgxQuerier{db: b.pool} }
+
+// readOnly runs fn in a READ ONLY transaction, which PostgreSQL keeps from writing.
+func (b *postgresBackend) readOnly(ctx context.Context, fn func(querier) error) error {
+	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	// Nothing to keep: the rollback only ends the transaction.
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	return fn(pgxQuerier{db: tx})
+}
 
 func (b *postgresBackend) session(ctx context.Context) (session, error) {
 	conn, err := b.pool.Acquire(ctx)
@@ -182,6 +194,79 @@ func (s *postgresSession) deleteSlotRows(ctx context.Context, t *slotTable, args
 }
 
 func (s *postgresSession) slotBatchRows() int { return postgresBatchRows }
+
+// identityLinks copies links into a staging table and merges them at the end, as a sync merges
+// records: a rebuild deletes, updates and inserts only the links that changed, where deleting
+// and inserting them all would leave the table and its index twice their size until vacuumed.
+func (s *postgresSession) identityLinks(ctx context.Context, namespace, resolution string, replace bool) (linkWriter, error) {
+	if _, err := s.tx.Exec(ctx, `CREATE TEMP TABLE kizuna_stage_links (
+		seq              bigint NOT NULL,
+		identifier_type  text COLLATE "C" NOT NULL,
+		identifier_value text COLLATE "C" NOT NULL,
+		profile_id       text COLLATE "C" NOT NULL)`); err != nil {
+		return nil, fmt.Errorf("create a staging table: %w", err)
+	}
+	return &postgresLinkWriter{s: s, namespace: namespace, resolution: resolution, replace: replace}, nil
+}
+
+type postgresLinkWriter struct {
+	s                     *postgresSession
+	namespace, resolution string
+	replace               bool
+	// staged numbers the links, so that the last of an identifier wins.
+	staged int64
+}
+
+func (w *postgresLinkWriter) put(ctx context.Context, links []IdentityLink) error {
+	seq := w.staged
+	src := &copySource[IdentityLink]{rows: links, values: func(l *IdentityLink, v []any) []any {
+		seq++
+		return append(v, seq, l.Type, l.Value, l.ProfileID)
+	}}
+	_, err := w.s.tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "kizuna_stage_links"},
+		[]string{"seq", "identifier_type", "identifier_value", "profile_id"}, src)
+	w.staged = seq
+	return err
+}
+
+// The merge of staged links: the last link of each identifier, then the links that are gone
+// (when replacing), those that changed, and those that are new.
+var sqlMergeLinks = []struct{ what, query string }{
+	{"keep the last link of each identifier", `CREATE TEMP TABLE kizuna_new_links AS
+		SELECT DISTINCT ON (identifier_type, identifier_value) identifier_type, identifier_value, profile_id
+		FROM pg_temp.kizuna_stage_links ORDER BY identifier_type, identifier_value, seq DESC`},
+	{"analyze the links", `ANALYZE pg_temp.kizuna_new_links`},
+	{"delete the links that are gone", `DELETE FROM identity_links AS l
+		WHERE l.namespace = $1 AND l.resolution = $2 AND $3 AND NOT EXISTS (
+			SELECT 1 FROM pg_temp.kizuna_new_links AS n
+			WHERE n.identifier_type = l.identifier_type AND n.identifier_value = l.identifier_value)`},
+	{"update the links that changed", `UPDATE identity_links AS l SET profile_id = n.profile_id
+		FROM pg_temp.kizuna_new_links AS n
+		WHERE l.namespace = $1 AND l.resolution = $2 AND l.identifier_type = n.identifier_type
+			AND l.identifier_value = n.identifier_value AND l.profile_id <> n.profile_id`},
+	{"insert the new links", `INSERT INTO identity_links (` + identityLinkColumns + `)
+		SELECT $1, $2, n.identifier_type, n.identifier_value, n.profile_id FROM pg_temp.kizuna_new_links AS n
+		WHERE NOT EXISTS (SELECT 1 FROM identity_links AS l
+			WHERE l.namespace = $1 AND l.resolution = $2
+				AND l.identifier_type = n.identifier_type AND l.identifier_value = n.identifier_value)`},
+	{"drop the staging tables", `DROP TABLE pg_temp.kizuna_stage_links, pg_temp.kizuna_new_links`},
+}
+
+func (w *postgresLinkWriter) finish(ctx context.Context) error {
+	for _, step := range sqlMergeLinks {
+		var args []any
+		switch {
+		case strings.Contains(step.query, "$3"):
+			args = []any{w.namespace, w.resolution, w.replace}
+		case strings.Contains(step.query, "$1"):
+			args = []any{w.namespace, w.resolution}
+		}
+		if _, err := w.s.tx.Exec(ctx, step.query, args...); err != nil {
+			return fmt.Errorf("%s: %w", step.what, err)
+		}
+	}
+	return nil
+}
 
 // slotCopySource feeds COPY the rows of insertSlotRows, each led by the shared columns.
 type slotCopySource struct {

@@ -145,6 +145,11 @@ func sqliteDSN(path string, cacheKiB int, readOnly bool) string {
 
 func (b *sqliteBackend) read() querier { return sqlQuerier{db: b.reader} }
 
+// readOnly reads on the reader connections, which run with query_only.
+func (b *sqliteBackend) readOnly(_ context.Context, fn func(querier) error) error {
+	return fn(b.read())
+}
+
 func (b *sqliteBackend) session(ctx context.Context) (session, error) {
 	conn, err := b.writer.Conn(ctx)
 	if err != nil {
@@ -435,3 +440,42 @@ func (s *sqliteSession) stageEvents(ctx context.Context, rows []stagedEvent) err
 	defer clear(args)
 	return s.insertRows(ctx, "temp.kizuna_stage_events", stageEventColumns, args)
 }
+
+// identityLinks upserts links straight into the table: SQLite writes a row in place, and a
+// rebuild over links that did not change costs no more than one over none.
+func (s *sqliteSession) identityLinks(ctx context.Context, namespace, resolution string, replace bool) (linkWriter, error) {
+	if replace {
+		if _, err := s.exec(ctx, `DELETE FROM identity_links WHERE namespace = ? AND resolution = ?`, namespace, resolution); err != nil {
+			return nil, fmt.Errorf("delete the links to replace: %w", err)
+		}
+	}
+	return &sqliteLinkWriter{s: s, namespace: namespace, resolution: resolution}, nil
+}
+
+type sqliteLinkWriter struct {
+	s                     *sqliteSession
+	namespace, resolution string
+}
+
+// put upserts links with one statement that binds the namespace and the resolution once, as
+// insertSlotRows does. SQLite upserts the rows of a statement in order, so a later link of an
+// identifier replaces an earlier one of the same batch too. A link that maps to the same profile
+// again is not rewritten.
+func (w *sqliteLinkWriter) put(ctx context.Context, links []IdentityLink) error {
+	s := w.s
+	args := s.args[:0]
+	args = append(args, w.namespace, w.resolution)
+	for _, l := range links {
+		args = append(args, l.Type, l.Value, l.ProfileID)
+	}
+	s.args = args
+	defer clear(args)
+	// WHERE true tells SQLite's parser that ON CONFLICT starts the upsert, not a join.
+	query := "INSERT INTO identity_links (" + identityLinkColumns + ") SELECT ?, ?, column1, column2, column3 FROM (VALUES " +
+		valuesList(len(links), 3) + `) WHERE true
+		ON CONFLICT (namespace, resolution, identifier_type, identifier_value) DO UPDATE SET profile_id = excluded.profile_id
+		WHERE identity_links.profile_id <> excluded.profile_id`
+	return s.execDriver(ctx, query, args)
+}
+
+func (w *sqliteLinkWriter) finish(context.Context) error { return nil }

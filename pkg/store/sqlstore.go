@@ -14,6 +14,9 @@ import (
 type backend interface {
 	// read returns the querier for reads outside any sync.
 	read() querier
+	// readOnly calls fn with a querier that cannot write, for queries the store did not write
+	// itself.
+	readOnly(ctx context.Context, fn func(querier) error) error
 	// session returns a connection of its own for one sync or migration. In SQLite it is the one
 	// writer connection, so a session waits for the one before it.
 	session(ctx context.Context) (session, error)
@@ -43,8 +46,19 @@ type session interface {
 	deleteSlotRows(ctx context.Context, t *slotTable, args []any, n int) error
 	// slotBatchRows is how many rows a publish writes in one statement.
 	slotBatchRows() int
+	// identityLinks starts writing the identity links of a resolution in the open transaction;
+	// replace: in place of all the resolution's links.
+	identityLinks(ctx context.Context, namespace, resolution string, replace bool) (linkWriter, error)
 	// release returns the connection; an open transaction is rolled back.
 	release()
+}
+
+// linkWriter writes the identity links of one WriteIdentityLinks.
+type linkWriter interface {
+	// put writes links, at most batchRows; of two links of one identifier, the later wins.
+	put(ctx context.Context, links []IdentityLink) error
+	// finish makes what was put the resolution's links.
+	finish(ctx context.Context) error
 }
 
 // directInserter is a session that can write a source's first load straight into the records

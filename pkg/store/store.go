@@ -1,7 +1,8 @@
 // Package store is Kizuna's profile store: raw records, behavioural events, quarantined rows and
 // sync runs; the profiles that identity resolution publishes, with their memberships (which
-// profile each source record belongs to), aliases and runs; the delivery ledger in a later
-// migration. Two backends sit behind one interface: SQLite (modernc.org/sqlite, the embedded
+// profile each source record belongs to), aliases and runs; the identity links that take events
+// to profiles, and each segment's members, history and evaluations; the delivery ledger in a
+// later migration. Two backends sit behind one interface: SQLite (modernc.org/sqlite, the embedded
 // default: one file, no server) and PostgreSQL (jackc/pgx, for production and many concurrent
 // writers). SQL differences live in one dialect layer; one conformance suite runs against both.
 //
@@ -27,6 +28,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 )
 
@@ -137,9 +139,71 @@ type Store interface {
 	// resolution and of the one before it.
 	ResolutionStats(ctx context.Context, namespace, resolution string) (ResolutionStats, error)
 
+	// Dialect names the SQL the store speaks, DialectSQLite or DialectPostgres: the queries that
+	// EvaluateSegment and QueryProfiles run are written in it.
+	Dialect() string
+
+	// LatestEventReceipt returns the latest ReceivedAt of the namespace's events, or the zero time
+	// when it has none: the watermark to remember after linking the identifiers of events.
+	LatestEventReceipt(ctx context.Context, namespace string) (time.Time, error)
+
+	// EventIdentifiers calls fn with each distinct (identifier type, value) of the namespace's
+	// events received strictly after receivedAfter (of all events when it is zero), in (type,
+	// value) order. Read LatestEventReceipt first and remember it once the identifiers are
+	// linked. ReceivedAt is stamped when a sync writes an event, not when the sync commits: a
+	// sync that commits after a later one (PostgreSQL runs syncs of different sources at once)
+	// brings events older than the watermark. A caller that must link those reads from a margin
+	// before the watermark; linking an identifier again costs little.
+	EventIdentifiers(ctx context.Context, namespace string, receivedAfter time.Time, fn func(idType, value string) error) error
+
+	// IdentityLinkState returns what the identity links of a resolution were last built from, or
+	// a zero IdentityLinkState before the first WriteIdentityLinks.
+	IdentityLinkState(ctx context.Context, namespace, resolution string) (IdentityLinkState, error)
+
+	// WriteIdentityLinks writes links of a resolution in one transaction: with update.Replace,
+	// the resolution's links are deleted first; each link is upserted, a later link of the same
+	// identifier replacing the profile of an earlier one; then the state becomes update's.
+	// Readers see the old links or the new ones, never a mix. A link the store cannot hold fails
+	// the whole write with ErrInvalidRow, and nothing changes. links is read inside the
+	// transaction (in SQLite, holding the one writer): it may read the store, not write to it.
+	WriteIdentityLinks(ctx context.Context, update IdentityLinkUpdate, links iter.Seq[IdentityLink]) error
+
+	// EvaluateSegment runs a segment's query and records the result in one transaction: the
+	// members who entered and exited since the last evaluation, in the segment's history and
+	// members, and the evaluation itself. Members who stay keep their EnteredAt. Evaluations of
+	// one segment are serialized. A query that fails changes nothing. In SQLite the query runs
+	// on the one writer connection, so writes wait for it.
+	EvaluateSegment(ctx context.Context, e SegmentEvaluation) (SegmentEvaluationResult, error)
+
+	// QueryProfiles runs a query of the form EvaluateSegment takes, read-only, and calls fn with
+	// each profile ID it returns, in its order, duplicates included: previews of a segment.
+	QueryProfiles(ctx context.Context, query string, args []any, fn func(profileID string) error) error
+
+	// SegmentMembers returns the current members of a segment in profile ID order. A limit of
+	// zero or less returns them all.
+	SegmentMembers(ctx context.Context, namespace, segment string, limit int) ([]SegmentMember, error)
+
+	// SegmentHistory returns the entries and exits of a segment's evaluations after
+	// sinceEvaluation (all of them when it is zero), in (evaluation, profile ID) order.
+	SegmentHistory(ctx context.Context, namespace, segment string, sinceEvaluation int64) ([]SegmentChange, error)
+
+	// SegmentEvaluations returns the latest evaluations of a segment, newest first. A limit of
+	// zero or less returns them all.
+	SegmentEvaluations(ctx context.Context, namespace, segment string, limit int) ([]SegmentEvaluationResult, error)
+
+	// DeleteSegment removes a segment's members, history and evaluations; the next evaluation
+	// of a segment of that name is number 1 again. A segment the store does not hold is no error.
+	DeleteSegment(ctx context.Context, namespace, segment string) error
+
 	// Close releases the connections.
 	Close() error
 }
+
+// The dialects Store.Dialect names.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
 
 // SyncMode says how a sync changes a source's data.
 type SyncMode string

@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Namespaces", namespaceTests},
 		{"Concurrency", concurrencyTests},
 		{"Profiles", profileTests},
+		{"IdentityLinks", identityLinkTests},
+		{"Segments", segmentTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
