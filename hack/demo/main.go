@@ -272,8 +272,25 @@ func (d *demo) resolution(dir string, started time.Time) error {
 		return err
 	}
 	step("kizuna explain: why the CRM's 田中 健 and his scanned business card are one customer")
-	return d.run("explain", "-f", filepath.Join(dir, "resolution.yaml"), "-n", examplesNamespace, "--store", d.storeDSN,
-		"crm-contacts/C1005", "business-cards/M303")
+	if err := d.run("explain", "-f", filepath.Join(dir, "resolution.yaml"), "-n", examplesNamespace, "--store", d.storeDSN,
+		"crm-contacts/C1005", "business-cards/M303"); err != nil {
+		return err
+	}
+	return d.segments(dir, started)
+}
+
+// segments follows the third act: the manager evaluates the example's segments once the
+// resolution has published, one by attribute and one by behaviour.
+func (d *demo) segments(dir string, started time.Time) error {
+	if err := d.waitFor(examplesNamespace, started, "every Segment has been evaluated", evaluated); err != nil {
+		d.kubectl("get", "segments", "-n", examplesNamespace, "-o", "yaml")
+		return err
+	}
+	step("kubectl get segments -o wide: audiences by attribute (東京都) and by behaviour (2 purchases in 180 days)")
+	d.kubectl("get", "segments", "-n", examplesNamespace, "-o", "wide")
+	step("kizuna preview segment: size, members with what the rule reads, and the SQL it runs")
+	return d.run("preview", "segment", "-f", filepath.Join(dir, "segments.yaml"), "--manifests", dir,
+		"-n", examplesNamespace, "--store", d.storeDSN, "--sample", "3")
 }
 
 // probabilistic is the fourth act: records without a shared key, deduplicated by match weights
@@ -418,6 +435,12 @@ func allSynced(states []state) bool {
 func published(states []state) bool {
 	return !slices.ContainsFunc(states, func(s state) bool {
 		return s.kind == "IdentityResolution" && s.conditions["Resolved"] != "True"
+	})
+}
+
+func evaluated(states []state) bool {
+	return !slices.ContainsFunc(states, func(s state) bool {
+		return s.kind == "Segment" && s.conditions["Evaluated"] != "True"
 	})
 }
 

@@ -15,6 +15,11 @@ import (
 type dialect struct {
 	// name is what Store.Dialect returns.
 	name string
+	// analyzeAfterLoad, when set, refreshes a table's planner statistics (%s is the table) after
+	// a commit that added many rows: autovacuum analyzes only a minute or more later, and a
+	// segment's query planned on the empty table's statistics joins by nested loops, minutes
+	// instead of seconds.
+	analyzeAfterLoad string
 	// migrations is the folder of migrations/ for this dialect.
 	migrations string
 	// dollarPlaceholders: PostgreSQL numbers its parameters ($1, $2); SQLite takes ?.
@@ -143,6 +148,7 @@ var postgresDialect = &dialect{
 	createSegmentNew:  `CREATE TEMP TABLE kizuna_segment_new (profile_id text COLLATE "C" NOT NULL)`,
 	fillSegmentNew:    "INSERT INTO pg_temp.kizuna_segment_new (profile_id) SELECT DISTINCT * FROM (\n%s\n) AS q",
 	analyzeSegmentNew: `ANALYZE pg_temp.kizuna_segment_new`,
+	analyzeAfterLoad:  `ANALYZE %s`,
 }
 
 // sql fills the slots of a shared query and numbers its placeholders for the dialect: ? is the

@@ -134,6 +134,10 @@ func (s *sqlStore) writeIdentityLinks(ctx context.Context, u IdentityLinkUpdate,
 	if err := sess.commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	if u.Replace && s.d.analyzeAfterLoad != "" {
+		// Segments join the links next: see analyzeAfterLoad.
+		_, _ = sess.exec(ctx, fmt.Sprintf(s.d.analyzeAfterLoad, "identity_links"))
+	}
 	return nil
 }
 

@@ -258,6 +258,10 @@ func (w *profileWriter) Commit(ctx context.Context, run ResolutionRun) (Resoluti
 		return ResolutionRun{}, fmt.Errorf("commit publish %s of %s/%s: %w", w.run.RunID, w.run.Namespace, w.run.Resolution, err)
 	}
 	w.done = true
+	if w.s.d.analyzeAfterLoad != "" && w.profiles.rows >= analyzeRowsThreshold {
+		// Segments read the profiles next: see analyzeAfterLoad.
+		_, _ = w.sess.exec(ctx, fmt.Sprintf(w.s.d.analyzeAfterLoad, "profiles"))
+	}
 	w.sess.release()
 	return done, nil
 }

@@ -311,8 +311,26 @@ func (w *syncWriter) Commit(ctx context.Context, rowsRead int64, state SourceSta
 		return SyncRun{}, fmt.Errorf("commit sync %s of %s/%s: %w", w.run.RunID, w.run.Namespace, w.run.Source, err)
 	}
 	w.done = true
+	w.analyzeLoaded(ctx, run)
 	w.sess.release()
 	return run, nil
+}
+
+// analyzeRowsThreshold is how many new rows make a sync refresh the planner's statistics.
+const analyzeRowsThreshold = 10_000
+
+// analyzeLoaded refreshes the statistics of the table a large sync loaded, when the dialect
+// asks for it. It runs after the commit and its failure loses nothing: autovacuum analyzes
+// later anyway.
+func (w *syncWriter) analyzeLoaded(ctx context.Context, run SyncRun) {
+	if w.s.d.analyzeAfterLoad == "" || run.Inserted+run.Updated < analyzeRowsThreshold {
+		return
+	}
+	table := "records"
+	if w.eventStage {
+		table = "events"
+	}
+	_, _ = w.sess.exec(ctx, fmt.Sprintf(w.s.d.analyzeAfterLoad, table))
 }
 
 func (w *syncWriter) commit(ctx context.Context, rowsRead int64, state SourceState) (SyncRun, error) {
