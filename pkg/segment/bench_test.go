@@ -52,7 +52,7 @@ func BenchmarkQuery(b *testing.B) {
 
 // generate fills the database with SQL alone: a round trip per row would take longer than the
 // query measured.
-func (d *database) generate(b *testing.B, profiles, events int) {
+func (d *database) generate(b testing.TB, profiles, events int) {
 	b.Helper()
 	const window = int64(400 * 24 * time.Hour / time.Microsecond)
 	now := floorMicro(fixtureNow)
@@ -87,7 +87,9 @@ func (d *database) generate(b *testing.B, profiles, events int) {
 				SELECT '%s', 'shop', 'e' || lpad(i::text, 10, '0'), CASE WHEN i %% 10 < 4 THEN 'purchase' WHEN i %% 10 < 9 THEN 'page_view' ELSE 'email_opened' END,
 					to_timestamp((%d - (i * 2654435761) %% %d) / 1e6), 'Email', 'u' || ((i * 40503) %% %d) || '@x.jp', jsonb_build_object('amount', (i %% 200) * 100), now()
 				FROM generate_series(0::bigint, %d) i`, testNamespace, now, window, profiles, events-1),
-			"VACUUM ANALYZE",
+			// A second VACUUM marks the pages all-visible, as autovacuum keeps a live table,
+			// so that the events are read from the index alone.
+			"VACUUM ANALYZE", "VACUUM",
 		}
 	}
 	for _, s := range statements {

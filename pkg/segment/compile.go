@@ -23,8 +23,8 @@ type Query struct {
 
 // Compile turns a rule into one parameterised SELECT over the published profiles of
 // opts.Resolution. Each condition becomes a boolean expression that is never NULL, so that NOT
-// of it is its exact complement; conditions on events, other segments and RFM scores become
-// subqueries, each producing each profile once, left-joined to the profiles.
+// of it is its exact complement; conditions on events, other segments and RFM scores read
+// subqueries, each producing each profile at most once, left-joined to the profiles.
 func Compile(rule *cdpv1alpha1.SegmentRule, opts Options) (Query, error) {
 	if opts.Dialect != SQLite && opts.Dialect != PostgreSQL {
 		return Query{}, fmt.Errorf("segment options: unknown dialect %v", opts.Dialect)
@@ -38,6 +38,7 @@ func Compile(rule *cdpv1alpha1.SegmentRule, opts Options) (Query, error) {
 	c.res = c.param(opts.Resolution)
 	slot := c.param(opts.Slot)
 	where := c.node(n)
+	c.finishScans()
 
 	var b strings.Builder
 	if len(c.ctes) > 0 {
@@ -62,6 +63,8 @@ type compiler struct {
 	args []any
 	// ctes are "name AS (...)"; joins left-join them, or other tables, to the profiles p.
 	ctes, joins []string
+	// scans are the event scans the rule's event tests share.
+	scans []*eventScan
 	// ns and res are the placeholders of the namespace and the resolution, bound once.
 	ns, res string
 	// names numbers the query's common table expressions and joined tables.
@@ -171,12 +174,41 @@ func (c *compiler) joinProfiles(name, body string) {
 	c.joins = append(c.joins, fmt.Sprintf("LEFT JOIN %s ON %s.profile_id = p.profile_id", name, name))
 }
 
-// linkedEvents is the FROM clause that takes per-identifier aggregates x of events to the
-// profiles l of the resolution. Aggregating by identifier first reads the events through the
-// events_by_type index and looks each identifier up once, however many events it has.
-func (c *compiler) linkedEvents(perIdentifier string) string {
-	return fmt.Sprintf("FROM (%s) x\nJOIN identity_links l ON l.namespace = %s AND l.resolution = %s AND l.identifier_type = x.identifier_type AND l.identifier_value = x.identifier_value",
-		perIdentifier, c.ns, c.res)
+// aggregate is a column of events aggregated by profile: events aggregates the events e of one
+// identifier or profile, combine the per-identifier rows x into a profile's (see
+// eventsByProfile).
+type aggregate struct {
+	alias, events, combine string
+}
+
+// eventsByProfile aggregates the events that pass filters by profile: one row per profile the
+// events reach through identity_links, with the profile_id and the aggregates.
+//
+// SQLite aggregates by identifier first, in one sort of the events read from the
+// events_by_type index, and then looks each identifier up in identity_links once, however
+// many events it has: its joins are index lookups, which cost more than the sort saves.
+// PostgreSQL joins the events to the links by hash and aggregates once, which is faster there
+// than two aggregations.
+func (c *compiler) eventsByProfile(filters []string, aggregates []aggregate) string {
+	link := "identity_links l ON l.namespace = " + c.ns + " AND l.resolution = " + c.res
+	if c.pg {
+		columns := []string{"l.profile_id"}
+		for _, a := range aggregates {
+			columns = append(columns, a.events+" AS "+a.alias)
+		}
+		return "SELECT " + strings.Join(columns, ", ") + "\nFROM events e JOIN " + link +
+			" AND l.identifier_type = e.identifier_type AND l.identifier_value = e.identifier_value\nWHERE " +
+			strings.Join(filters, " AND ") + "\nGROUP BY l.profile_id"
+	}
+	perIdentifier := []string{"e.identifier_type", "e.identifier_value"}
+	perProfile := []string{"l.profile_id"}
+	for _, a := range aggregates {
+		perIdentifier = append(perIdentifier, a.events+" AS "+a.alias)
+		perProfile = append(perProfile, a.combine+" AS "+a.alias)
+	}
+	return "SELECT " + strings.Join(perProfile, ", ") + "\nFROM (SELECT " + strings.Join(perIdentifier, ", ") +
+		" FROM events e WHERE " + strings.Join(filters, " AND ") + " GROUP BY e.identifier_type, e.identifier_value) x\nJOIN " +
+		link + " AND l.identifier_type = x.identifier_type AND l.identifier_value = x.identifier_value\nGROUP BY l.profile_id"
 }
 
 // floorMicro and ceilMicro round an instant to the microseconds the event columns hold:

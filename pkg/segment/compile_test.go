@@ -169,6 +169,19 @@ var eventCases = []ruleCase{
 	{name: "first performed within", rule: one(event(cdpv1alpha1.EventCondition{Type: "purchase", FirstPerformed: within("50d")})), want: ids("c05 c07 c08")},
 	{name: "first performed longer ago", rule: one(event(cdpv1alpha1.EventCondition{Type: "purchase", FirstPerformed: notWithin("90d")})), want: ids("c01 c03")},
 	{name: "count below three and recently", rule: one(event(cdpv1alpha1.EventCondition{Type: "purchase", Count: count("LessThan", 3), LastPerformed: within("30d")})), want: ids("c05 c07 c08")},
+	// Tests of one event type share a scan, each with its own window.
+	{name: "purchased, but not in the last week", rule: allOf(
+		nested(event(cdpv1alpha1.EventCondition{Type: "purchase", Count: count("GreaterThanOrEqual", 1)})),
+		nestedNot(leaf(event(cdpv1alpha1.EventCondition{Type: "purchase", Within: duration("7d")}))),
+	), want: ids("c02 c03 c05")},
+	{name: "spent in 30 days or first bought long ago", rule: anyOf(
+		nested(event(cdpv1alpha1.EventCondition{Type: "purchase", Within: duration("30d"), Sum: sum("amount", "GreaterThanOrEqual", "800")})),
+		nested(event(cdpv1alpha1.EventCondition{Type: "purchase", FirstPerformed: notWithin("90d")})),
+	), want: ids("c01 c03 c05")},
+	{name: "bought in January, and less than twice in 30 days", rule: allOf(
+		nested(event(cdpv1alpha1.EventCondition{Type: "purchase", Between: &cdpv1alpha1.DateRange{From: "2026-01-01", To: "2026-02-01"}})),
+		nested(event(cdpv1alpha1.EventCondition{Type: "purchase", Within: duration("30d"), Count: count("LessThan", 2)})),
+	), want: ids("c01 c02")},
 	{name: "another event type", rule: one(event(cdpv1alpha1.EventCondition{Type: "email_opened", Within: duration("7d")})), want: ids("c01 c08")},
 	{name: "an event type nobody performed", rule: one(event(cdpv1alpha1.EventCondition{Type: "refund"})), want: ids("")},
 }

@@ -11,12 +11,19 @@
 //
 // One SELECT over the published profiles (namespace, resolution, slot). Every condition becomes a
 // boolean expression that is never NULL, so that not and negate are exact complements. Attribute
-// conditions read the profile's JSON in place. Event, RFM and segment-membership conditions
-// become subqueries (common table expressions) that produce each profile at most once and are
+// conditions read the profile's JSON in place. Event, RFM and segment-membership conditions read
+// subqueries (common table expressions) that produce each profile at most once and are
 // left-joined to the profiles, which both planners turn into hash or index joins instead of a
-// subquery per profile. An event condition reads the events of its type and time window through
-// the events_by_type index, aggregates them by identifier, takes each identifier to its profile
-// through identity_links once, and aggregates again by profile.
+// subquery per profile. Event conditions on the same event type and filter share one
+// subquery, which reads the events of the union of their windows through the events_by_type
+// index once and aggregates each condition's own window in its own columns: "twice in 90 days
+// but not in the last 30" reads and aggregates the purchases once. The events reach profiles
+// through identity_links: SQLite aggregates by identifier first and looks each identifier up
+// once, PostgreSQL joins by hash and aggregates once (each the faster on its database).
+//
+// On a two-core machine with a million profiles and ten million events over 400 days,
+// "at least two purchases in 90 days, none in 30, in Tokyo or Kanagawa" takes about 2 s on
+// SQLite and 1.4 s on PostgreSQL (BenchmarkQuery).
 //
 // Every value of a rule is a bound parameter. The only rule text written into SQL is attribute
 // and property paths, after they matched the API's AttributeName pattern (lower-case letters,

@@ -33,6 +33,8 @@ func TestCompiledMatchesEvaluate(t *testing.T) {
 	clocks := []time.Time{g.now, utc("2026-12-30T23:30:00Z"), utc("2028-02-28T12:00:00Z"), utc("2026-03-08T06:30:00Z")}
 	matched := 0
 	for i := range rules {
+		// The last third are mostly events, so that many rules have tests sharing a scan.
+		g.eventsFirst = i >= rules*2/3
 		rule := g.rule()
 		opts := Options{
 			Namespace: testNamespace, Resolution: testResolution, Slot: testSlot,
@@ -99,6 +101,9 @@ type generator struct {
 	days      []time.Time
 	eventIDs  [][2]string
 	profileID []string
+	// eventsFirst makes most conditions event conditions, of purchases.
+	eventsFirst bool
+	lastWhere   []cdpv1alpha1.AttributeCondition
 }
 
 func newGenerator(r *rand.Rand) *generator {
@@ -288,6 +293,9 @@ func (g *generator) leafRule() cdpv1alpha1.LeafRule {
 }
 
 func (g *generator) condition() cdpv1alpha1.Condition {
+	if g.eventsFirst && g.chance(0.7) {
+		return cdpv1alpha1.Condition{Event: g.eventCondition()}
+	}
 	switch n := g.pick(20); {
 	case n < 10:
 		paths := keys(g.attributes)
@@ -388,11 +396,21 @@ func (g *generator) operand(path string, typ cdpv1alpha1.AttributeType) string {
 }
 
 func (g *generator) eventCondition() *cdpv1alpha1.EventCondition {
-	e := &cdpv1alpha1.EventCondition{Type: cdpv1alpha1.AttributeName([]string{"purchase", "email_opened", "refund", "never"}[g.pick(4)])}
-	for range g.pick(3) {
-		paths := keys(g.properties)
-		path := paths[g.pick(len(paths))]
-		e.Where = append(e.Where, *g.attributeCondition(path, g.properties[path]))
+	// Mostly purchases without a filter, so that tests often share a scan.
+	e := &cdpv1alpha1.EventCondition{Type: cdpv1alpha1.AttributeName([]string{"purchase", "purchase", "purchase", "email_opened", "refund", "never"}[g.pick(6)])}
+	if g.eventsFirst {
+		e.Type = "purchase"
+	}
+	if g.chance(0.5) {
+		// The filter of the previous event condition: the two share a scan.
+		e.Where = slices.Clone(g.lastWhere)
+	} else {
+		for range max(0, g.pick(5)-2) {
+			paths := keys(g.properties)
+			path := paths[g.pick(len(paths))]
+			e.Where = append(e.Where, *g.attributeCondition(path, g.properties[path]))
+		}
+		g.lastWhere = e.Where
 	}
 	switch g.pick(3) {
 	case 0:

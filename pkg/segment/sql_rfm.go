@@ -18,33 +18,22 @@ const microsPerDay = 24 * 60 * 60 * 1000 * 1000
 // different frequency scores by chance).
 func (c *compiler) rfm(t *rfmTest) string {
 	name := c.name("rfm")
-	perIdentifier := []string{"e.identifier_type", "e.identifier_value", "COUNT(*) AS n", "MAX(e.occurred_at) AS last_at"}
-	perProfile := []string{"l.profile_id", "SUM(x.n) AS n"}
 	now := c.micros(floorMicro(c.opts.Now))
-	// Recency counts whole days since the latest event, so that two purchases of the same day
-	// rank the same.
-	if c.pg {
-		perProfile = append(perProfile, "div(EXTRACT(EPOCH FROM "+now+" - MAX(x.last_at)), 86400) AS days")
-	} else {
-		perProfile = append(perProfile, fmt.Sprintf("(%s - MAX(x.last_at)) / %d AS days", now, microsPerDay))
-	}
+	aggregates := []aggregate{{"n", "COUNT(*)", "SUM(x.n)"}, {"last_at", "MAX(e.occurred_at)", "MAX(x.last_at)"}}
 	if t.monetary != nil {
-		amount := c.value("e.properties", t.amount, cdpv1alpha1.AttributeNumber)
-		if c.pg {
-			perIdentifier = append(perIdentifier, "COALESCE(SUM("+amount+"), 0) AS s")
-			perProfile = append(perProfile, "SUM(x.s) AS m")
-		} else {
-			perIdentifier = append(perIdentifier, "TOTAL("+amount+") AS s")
-			perProfile = append(perProfile, "TOTAL(x.s) AS m")
-		}
+		aggregates = append(aggregates, c.total("m", c.value("e.properties", t.amount, cdpv1alpha1.AttributeNumber)))
 	}
 	filters := []string{
 		"e.namespace = " + c.ns, "e.event_type = " + c.text(t.eventType),
 		"e.occurred_at >= " + c.micros(ceilMicro(c.opts.Now.Add(-t.window))), "e.occurred_at <= " + now,
 	}
-	grouped := "SELECT " + strings.Join(perProfile, ", ") + "\n" + c.linkedEvents(
-		"SELECT "+strings.Join(perIdentifier, ", ")+" FROM events e WHERE "+strings.Join(filters, " AND ")+
-			" GROUP BY e.identifier_type, e.identifier_value") + "\nGROUP BY l.profile_id"
+	// Recency counts whole days since the latest event, so that two purchases of the same day
+	// rank the same.
+	days := fmt.Sprintf("(%s - a.last_at) / %d", now, microsPerDay)
+	if c.pg {
+		days = "div(EXTRACT(EPOCH FROM " + now + " - a.last_at), 86400)"
+	}
+	grouped := "SELECT a.*, " + days + " AS days FROM (\n" + c.eventsByProfile(filters, aggregates) + "\n) a"
 
 	score := func(order string) string {
 		return "(5 * COUNT(*) OVER (ORDER BY " + order + ") + COUNT(*) OVER () - 1) / COUNT(*) OVER ()"
