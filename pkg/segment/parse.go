@@ -39,61 +39,42 @@ func parse(rule *cdpv1alpha1.SegmentRule, opts Options) (*node, []string, error)
 const exactlyOne = "set exactly one of all, any, not, attribute, identifier, event, segment, rfm or randomBucket"
 
 func (p *parser) segmentRule(r *cdpv1alpha1.SegmentRule, at string) (*node, error) {
-	if groups(len(r.All) > 0, len(r.Any) > 0, r.Not != nil)+conditions(&r.Condition) != 1 {
-		return nil, fmt.Errorf("%s: %s", at, exactlyOne)
-	}
-	switch {
-	case len(r.All) > 0 || len(r.Any) > 0:
-		kind, rules, name := allNode, r.All, "all"
-		if len(r.Any) > 0 {
-			kind, rules, name = anyNode, r.Any, "any"
-		}
-		n := &node{kind: kind}
-		for i := range rules {
-			child, err := p.nestedRule(&rules[i], fmt.Sprintf("%s.%s[%d]", at, name, i))
-			if err != nil {
-				return nil, err
-			}
-			n.children = append(n.children, child)
-		}
-		return n, nil
-	case r.Not != nil:
-		child, err := p.nestedRule(r.Not, at+".not")
-		if err != nil {
-			return nil, err
-		}
-		return &node{kind: notNode, children: []*node{child}}, nil
-	}
-	return p.condition(&r.Condition, at)
+	return parseLevel(p, r.All, r.Any, r.Not, &r.Condition, at, p.nestedRule)
 }
 
 func (p *parser) nestedRule(r *cdpv1alpha1.NestedRule, at string) (*node, error) {
-	if groups(len(r.All) > 0, len(r.Any) > 0, r.Not != nil)+conditions(&r.Condition) != 1 {
+	return parseLevel(p, r.All, r.Any, r.Not, &r.Condition, at, p.leafRule)
+}
+
+// parseLevel parses one of the two upper levels of the tree: all, any or not over rules of the
+// level below (parsed by child), or a condition.
+func parseLevel[T any](p *parser, all, anyOf []T, not *T, c *cdpv1alpha1.Condition, at string, child func(*T, string) (*node, error)) (*node, error) {
+	if groups(len(all) > 0, len(anyOf) > 0, not != nil)+conditions(c) != 1 {
 		return nil, fmt.Errorf("%s: %s", at, exactlyOne)
 	}
 	switch {
-	case len(r.All) > 0 || len(r.Any) > 0:
-		kind, rules, name := allNode, r.All, "all"
-		if len(r.Any) > 0 {
-			kind, rules, name = anyNode, r.Any, "any"
+	case len(all) > 0 || len(anyOf) > 0:
+		kind, rules, name := allNode, all, "all"
+		if len(anyOf) > 0 {
+			kind, rules, name = anyNode, anyOf, "any"
 		}
 		n := &node{kind: kind}
 		for i := range rules {
-			child, err := p.leafRule(&rules[i], fmt.Sprintf("%s.%s[%d]", at, name, i))
+			c, err := child(&rules[i], fmt.Sprintf("%s.%s[%d]", at, name, i))
 			if err != nil {
 				return nil, err
 			}
-			n.children = append(n.children, child)
+			n.children = append(n.children, c)
 		}
 		return n, nil
-	case r.Not != nil:
-		child, err := p.leafRule(r.Not, at+".not")
+	case not != nil:
+		c, err := child(not, at+".not")
 		if err != nil {
 			return nil, err
 		}
-		return &node{kind: notNode, children: []*node{child}}, nil
+		return &node{kind: notNode, children: []*node{c}}, nil
 	}
-	return p.condition(&r.Condition, at)
+	return p.condition(c, at)
 }
 
 func (p *parser) leafRule(r *cdpv1alpha1.LeafRule, at string) (*node, error) {
