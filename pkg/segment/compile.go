@@ -169,8 +169,15 @@ func (c *compiler) segmentMember(segment string) string {
 }
 
 // joinProfiles left-joins a common table expression of profile IDs, each once, to the profiles.
+// PostgreSQL inlines a common table expression used once, and may then aggregate the events
+// once per parallel worker: materialized, each runs exactly once (on ten million events, a rule
+// with RFM and two event conditions ran in 9 s instead of 33 s).
 func (c *compiler) joinProfiles(name, body string) {
-	c.ctes = append(c.ctes, name+" AS (\n"+body+"\n)")
+	as := " AS (\n"
+	if c.pg {
+		as = " AS MATERIALIZED (\n"
+	}
+	c.ctes = append(c.ctes, name+as+body+"\n)")
 	c.joins = append(c.joins, fmt.Sprintf("LEFT JOIN %s ON %s.profile_id = p.profile_id", name, name))
 }
 

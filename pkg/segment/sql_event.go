@@ -63,8 +63,8 @@ func (c *compiler) event(t *eventTest) string {
 		parts = append(parts, c.recency(column("l"), t.last))
 	}
 	if !t.matchesWithoutEvents() {
-		// Listed first: the columns of an unlisted profile are NULL, and FALSE AND NULL is
-		// FALSE, so the expression is never NULL.
+		// The columns of an unlisted profile are NULL; FALSE AND NULL is FALSE, so with this
+		// term the expression is never NULL.
 		parts = append([]string{s.name + ".profile_id IS NOT NULL"}, parts...)
 	}
 	return "(" + strings.Join(parts, " AND ") + ")"
