@@ -37,7 +37,9 @@ type Event struct {
 
 // Evaluate returns the IDs of the profiles of data that satisfy rule, sorted: the same answer
 // as the query Compile returns, computed in memory, one profile at a time, with plain loops. It
-// is the reference the compiled SQL is tested against, and serves small previews.
+// is the reference the compiled SQL is tested against, and serves small previews. The options
+// are checked as for Compile; Dialect is ignored, and data stands for the profiles and events
+// that Namespace, Resolution and Slot select.
 func Evaluate(rule *cdpv1alpha1.SegmentRule, data Dataset, opts Options) ([]string, error) {
 	n, _, err := parse(rule, opts)
 	if err != nil {
