@@ -304,15 +304,7 @@ func TestLoaderMatchesRun(t *testing.T) {
 	}
 	in := loader.Input()
 	in.Generation = 1
-	loaded := run(t, cfg, in)
-	if got, want := groups(loaded), groups(direct); !slices.Equal(got, want) {
-		t.Fatalf("a Loader's input resolved into %d profiles, Run's own into %d", len(got), len(want))
-	}
-	for p := range loaded.Profiles {
-		if fmt.Sprint(loaded.ProfileIdentifiers(p)) != fmt.Sprint(direct.ProfileIdentifiers(p)) {
-			t.Fatalf("profile %d: identifiers %v, want %v", p, loaded.ProfileIdentifiers(p), direct.ProfileIdentifiers(p))
-		}
-	}
+	sameResult(t, "a Loader's input", run(t, cfg, in), direct)
 
 	// As a store scan adds them: two parts at once, each identifier's type and value views of
 	// one buffer that is overwritten as soon as the Loader has seen them.
@@ -345,13 +337,18 @@ func TestLoaderMatchesRun(t *testing.T) {
 	wg.Wait()
 	in = loader.Input()
 	in.Generation = 1
-	scanned := run(t, cfg, in)
-	if got, want := groups(scanned), groups(direct); !slices.Equal(got, want) {
-		t.Fatalf("records added as scanned resolved into %d profiles, Run's own into %d", len(got), len(want))
+	sameResult(t, "records added as scanned", run(t, cfg, in), direct)
+}
+
+// sameResult fails unless got has the profiles of want, with the same identifiers.
+func sameResult(t *testing.T, what string, got, want *Result) {
+	t.Helper()
+	if g, w := groups(got), groups(want); !slices.Equal(g, w) {
+		t.Fatalf("%s resolved into %d profiles, Run's own into %d", what, len(g), len(w))
 	}
-	for p := range scanned.Profiles {
-		if fmt.Sprint(scanned.ProfileIdentifiers(p)) != fmt.Sprint(direct.ProfileIdentifiers(p)) {
-			t.Fatalf("profile %d: identifiers %v, want %v", p, scanned.ProfileIdentifiers(p), direct.ProfileIdentifiers(p))
+	for p := range got.Profiles {
+		if fmt.Sprint(got.ProfileIdentifiers(p)) != fmt.Sprint(want.ProfileIdentifiers(p)) {
+			t.Fatalf("%s: profile %d: identifiers %v, want %v", what, p, got.ProfileIdentifiers(p), want.ProfileIdentifiers(p))
 		}
 	}
 }
