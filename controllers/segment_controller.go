@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -18,7 +19,8 @@ import (
 	"github.com/kizuna-dev/kizuna/pkg/store"
 )
 
-// +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=segments,verbs=get;list;watch
+// +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=segments,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=segments/finalizers,verbs=update
 // +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=segments/status,verbs=get;update;patch
 
 // segmentReconciler checks a Segment's schedule, that the segments its rule refers to form no
@@ -60,6 +62,14 @@ func (r *segmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Get(ctx, req.NamespacedName, &seg); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.store != nil {
+		if !seg.DeletionTimestamp.IsZero() {
+			return ctrl.Result{}, r.forget(ctx, &seg)
+		}
+		if err := r.keepUntilForgotten(ctx, &seg); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	before := seg.DeepCopy()
 	a, err := r.assess(ctx, &seg)
 	if err != nil {
@@ -75,6 +85,37 @@ func (r *segmentReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	return result, evalErr
+}
+
+// keepUntilForgotten adds the finalizer that lets forget run before the segment goes.
+func (r *segmentReconciler) keepUntilForgotten(ctx context.Context, seg *cdpv1alpha1.Segment) error {
+	if controllerutil.ContainsFinalizer(seg, cdpv1alpha1.SegmentDataFinalizer) {
+		return nil
+	}
+	// The optimistic lock keeps a concurrent writer's finalizers: a merge patch replaces the list.
+	patch := client.MergeFromWithOptions(seg.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.AddFinalizer(seg, cdpv1alpha1.SegmentDataFinalizer)
+	if err := r.Patch(ctx, seg, patch); err != nil {
+		return fmt.Errorf("add finalizer to segment %s: %w", seg.Name, err)
+	}
+	return nil
+}
+
+// forget deletes a deleted segment's members, history and evaluations from the store, then
+// lets Kubernetes remove it. Segments that refer to it become not Ready (SegmentNotFound).
+func (r *segmentReconciler) forget(ctx context.Context, seg *cdpv1alpha1.Segment) error {
+	if !controllerutil.ContainsFinalizer(seg, cdpv1alpha1.SegmentDataFinalizer) {
+		return nil
+	}
+	if err := r.store.DeleteSegment(ctx, seg.Namespace, seg.Name); err != nil {
+		return fmt.Errorf("delete segment %s/%s from the store: %w", seg.Namespace, seg.Name, err)
+	}
+	patch := client.MergeFromWithOptions(seg.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(seg, cdpv1alpha1.SegmentDataFinalizer)
+	if err := r.Patch(ctx, seg, patch); err != nil {
+		return fmt.Errorf("remove finalizer from segment %s: %w", seg.Name, err)
+	}
+	return nil
 }
 
 // segmentsOfEventSource lists the segments of an Events DataSource's namespace.

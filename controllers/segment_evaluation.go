@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -47,6 +48,12 @@ func (r *segmentReconciler) evaluateIfDue(ctx context.Context, seg *cdpv1alpha1.
 	if err := r.List(ctx, &segments, client.InNamespace(seg.Namespace)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("list segments: %w", err)
 	}
+	if waiting := unevaluatedReference(seg, segments.Items, idr.Status.PublishedGeneration); waiting != "" {
+		setCondition(&seg.Status.Conditions, cdpv1alpha1.ConditionEvaluated, metav1.ConditionFalse, cdpv1alpha1.ReasonWaitingForSegments,
+			fmt.Sprintf("Segment %s has not been evaluated on generation %d of IdentityResolution %s yet.",
+				waiting, idr.Status.PublishedGeneration, idr.Name), seg.Generation, now)
+		return ctrl.Result{}, nil // its evaluation enqueues this segment
+	}
 	var sched *schedule.Schedule
 	var result ctrl.Result
 	if s := seg.Spec.Schedule; s != nil {
@@ -73,7 +80,7 @@ func (r *segmentReconciler) evaluateIfDue(ctx context.Context, seg *cdpv1alpha1.
 		setCondition(&seg.Status.Conditions, cdpv1alpha1.ConditionEvaluated, metav1.ConditionFalse, cdpv1alpha1.ReasonEvaluationFailed,
 			fmt.Sprintf("Evaluation failed: %v", err), seg.Generation, now)
 		// Retried with backoff: a failure may be the database's, and pass.
-		return result, fmt.Errorf("evaluate segment %s/%s: %w", seg.Namespace, seg.Name, err)
+		return ctrl.Result{}, fmt.Errorf("evaluate segment %s/%s: %w", seg.Namespace, seg.Name, err)
 	}
 	st := &seg.Status
 	st.Size, st.Entered, st.Exited = res.Size, res.Entered, res.Exited
@@ -84,6 +91,24 @@ func (r *segmentReconciler) evaluateIfDue(ctx context.Context, seg *cdpv1alpha1.
 		fmt.Sprintf("Evaluation %d: %d members, %d entered, %d exited.", res.Evaluation, res.Size, res.Entered, res.Exited),
 		seg.Generation, now)
 	return result, nil
+}
+
+// unevaluatedReference names a segment the rule refers to whose latest evaluation did not
+// succeed on the given resolution generation, or returns "" when there is none.
+func unevaluatedReference(seg *cdpv1alpha1.Segment, segments []cdpv1alpha1.Segment, generation int64) string {
+	for _, name := range seg.Spec.Rule.ReferencedSegments() {
+		i := slices.IndexFunc(segments, func(s cdpv1alpha1.Segment) bool { return s.Name == name })
+		if i < 0 {
+			return name
+		}
+		other := &segments[i]
+		evaluated := meta.FindStatusCondition(other.Status.Conditions, cdpv1alpha1.ConditionEvaluated)
+		if evaluated == nil || evaluated.Status != metav1.ConditionTrue || evaluated.ObservedGeneration != other.Generation ||
+			other.Status.EvaluatedResolutionGeneration != generation {
+			return name
+		}
+	}
+	return ""
 }
 
 // evaluationDue says why a segment should be evaluated now, or "" when nothing it depends on

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/store"
@@ -56,6 +58,30 @@ func TestSegmentEvaluatesWhenTheResolutionPublishes(t *testing.T) {
 	if err != nil || len(members) != 4 {
 		t.Fatalf("members = %v, %v; want the four profiles", members, err)
 	}
+	if !controllerutil.ContainsFinalizer(everyone, cdpv1alpha1.SegmentDataFinalizer) {
+		t.Fatalf("finalizers = %v; want %s", everyone.Finalizers, cdpv1alpha1.SegmentDataFinalizer)
+	}
+
+	// Deleting a segment deletes its members and history from the store before the object goes;
+	// the segment that referred to it reports it missing.
+	if err := k8sClient.Delete(context.Background(), everyone); err != nil {
+		t.Fatal(err)
+	}
+	NewWithT(t).Eventually(func(g Gomega) {
+		err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(everyone), &cdpv1alpha1.Segment{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "get deleted segment: %v", err)
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	members, err = testStore.SegmentMembers(context.Background(), ns, "everyone", 0)
+	if err != nil || len(members) != 0 {
+		t.Fatalf("members after delete = %v, %v; want none", members, err)
+	}
+	history, err := testStore.SegmentHistory(context.Background(), ns, "everyone", 0)
+	if err != nil || len(history) != 0 {
+		t.Fatalf("history after delete = %v, %v; want none", history, err)
+	}
+	NewWithT(t).Eventually(func(g Gomega) {
+		g.Expect(segmentCondition(g, reachable, cdpv1alpha1.ConditionReady).Reason).To(Equal(cdpv1alpha1.ReasonSegmentNotFound))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
 }
 
 func segmentCondition(g Gomega, seg *cdpv1alpha1.Segment, condType string) metav1.Condition {

@@ -27,6 +27,10 @@ const (
 	ReasonEvaluationFailed = "EvaluationFailed"
 	// ReasonWaitingForProfiles: the resolution has published no profiles yet.
 	ReasonWaitingForProfiles = "WaitingForProfiles"
+	// ReasonWaitingForSegments: a segment the rule refers to has not been evaluated on the
+	// resolution's latest profiles yet. Evaluating before it would record entries and exits
+	// that its evaluation would then undo.
+	ReasonWaitingForSegments = "WaitingForSegments"
 	// ReasonSegmentNotReady: the segment itself is not Ready (see the Ready condition).
 	ReasonSegmentNotReady = "NotReady"
 )

@@ -4,6 +4,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// SegmentDataFinalizer holds a Segment until the manager has deleted its members, history and
+// evaluations from the store: without it, a segment deleted and created again under the same
+// name would inherit the old one's members, and its first evaluation would record no entries.
+const SegmentDataFinalizer = "cdp.kizuna.dev/segment-data"
+
 // SegmentSpec declares an audience: the profiles of a resolution that satisfy a rule.
 type SegmentSpec struct {
 	// ResolutionRef names the IdentityResolution whose profiles the segment selects from.
