@@ -2,6 +2,7 @@ package segment
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,11 @@ func Compile(rule *cdpv1alpha1.SegmentRule, opts Options) (Query, error) {
 	slot := c.param(opts.Slot)
 	where := c.node(n)
 	c.finishScans()
+	from := "profiles p"
+	if driver := c.drivingScan(n); driver != nil {
+		from = driver.name + " CROSS JOIN profiles p ON p.profile_id = " + driver.name + ".profile_id"
+		c.joins = slices.DeleteFunc(c.joins, func(j string) bool { return j == profileJoin(driver.name) })
+	}
 
 	var b strings.Builder
 	if len(c.ctes) > 0 {
@@ -46,7 +52,7 @@ func Compile(rule *cdpv1alpha1.SegmentRule, opts Options) (Query, error) {
 		b.WriteString(strings.Join(c.ctes, ",\n"))
 		b.WriteString("\n")
 	}
-	b.WriteString("SELECT p.profile_id\nFROM profiles p\n")
+	b.WriteString("SELECT p.profile_id\nFROM " + from + "\n")
 	for _, j := range c.joins {
 		b.WriteString(j)
 		b.WriteString("\n")
@@ -178,44 +184,56 @@ func (c *compiler) joinProfiles(name, body string) {
 		as = " AS MATERIALIZED (\n"
 	}
 	c.ctes = append(c.ctes, name+as+body+"\n)")
-	c.joins = append(c.joins, fmt.Sprintf("LEFT JOIN %s ON %s.profile_id = p.profile_id", name, name))
+	c.joins = append(c.joins, profileJoin(name))
 }
 
-// aggregate is a column of events aggregated by profile: events aggregates the events e of one
-// identifier or profile, combine the per-identifier rows x into a profile's (see
-// eventsByProfile).
+func profileJoin(name string) string {
+	return fmt.Sprintf("LEFT JOIN %s ON %s.profile_id = p.profile_id", name, name)
+}
+
+// drivingScan returns, in SQLite, the event scan that lists every profile the rule can match:
+// the scan of an event test that no profile passes without events, when the rule is that test
+// or all of several tests, one of them that one. The query then starts from the scan's
+// profiles and looks each up by its key, instead of reading every profile and probing the
+// scan (on a million profiles, a third less time for "bought twice in 90 days"). CROSS JOIN is
+// how SQLite is told the order; PostgreSQL chooses well from its statistics.
+func (c *compiler) drivingScan(n *node) *eventScan {
+	if c.pg {
+		return nil
+	}
+	conjuncts := []*node{n}
+	if n.kind == allNode {
+		conjuncts = n.children
+	}
+	for _, child := range conjuncts {
+		if child.kind == eventNode && !child.event.matchesWithoutEvents() {
+			return c.scanFor(child.event)
+		}
+	}
+	return nil
+}
+
+// aggregate is a column of events aggregated by profile: the aggregate expression events over
+// the events e of one profile, named alias.
 type aggregate struct {
-	alias, events, combine string
+	alias, events string
 }
 
 // eventsByProfile aggregates the events that pass filters by profile: one row per profile the
 // events reach through identity_links, with the profile_id and the aggregates.
 //
-// SQLite aggregates by identifier first, in one sort of the events read from the
-// events_by_type index, and then looks each identifier up in identity_links once, however
-// many events it has: its joins are index lookups, which cost more than the sort saves.
-// PostgreSQL joins the events to the links by hash and aggregates once, which is faster there
-// than two aggregations.
+// Both databases join each event to its link and aggregate once, by profile. SQLite looks each
+// event's identifier up in the links' primary key; aggregating by identifier first, to look
+// each identifier up once, cost a second sort that took longer than the lookups it saved (on
+// a 90-day window of a million events: 230 ms against 170 ms; on a year, the same).
 func (c *compiler) eventsByProfile(filters []string, aggregates []aggregate) string {
-	link := "identity_links l ON l.namespace = " + c.ns + " AND l.resolution = " + c.res
-	if c.pg {
-		columns := []string{"l.profile_id"}
-		for _, a := range aggregates {
-			columns = append(columns, a.events+" AS "+a.alias)
-		}
-		return "SELECT " + strings.Join(columns, ", ") + "\nFROM events e JOIN " + link +
-			" AND l.identifier_type = e.identifier_type AND l.identifier_value = e.identifier_value\nWHERE " +
-			strings.Join(filters, " AND ") + "\nGROUP BY l.profile_id"
-	}
-	perIdentifier := []string{"e.identifier_type", "e.identifier_value"}
-	perProfile := []string{"l.profile_id"}
+	columns := []string{"l.profile_id"}
 	for _, a := range aggregates {
-		perIdentifier = append(perIdentifier, a.events+" AS "+a.alias)
-		perProfile = append(perProfile, a.combine+" AS "+a.alias)
+		columns = append(columns, a.events+" AS "+a.alias)
 	}
-	return "SELECT " + strings.Join(perProfile, ", ") + "\nFROM (SELECT " + strings.Join(perIdentifier, ", ") +
-		" FROM events e WHERE " + strings.Join(filters, " AND ") + " GROUP BY e.identifier_type, e.identifier_value) x\nJOIN " +
-		link + " AND l.identifier_type = x.identifier_type AND l.identifier_value = x.identifier_value\nGROUP BY l.profile_id"
+	return "SELECT " + strings.Join(columns, ", ") + "\nFROM events e JOIN identity_links l ON l.namespace = " + c.ns +
+		" AND l.resolution = " + c.res + " AND l.identifier_type = e.identifier_type AND l.identifier_value = e.identifier_value\nWHERE " +
+		strings.Join(filters, " AND ") + "\nGROUP BY l.profile_id"
 }
 
 // floorMicro and ceilMicro round an instant to the microseconds the event columns hold:

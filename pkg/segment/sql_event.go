@@ -123,9 +123,9 @@ func holds(a float64, op cdpv1alpha1.ComparisonOperator, b float64) bool {
 // total sums a numeric expression over events: 0, not NULL, when no event has a value.
 func (c *compiler) total(alias, amount string) aggregate {
 	if c.pg {
-		return aggregate{alias, "COALESCE(SUM(" + amount + "), 0)", ""}
+		return aggregate{alias, "COALESCE(SUM(" + amount + "), 0)"}
 	}
-	return aggregate{alias, "TOTAL(" + amount + ")", "TOTAL(x." + alias + ")"}
+	return aggregate{alias, "TOTAL(" + amount + ")"}
 }
 
 // recency tests the time of the first or the last event, NULL when there is none.
@@ -188,7 +188,7 @@ func (c *compiler) finishScans() {
 				return "CASE WHEN " + strings.Join(inWindow, " AND ") + " THEN " + v + " END"
 			}
 			n := strconv.Itoa(i)
-			count := aggregate{"n" + n, "COUNT(*)", "SUM(x.n" + n + ")"}
+			count := aggregate{"n" + n, "COUNT(*)"}
 			if len(inWindow) > 0 {
 				count.events = "COUNT(" + when("1") + ")"
 			}
@@ -199,10 +199,10 @@ func (c *compiler) finishScans() {
 				aggregates = append(aggregates, c.total("s"+n, amount))
 			}
 			if t.first != nil {
-				aggregates = append(aggregates, aggregate{"f" + n, "MIN(" + when("e.occurred_at") + ")", "MIN(x.f" + n + ")"})
+				aggregates = append(aggregates, aggregate{"f" + n, "MIN(" + when("e.occurred_at") + ")"})
 			}
 			if t.last != nil {
-				aggregates = append(aggregates, aggregate{"l" + n, "MAX(" + when("e.occurred_at") + ")", "MAX(x.l" + n + ")"})
+				aggregates = append(aggregates, aggregate{"l" + n, "MAX(" + when("e.occurred_at") + ")"})
 			}
 		}
 		c.joinProfiles(s.name, c.eventsByProfile(filters, aggregates))

@@ -19,7 +19,7 @@ const microsPerDay = 24 * 60 * 60 * 1000 * 1000
 func (c *compiler) rfm(t *rfmTest) string {
 	name := c.name("rfm")
 	now := c.micros(floorMicro(c.opts.Now))
-	aggregates := []aggregate{{"n", "COUNT(*)", "SUM(x.n)"}, {"last_at", "MAX(e.occurred_at)", "MAX(x.last_at)"}}
+	aggregates := []aggregate{{"n", "COUNT(*)"}, {"last_at", "MAX(e.occurred_at)"}}
 	if t.monetary != nil {
 		aggregates = append(aggregates, c.total("m", c.value("e.properties", t.amount, cdpv1alpha1.AttributeNumber)))
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,6 +22,9 @@ import (
 var (
 	segmentProfiles = flag.Int("segment.bench-profiles", 100_000, "profiles BenchmarkSegmentBehavioural selects from")
 	segmentEvents   = flag.Int("segment.bench-events", 1_000_000, "events BenchmarkSegmentBehavioural reads")
+	// segmentKeep keeps the SQLite database between runs, for experiments with the query:
+	// loading ten million events takes minutes.
+	segmentKeep = flag.String("segment.bench-keep", "", "directory where BenchmarkSegmentBehavioural keeps its SQLite database to reuse it")
 )
 
 // prefectures are the generated profiles' prefectures: a third live in Tokyo or Kanagawa.
@@ -32,18 +36,24 @@ var prefectures = []string{"東京都", "神奈川県", "大阪府", "愛知県"
 // date (linking is measured apart, as link-s, once per store).
 func BenchmarkSegmentBehavioural(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) {
-		benchmarkSegment(b, "sqlite:"+filepath.Join(b.TempDir(), "segments.db"))
+		dir := b.TempDir()
+		if *segmentKeep != "" {
+			dir = *segmentKeep
+		}
+		path := filepath.Join(dir, fmt.Sprintf("segments-%d-%d.db", *segmentProfiles, *segmentEvents))
+		_, err := os.Stat(path)
+		benchmarkSegment(b, "sqlite:"+path, err == nil)
 	})
 	b.Run("postgres", func(b *testing.B) {
 		name := fmt.Sprintf("segment_bench_%d", time.Now().UnixNano())
 		if err := pg.CreateDatabase(name); err != nil {
 			b.Fatal(err)
 		}
-		benchmarkSegment(b, pg.DSN(name))
+		benchmarkSegment(b, pg.DSN(name), false)
 	})
 }
 
-func benchmarkSegment(b *testing.B, dsn string) {
+func benchmarkSegment(b *testing.B, dsn string, loaded bool) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, dsn)
 	if err != nil {
@@ -52,8 +62,10 @@ func benchmarkSegment(b *testing.B, dsn string) {
 	defer func() { _ = st.Close() }()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	n, events := *segmentProfiles, *segmentEvents
-	publishBenchProfiles(b, st, n)
-	loadBenchEvents(b, st, n, events, now)
+	if !loaded {
+		publishBenchProfiles(b, st, n)
+		loadBenchEvents(b, st, n, events, now)
+	}
 
 	idr := &cdpv1alpha1.IdentityResolution{Spec: cdpv1alpha1.IdentityResolutionSpec{
 		Sources:       []cdpv1alpha1.ResolutionSource{{Name: "crm"}},
@@ -91,14 +103,21 @@ func benchmarkSegment(b *testing.B, dsn string) {
 		EventProperties: map[string]cdpv1alpha1.AttributeType{"amount": cdpv1alpha1.AttributeNumber},
 	}
 	var size int64
+	var first time.Duration
 	for b.Loop() {
+		began := time.Now()
 		res, err := EvaluateSegment(ctx, st, seg, cfg, fields, SegmentOptions{Now: func() time.Time { return now }})
 		if err != nil {
 			b.Fatal(err)
 		}
+		if first == 0 {
+			// The first evaluation writes every member as entered; later ones find no change.
+			first = time.Since(began)
+		}
 		size = res.Size
 	}
 	b.ReportMetric(float64(size), "members")
+	b.ReportMetric(first.Seconds(), "first-s")
 	b.ReportMetric(link.Seconds(), "link-s")
 }
 
