@@ -18,12 +18,14 @@
 // subquery, which reads the events of the union of their windows through the events_by_type
 // index once and aggregates each condition's own window in its own columns: "twice in 90 days
 // but not in the last 30" reads and aggregates the purchases once. The events reach profiles
-// through identity_links: SQLite aggregates by identifier first and looks each identifier up
-// once, PostgreSQL joins by hash and aggregates once (each the faster on its database).
+// through identity_links, joined event by event and aggregated once by profile. When every
+// match must have events (the rule is such an event condition, or all of conditions one of
+// which is), SQLite starts from that subquery's profiles; PostgreSQL picks its join order from
+// its statistics.
 //
-// On a two-core machine with a million profiles and ten million events over 400 days,
-// "at least two purchases in 90 days, none in 30, in Tokyo or Kanagawa" takes about 2.2 s on
-// SQLite and 1.8 s on PostgreSQL (BenchmarkQuery). RFM reads every event of its window (a
+// docs/benchmarks.md has the figures: on a two-core machine with a million profiles and ten
+// million events, "at least two purchases in 90 days, none in 30, in Tokyo or Kanagawa" is
+// evaluated in a few seconds on either database. RFM reads every event of its window (a
 // year of purchases by default) and sorts the population twice per score: several seconds at
 // that scale, most of it spilled to disk under PostgreSQL's default work_mem of 4 MB.
 //
