@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/schedule"
 )
 
 func TestSetConditions(t *testing.T) {
@@ -193,4 +194,76 @@ func TestValidateDataSource(t *testing.T) {
 	if p := validateDataSource(ds); p == nil || p.Reason != cdpv1alpha1.ReasonInvalidSchedule {
 		t.Fatalf("validateDataSource = %v, want InvalidSchedule", p)
 	}
+}
+
+func TestEvaluationDue(t *testing.T) {
+	last := time.Date(2026, 11, 23, 9, 0, 10, 500_000_000, time.UTC)
+	at := func(d time.Duration) *metav1.Time { return &metav1.Time{Time: last.Add(d).Truncate(time.Second)} }
+	evaluated := func(generation int64) *cdpv1alpha1.Segment {
+		s := &cdpv1alpha1.Segment{}
+		s.Name, s.Generation = "buyers", generation
+		s.Spec.Rule.Segment = &cdpv1alpha1.SegmentMembershipCondition{Name: "kanto"}
+		s.Status.LastEvaluationTime = &metav1.Time{Time: last.Truncate(time.Second)}
+		s.Status.EvaluatedResolutionGeneration = 3
+		s.Status.Conditions = []metav1.Condition{{Type: cdpv1alpha1.ConditionEvaluated, Status: metav1.ConditionTrue, ObservedGeneration: 2}}
+		return s
+	}
+	idr := func(published int64) *cdpv1alpha1.IdentityResolution {
+		r := &cdpv1alpha1.IdentityResolution{}
+		r.Status.PublishedGeneration = published
+		return r
+	}
+	events := func(synced *metav1.Time) []cdpv1alpha1.DataSource {
+		ds := cdpv1alpha1.DataSource{}
+		ds.Spec.Type = cdpv1alpha1.DataSourceEvents
+		ds.Status.LastSuccessfulSyncTime = synced
+		return []cdpv1alpha1.DataSource{ds}
+	}
+	kanto := func(evaluatedAt *metav1.Time) []cdpv1alpha1.Segment {
+		s := cdpv1alpha1.Segment{}
+		s.Name = "kanto"
+		s.Status.LastEvaluationTime = evaluatedAt
+		return []cdpv1alpha1.Segment{s}
+	}
+	hourly, err := schedule.Parse("0 * * * *", "Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	never := evaluated(2)
+	never.Status.LastEvaluationTime = nil
+	for _, tc := range []struct {
+		name     string
+		seg      *cdpv1alpha1.Segment
+		idr      *cdpv1alpha1.IdentityResolution
+		sources  []cdpv1alpha1.DataSource
+		segments []cdpv1alpha1.Segment
+		now      time.Time
+		want     string
+	}{
+		{"nothing changed", evaluated(2), idr(3), events(at(-time.Minute)), kanto(at(-time.Minute)), last.Add(time.Minute), ""},
+		{"never evaluated", never, idr(3), nil, nil, last, "never evaluated"},
+		{"spec changed", evaluated(5), idr(3), nil, nil, last, "the spec changed, or the last evaluation failed"},
+		{"new generation", evaluated(2), idr(4), nil, nil, last, "the resolution published new profiles"},
+		{"events synced after", evaluated(2), idr(3), events(at(2 * time.Second)), nil, last.Add(3 * time.Second), reasonNewEvents},
+		// In the same second as the evaluation: the sync may have committed after it started.
+		{"events synced in the same second", evaluated(2), idr(3), events(at(0)), nil, last.Add(3 * time.Second), reasonNewEvents},
+		{"events synced the second before", evaluated(2), idr(3), events(at(-time.Second)), nil, last.Add(3 * time.Second), ""},
+		{"referenced segment evaluated after", evaluated(2), idr(3), nil, kanto(at(time.Minute)), last.Add(2 * time.Minute), reasonReferenceChanged},
+		{"referenced segment evaluated in the same second", evaluated(2), idr(3), nil, kanto(at(0)), last.Add(3 * time.Second), reasonReferenceChanged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := evaluationDue(tc.seg, tc.idr, tc.sources, tc.segments, nil, tc.now); got != tc.want {
+				t.Errorf("evaluationDue = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	t.Run("schedule", func(t *testing.T) {
+		seg := evaluated(2)
+		if got := evaluationDue(seg, idr(3), nil, nil, hourly, last.Add(30*time.Minute)); got != "" {
+			t.Errorf("before the hour: %q, want nothing due", got)
+		}
+		if got := evaluationDue(seg, idr(3), nil, nil, hourly, last.Add(time.Hour)); got != "a scheduled time came" {
+			t.Errorf("after the hour: %q, want the schedule", got)
+		}
+	})
 }

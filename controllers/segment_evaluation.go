@@ -54,17 +54,28 @@ func (r *segmentReconciler) evaluateIfDue(ctx context.Context, seg *cdpv1alpha1.
 				waiting, idr.Status.PublishedGeneration, idr.Name), seg.Generation, now)
 		return ctrl.Result{}, nil // its evaluation enqueues this segment
 	}
-	var sched *schedule.Schedule
 	var result ctrl.Result
-	if s := seg.Spec.Schedule; s != nil {
-		var err error
-		if sched, err = schedule.Parse(s.Cron, s.TimeZone); err != nil {
-			return ctrl.Result{}, nil // reported as SpecValid=False
-		}
+	sched := scheduleOf(seg)
+	if sched != nil {
 		result.RequeueAfter = sched.Next(now).Sub(now)
 	}
-	if why := evaluationDue(seg, &idr, sources.Items, segments.Items, sched, now); why == "" {
+	due := func(s *cdpv1alpha1.Segment) string {
+		return evaluationDue(s, &idr, sources.Items, segments.Items, scheduleOf(s), now)
+	}
+	if dueReference(seg, segments.Items, due) {
+		// A segment this one reads is about to change: evaluating now would record entries
+		// and exits that the next evaluation takes back. Its status update enqueues this one.
+		return ctrl.Result{RequeueAfter: eventsSettle}, nil
+	}
+	why := due(seg)
+	if why == "" {
 		return result, nil
+	}
+	if why == reasonNewEvents || why == reasonReferenceChanged {
+		// evaluationDue gives these reasons only after an evaluation: LastEvaluationTime is set.
+		if since := now.Sub(seg.Status.LastEvaluationTime.Time); since < eventsSettle {
+			return ctrl.Result{RequeueAfter: eventsSettle - since}, nil
+		}
 	}
 
 	cfg, err := worker.ResolveConfig(&idr)
@@ -111,6 +122,17 @@ func unevaluatedReference(seg *cdpv1alpha1.Segment, segments []cdpv1alpha1.Segme
 	return ""
 }
 
+// reasonNewEvents and reasonReferenceChanged are evaluationDue's answers when an Events source
+// synced, or a segment the rule reads was evaluated, since the last evaluation. Status times
+// have whole seconds, so "since" includes the second of the last evaluation; eventsSettle is
+// how long after an evaluation such a change waits, so that one in the same second makes one
+// more evaluation, not a loop of them.
+const (
+	reasonNewEvents        = "new events arrived"
+	reasonReferenceChanged = "a segment it refers to changed"
+	eventsSettle           = 2 * time.Second
+)
+
 // evaluationDue says why a segment should be evaluated now, or "" when nothing it depends on
 // changed since its last evaluation: its spec, the resolution's profiles, the events, the
 // segments it refers to, or a scheduled time that has come.
@@ -130,9 +152,13 @@ func evaluationDue(seg *cdpv1alpha1.Segment, idr *cdpv1alpha1.IdentityResolution
 	}
 	for i := range sources {
 		ds := &sources[i]
+		// Status times have whole seconds: a sync that finished in the second of the last
+		// evaluation may have committed after it started, so it counts as new. Evaluating
+		// again within that second would find the same again and again: the caller waits for
+		// the next second instead (eventsSettle).
 		if ds.Spec.Type == cdpv1alpha1.DataSourceEvents && ds.Status.LastSuccessfulSyncTime != nil &&
-			ds.Status.LastSuccessfulSyncTime.After(last.Time) {
-			return "new events arrived"
+			!ds.Status.LastSuccessfulSyncTime.Before(&metav1.Time{Time: last.Truncate(time.Second)}) {
+			return reasonNewEvents
 		}
 	}
 	referenced := map[string]bool{}
@@ -141,9 +167,39 @@ func evaluationDue(seg *cdpv1alpha1.Segment, idr *cdpv1alpha1.IdentityResolution
 	}
 	for i := range segments {
 		other := &segments[i]
-		if referenced[other.Name] && other.Status.LastEvaluationTime != nil && other.Status.LastEvaluationTime.After(last.Time) {
-			return "a segment it refers to changed"
+		// In the same second counts, as for events.
+		if referenced[other.Name] && other.Status.LastEvaluationTime != nil &&
+			!other.Status.LastEvaluationTime.Before(&metav1.Time{Time: last.Truncate(time.Second)}) {
+			return reasonReferenceChanged
 		}
 	}
 	return ""
+}
+
+// scheduleOf parses a segment's schedule; nil when it has none or it does not parse (the spec
+// check reports that).
+func scheduleOf(seg *cdpv1alpha1.Segment) *schedule.Schedule {
+	s := seg.Spec.Schedule
+	if s == nil {
+		return nil
+	}
+	sched, err := schedule.Parse(s.Cron, s.TimeZone)
+	if err != nil {
+		return nil
+	}
+	return sched
+}
+
+// dueReference tells whether a segment the rule refers to is itself due for evaluation.
+func dueReference(seg *cdpv1alpha1.Segment, segments []cdpv1alpha1.Segment, due func(*cdpv1alpha1.Segment) string) bool {
+	for _, name := range seg.Spec.Rule.ReferencedSegments() {
+		if name == seg.Name {
+			continue
+		}
+		i := slices.IndexFunc(segments, func(s cdpv1alpha1.Segment) bool { return s.Name == name })
+		if i >= 0 && due(&segments[i]) != "" {
+			return true
+		}
+	}
+	return false
 }

@@ -376,24 +376,9 @@ func parseNumber(s string) (float64, error) {
 
 const maxFinite = 1.7976931348623157e308
 
-// durationPattern is the API's Duration.
-var durationPattern = regexp.MustCompile(`^([1-9][0-9]{0,5})(m|h|d|w)$`)
-
-// maxDuration keeps Now minus a duration far from time.Duration's limit of 292 years.
-const maxDuration = 200 * 365 * 24 * time.Hour
-
 // parseDuration reads a Duration: a whole number of minutes, hours, days (24 hours) or weeks.
 func parseDuration(d cdpv1alpha1.Duration) (time.Duration, error) {
-	m := durationPattern.FindStringSubmatch(string(d))
-	if m == nil {
-		return 0, fmt.Errorf("%q is not a duration: write a whole number and a unit, m, h, d or w (e.g. 30d)", clip(string(d)))
-	}
-	n, _ := strconv.ParseInt(m[1], 10, 64)
-	unit := map[string]time.Duration{"m": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour}[m[2]]
-	if n > int64(maxDuration/unit) {
-		return 0, fmt.Errorf("%q is longer than 200 years", d)
-	}
-	return time.Duration(n) * unit, nil
+	return d.Parse()
 }
 
 // parseTimeOperand reads a date (2026-01-31) or a time (RFC 3339) written in a rule.
