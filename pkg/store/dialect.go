@@ -61,6 +61,8 @@ var sqliteDialect = &dialect{
 		"{not_staged}", "record_key NOT IN (SELECT record_key FROM temp.kizuna_stage_records)",
 		// SQLite checks the key on insert anyway: skipping a conflict costs nothing more.
 		"{only_new_records}", "WHERE true ON CONFLICT (namespace, source, record_key) DO NOTHING",
+		// The one writer serialises claims: no row a claim reads can be claimed meanwhile.
+		"{skip_locked}", "",
 	),
 	createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
@@ -113,6 +115,9 @@ var postgresDialect = &dialect{
 		// and the source's lock keeps other writers of its records away.
 		"{only_new_records}", `WHERE NOT EXISTS (SELECT 1 FROM records AS r
 			WHERE r.namespace = ?1 AND r.source = ?2 AND r.record_key = s.record_key)`,
+		// Concurrent claims of one shard lock the rows they take and pass over those another
+		// claim holds, so that no two workers get the same row and neither waits.
+		"{skip_locked}", "FOR UPDATE SKIP LOCKED",
 	),
 	createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    integer     PRIMARY KEY,

@@ -170,6 +170,13 @@ func (s *postgresSession) stageEvents(ctx context.Context, rows []stagedEvent) e
 	return err
 }
 
+// insertRows copies rows into a table: args holds the columns of each row in turn.
+func (s *postgresSession) insertRows(ctx context.Context, table string, columns []string, args []any) error {
+	src := &slotCopySource{values: args, cols: len(columns), n: len(args) / len(columns)}
+	_, err := s.tx.CopyFrom(ctx, pgx.Identifier{table}, columns, src)
+	return err
+}
+
 // insertSlotRows copies rows into a generation-scoped table.
 func (s *postgresSession) insertSlotRows(ctx context.Context, t *slotTable, args []any, shared, n int) error {
 	src := &slotCopySource{shared: args[:shared], values: args[shared:], cols: len(t.columns()) - shared, n: n}

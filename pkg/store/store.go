@@ -1,10 +1,12 @@
 // Package store is Kizuna's profile store: raw records, behavioural events, quarantined rows and
 // sync runs; the profiles that identity resolution publishes, with their memberships (which
 // profile each source record belongs to), aliases and runs; the identity links that take events
-// to profiles, and each segment's members, history and evaluations; the delivery ledger in a
-// later migration. Two backends sit behind one interface: SQLite (modernc.org/sqlite, the embedded
-// default: one file, no server) and PostgreSQL (jackc/pgx, for production and many concurrent
-// writers). SQL differences live in one dialect layer; one conformance suite runs against both.
+// to profiles, and each segment's members, history and evaluations; the delivery ledger of
+// campaign runs, with the suppressed addresses, recorded consents and channel rate limits that
+// decide whether a message may go. Two backends sit behind one interface: SQLite
+// (modernc.org/sqlite, the embedded default: one file, no server) and PostgreSQL (jackc/pgx, for
+// production and many concurrent writers). SQL differences live in one dialect layer; one
+// conformance suite runs against both.
 //
 // Every table carries the namespace, so namespaces are tenants. Writes are idempotent upserts keyed
 // by natural keys, so a Job that runs twice does no harm. The store imports no Kubernetes types.
@@ -194,6 +196,81 @@ type Store interface {
 	// DeleteSegment removes a segment's members, history and evaluations; the next evaluation
 	// of a segment of that name is number 1 again. A segment the store does not hold is no error.
 	DeleteSegment(ctx context.Context, namespace, segment string) error
+
+	// PlanDeliveryRun writes a campaign run and all its rows, pending or holdout, in one
+	// transaction, and returns how many rows it wrote. A run already planned writes nothing and
+	// returns ErrRunFinished, so a retried planner does no harm. rows is read batch by batch
+	// inside the transaction (in SQLite, holding the one writer): it may read the store, not
+	// write to it. A row the store cannot hold, or a profile's step planned twice, fails the
+	// whole plan. Plans and deletions of one campaign take turns.
+	PlanDeliveryRun(ctx context.Context, run DeliveryRun, rows iter.Seq[PlannedDelivery]) (planned int64, err error)
+
+	// DeliveryRun returns one planned run of a campaign, or ErrNotFound.
+	DeliveryRun(ctx context.Context, namespace, campaign, run string) (DeliveryRun, error)
+
+	// DeliveryRuns returns the latest runs of a campaign, newest first (by CreatedAt). A limit
+	// of zero or less returns them all.
+	DeliveryRuns(ctx context.Context, namespace, campaign string, limit int) ([]DeliveryRun, error)
+
+	// CompleteDeliveryRun sets a run's CompletedAt to at (zero: the store's clock) when none of
+	// its rows is pending, deferred or sending, and returns the run; CompletedAt stays zero while
+	// rows remain, and keeps the first completion's time. ErrNotFound when there is no such run.
+	CompleteDeliveryRun(ctx context.Context, namespace, campaign, run string, at time.Time) (DeliveryRun, error)
+
+	// ClaimDeliveries atomically moves up to c.Limit due rows of a shard to sending, held by
+	// c.Worker until c.Now+c.Lease, and counts an attempt on each: rows pending or deferred
+	// whose NotBefore has come, and rows sending whose lease ended (their worker died). Which of
+	// the due rows a claim takes first is unspecified; they come back in (profile, step) order.
+	// Concurrent claims, from any process, never take the same row.
+	ClaimDeliveries(ctx context.Context, c Claim) ([]Delivery, error)
+
+	// RecordOutcomes applies outcomes in one transaction and returns how many applied. An
+	// outcome applies only to a row still sending and held by its Worker: a worker whose lease
+	// ended and whose row was claimed again cannot overwrite the new claimer's result, and a
+	// batch recorded again applies nothing twice. A batch holds at most one outcome per row.
+	// Each applied outcome that is final (sent, failed, suppressed, capped) writes one event of
+	// source CampaignEventSource in the same transaction, occurred at the outcome's At, its ID
+	// derived from the row's key, its identifier the address under the identifier type the
+	// channel type's addresses have (Email, Phone, LineUserID, DeviceToken), or the profile ID.
+	RecordOutcomes(ctx context.Context, outcomes []Outcome) (applied int, err error)
+
+	// DeliveryCounts counts a run's rows by state; a run without rows counts zero.
+	DeliveryCounts(ctx context.Context, namespace, campaign, run string) (DeliveryCounts, error)
+
+	// Deliveries returns a run's rows in (profile, step) order. A limit of zero or less returns
+	// them all.
+	Deliveries(ctx context.Context, namespace, campaign, run string, limit int) ([]Delivery, error)
+
+	// RecentSends returns, by profile, the messages each of profileIDs was sent at or after
+	// since, across all campaigns, oldest first: what frequency caps count.
+	RecentSends(ctx context.Context, namespace string, profileIDs []string, since time.Time) (map[string][]Sent, error)
+
+	// Suppress stops messages to an address. Suppressing an address again replaces the reason
+	// and source and keeps the first CreatedAt.
+	Suppress(ctx context.Context, s Suppression) error
+
+	// Unsuppress lets messages go to an address again; an address not suppressed is no error.
+	Unsuppress(ctx context.Context, namespace, channelType, address string) error
+
+	// Suppressed returns the suppressions of those of addresses that are suppressed, by address.
+	Suppressed(ctx context.Context, namespace, channelType string, addresses []string) (map[string]Suppression, error)
+
+	// RecordConsent keeps a profile's consent for a channel type and purpose: the one recorded
+	// last wins, a consent recorded before the stored one is ignored, and of two recorded at the
+	// same time the refusal wins.
+	RecordConsent(ctx context.Context, c Consent) error
+
+	// Consents returns the consents of profiles, by profile, in (channel type, purpose) order.
+	Consents(ctx context.Context, namespace string, profileIDs []string) (map[string][]Consent, error)
+
+	// TakeTokens takes up to r.Want tokens from a channel's bucket, which every process shares:
+	// it refills at r.Rate a second up to r.Burst, and grants min(Want, whole tokens held). When
+	// it grants none, wait says how long until one is there.
+	TakeTokens(ctx context.Context, r TokenRequest) (granted int, wait time.Duration, err error)
+
+	// DeleteCampaign removes a campaign's runs and their rows; its events and the suppressions
+	// it caused stay. A campaign the store does not hold is no error.
+	DeleteCampaign(ctx context.Context, namespace, campaign string) error
 
 	// Close releases the connections.
 	Close() error

@@ -39,6 +39,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Profiles", profileTests},
 		{"IdentityLinks", identityLinkTests},
 		{"Segments", segmentTests},
+		{"Deliveries", deliveryTests},
+		{"Suppressions", suppressionTests},
+		{"Consents", consentTests},
+		{"RateLimits", rateLimitTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

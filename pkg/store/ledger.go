@@ -1,0 +1,844 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DeliveryState is where a ledger row stands.
+type DeliveryState string
+
+const (
+	// DeliveryPending rows wait for a worker to claim them, from their NotBefore on.
+	DeliveryPending DeliveryState = "pending"
+	// DeliverySending rows are claimed by a worker until their lease ends; a row whose lease
+	// ended (its worker died) is claimed again.
+	DeliverySending DeliveryState = "sending"
+	// DeliverySent rows were accepted by the provider.
+	DeliverySent DeliveryState = "sent"
+	// DeliveryDeferred rows were held back (quiet hours) until their NotBefore.
+	DeliveryDeferred DeliveryState = "deferred"
+	// DeliverySuppressed rows were not sent: no consent, a suppressed address, missing attributes.
+	DeliverySuppressed DeliveryState = "suppressed"
+	// DeliveryCapped rows were not sent because of a frequency cap.
+	DeliveryCapped DeliveryState = "capped"
+	// DeliveryFailed rows failed for good.
+	DeliveryFailed DeliveryState = "failed"
+	// DeliveryHoldout rows belong to an experiment's holdout group: they are never sent.
+	DeliveryHoldout DeliveryState = "holdout"
+)
+
+// The events RecordOutcomes writes, so that a segment can select the profiles that received, or
+// did not receive, a campaign: source CampaignEventSource, one event type per final outcome,
+// properties campaign, run, step, variant and channel.
+const (
+	CampaignEventSource    = "kizuna.campaigns"
+	EventMessageSent       = "message_sent"
+	EventMessageFailed     = "message_failed"
+	EventMessageSuppressed = "message_suppressed"
+	EventMessageCapped     = "message_capped"
+)
+
+// DeliveryRun is one run of a campaign: who receives which step is planned once, in its rows.
+type DeliveryRun struct {
+	Namespace, Campaign, Run string
+	// Trigger says what started the run (once, schedule, segmentEntry, event).
+	Trigger string
+	// ScheduledAt is when the run was due; zero means when it is planned.
+	ScheduledAt time.Time
+	// Shards is how many workers share the run's rows, at least 1.
+	Shards int
+
+	// The store fills these. CreatedAt is when planning began, PlannedAt when it committed;
+	// CompletedAt stays zero until CompleteDeliveryRun finds nothing left to send.
+	CreatedAt, PlannedAt, CompletedAt time.Time
+}
+
+// PlannedDelivery is one row that PlanDeliveryRun writes: one step of the run for one profile.
+type PlannedDelivery struct {
+	ProfileID, Step string
+	// Shard is the worker that sends the row, from 0 to the run's Shards-1.
+	Shard int
+	// Variant of the experiment the profile is in, or empty.
+	Variant string
+	// Purpose of the message (Marketing, Transactional), which frequency caps count by.
+	Purpose string
+	// Channel, ChannelType and Address may be left empty when the worker chooses them at send
+	// time; an outcome sets them.
+	Channel, ChannelType, Address string
+	// State is DeliveryPending (the default) or DeliveryHoldout.
+	State DeliveryState
+	// NotBefore is when the row may be sent, for a step's delay; zero means from the run's
+	// ScheduledAt.
+	NotBefore time.Time
+}
+
+// Delivery is a ledger row, every column of it. Times are zero where the column is empty.
+type Delivery struct {
+	Namespace, Campaign, Run, ProfileID, Step string
+	Shard                                     int
+	Variant, Purpose                          string
+	Channel, ChannelType, Address             string
+	State                                     DeliveryState
+	// Attempts counts the claims of the row.
+	Attempts  int
+	NotBefore time.Time
+	// ClaimedBy is the worker that claimed the row last; it stays after its outcome.
+	ClaimedBy string
+	// LeaseUntil is when the claim of a sending row ends.
+	LeaseUntil                   time.Time
+	MessageID, ProviderMessageID string
+	// Error is the last failure's text, at most MaxDeliveryErrorBytes.
+	Error                        string
+	CreatedAt, UpdatedAt, SentAt time.Time
+}
+
+// Claim asks for due rows of one shard of a run.
+type Claim struct {
+	Namespace, Campaign, Run string
+	Shard                    int
+	// Worker names the claiming process uniquely (a Pod's name): outcomes apply only to rows it
+	// still holds, so a worker that restarts under the same name could apply an outcome of a
+	// claim it lost.
+	Worker string
+	// Limit is how many rows to claim at most.
+	Limit int
+	// Lease is how long the worker holds the rows: long enough to send them all at the
+	// channel's rate, since a row whose lease ends is claimed again by another worker.
+	Lease time.Duration
+	// Now is the time the rows must be due by; zero means the store's clock.
+	Now time.Time
+}
+
+// Outcome is what became of a claimed row.
+type Outcome struct {
+	Namespace, Campaign, Run, ProfileID, Step string
+	// Worker is the worker that claimed the row.
+	Worker string
+	// State is DeliverySent, DeliveryDeferred, DeliverySuppressed, DeliveryCapped,
+	// DeliveryFailed, or DeliveryPending to be retried.
+	State DeliveryState
+	// Channel, ChannelType, Address, MessageID and ProviderMessageID replace the row's when set.
+	Channel, ChannelType, Address string
+	MessageID, ProviderMessageID  string
+	// Error replaces the row's, truncated to MaxDeliveryErrorBytes.
+	Error string
+	// NotBefore is when a deferred or pending row may be claimed again; zero means at once.
+	NotBefore time.Time
+	// At is when it happened; zero means the store's clock.
+	At time.Time
+}
+
+// MaxDeliveryErrorBytes bounds the error text kept on a row.
+const MaxDeliveryErrorBytes = 1024
+
+// DeliveryCounts counts a run's rows by state.
+type DeliveryCounts struct {
+	Pending, Sending, Sent, Deferred, Suppressed, Capped, Failed, Holdout int64
+	Total                                                                 int64
+}
+
+// Sent is a message a profile was sent, as frequency caps count it.
+type Sent struct {
+	ChannelType, Purpose, Campaign string
+	SentAt                         time.Time
+}
+
+func campaignLock(namespace, campaign string) string {
+	return "campaign\x00" + namespace + "\x00" + campaign
+}
+
+func runLock(namespace, campaign, run string) string {
+	return "delivery-run\x00" + namespace + "\x00" + campaign + "\x00" + run
+}
+
+// workerLock is the lock of a worker's claims and outcomes: workers never wait for each other's,
+// and concurrent claims are kept apart by row locks.
+func workerLock(worker string) string { return "delivery-worker\x00" + worker }
+
+// rowInserter is a session that bulk-loads rows into a table: multi-row INSERTs on SQLite, COPY
+// on PostgreSQL. args holds the columns of each row in turn.
+type rowInserter interface {
+	insertRows(ctx context.Context, table string, columns []string, args []any) error
+}
+
+const (
+	deliveryRunColumns = `namespace, campaign, run, trigger, scheduled_at, shards, created_at, planned_at, completed_at`
+
+	sqlDeliveryRunExists = `SELECT 1 FROM delivery_runs WHERE namespace = ? AND campaign = ? AND run = ?`
+
+	sqlInsertDeliveryRun = `INSERT INTO delivery_runs (` + deliveryRunColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`
+
+	sqlGetDeliveryRun = `SELECT ` + deliveryRunColumns + ` FROM delivery_runs
+		WHERE namespace = ? AND campaign = ? AND run = ?`
+
+	sqlListDeliveryRuns = `SELECT ` + deliveryRunColumns + ` FROM delivery_runs
+		WHERE namespace = ? AND campaign = ? ORDER BY created_at DESC, run DESC LIMIT ?`
+
+	sqlCompleteDeliveryRun = `UPDATE delivery_runs SET completed_at = ?4
+		WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND completed_at IS NULL
+			AND NOT EXISTS (SELECT 1 FROM deliveries
+				WHERE namespace = ?1 AND campaign = ?2 AND run = ?3
+					AND state IN ('pending', 'deferred', 'sending'))`
+
+	deliveryColumns = `namespace, campaign, run, profile_id, step, shard, variant, purpose, channel,
+		channel_type, address, state, attempts, not_before, claimed_by, lease_until, message_id,
+		provider_message_id, error, created_at, updated_at, sent_at`
+
+	// A claim takes the due rows of a shard in the order of the claim index, not by profile:
+	// ordering by profile would sort every due row of the shard at each claim. ?1-?4 the shard,
+	// ?5 now, ?6 the limit, ?7 the worker, ?8 the end of the lease. {due} is one state's
+	// condition (claimConditions): one state at a time, because the index finds the due rows of
+	// one state by a range, and PostgreSQL scans the whole table for an OR of states.
+	sqlClaimDeliveries = `WITH due AS MATERIALIZED (
+			SELECT profile_id AS due_profile, step AS due_step FROM deliveries
+			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND shard = ?4 AND {due}
+			LIMIT ?6 {skip_locked})
+		UPDATE deliveries SET state = 'sending', claimed_by = ?7, lease_until = ?8,
+			attempts = attempts + 1, updated_at = ?5
+		FROM due
+		WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND profile_id = due_profile AND step = due_step
+		RETURNING ` + deliveryColumns
+
+	// An outcome applies to a row its worker still holds. The outcomes of one run are recorded
+	// together, their run named by parameters rather than in each row of the VALUES list, so
+	// that PostgreSQL finds the run's rows by their key whatever its statistics say. The
+	// columns of a row: 1-2 the row's profile and step, 3 the worker, 4 the state, 5-9 channel,
+	// channel type, address, message IDs (empty keeps the row's), 10 the error, 11 not_before
+	// (NULL keeps the row's), 12 when. The run's namespace, campaign and run follow the rows.
+	sqlRecordOutcomesPrefix = `UPDATE deliveries SET
+			state = o.column4,
+			channel = CASE WHEN o.column5 = '' THEN deliveries.channel ELSE o.column5 END,
+			channel_type = CASE WHEN o.column6 = '' THEN deliveries.channel_type ELSE o.column6 END,
+			address = CASE WHEN o.column7 = '' THEN deliveries.address ELSE o.column7 END,
+			message_id = CASE WHEN o.column8 = '' THEN deliveries.message_id ELSE o.column8 END,
+			provider_message_id = CASE WHEN o.column9 = '' THEN deliveries.provider_message_id ELSE o.column9 END,
+			error = o.column10,
+			not_before = COALESCE(o.column11, deliveries.not_before),
+			lease_until = NULL,
+			updated_at = o.column12,
+			sent_at = CASE WHEN o.column4 = 'sent' THEN o.column12 ELSE deliveries.sent_at END
+		FROM (VALUES `
+	sqlRecordOutcomesSuffix = `) AS o
+		WHERE deliveries.namespace = ? AND deliveries.campaign = ? AND deliveries.run = ?
+			AND deliveries.profile_id = o.column1 AND deliveries.step = o.column2
+			AND deliveries.state = 'sending' AND deliveries.claimed_by = o.column3
+		RETURNING namespace, campaign, run, profile_id, step, state, variant, channel, channel_type,
+			address, updated_at`
+	// PostgreSQL types the columns of a VALUES list that is not inserted from its first row:
+	// the times are cast.
+	outcomeRow     = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS {time}), CAST(? AS {time}))`
+	outcomeColumns = 12
+
+	sqlInsertOutcomeEventsPrefix = `INSERT INTO events (namespace, source, event_id, event_type,
+		occurred_at, identifier_type, identifier_value, properties, received_at) VALUES `
+	outcomeEventRow              = `(?, ?, ?, ?, ?, ?, ?, ?{json}, ?)`
+	sqlInsertOutcomeEventsSuffix = ` ON CONFLICT (namespace, source, event_id) DO NOTHING`
+
+	sqlDeliveryCounts = `SELECT state, count(*) FROM deliveries
+		WHERE namespace = ? AND campaign = ? AND run = ? GROUP BY state`
+
+	sqlListDeliveries = `SELECT ` + deliveryColumns + ` FROM deliveries
+		WHERE namespace = ? AND campaign = ? AND run = ? ORDER BY profile_id, step LIMIT ?`
+
+	sqlRecentSendsPrefix = `SELECT profile_id, channel_type, purpose, campaign, sent_at FROM deliveries
+		WHERE namespace = ? AND state = 'sent' AND sent_at >= ? AND profile_id IN (`
+	sqlRecentSendsSuffix = `) ORDER BY profile_id, sent_at`
+)
+
+// claimConditions are the due rows of each claimable state, in the order a claim takes them:
+// rows whose worker died first, since they have waited longest.
+var claimConditions = []string{
+	`state = 'sending' AND lease_until < ?5`,
+	`state = 'deferred' AND not_before <= ?5`,
+	`state = 'pending' AND not_before <= ?5`,
+}
+
+// plannedColumns are the columns PlanDeliveryRun writes; the others start at their defaults.
+var plannedColumns = []string{"namespace", "campaign", "run", "profile_id", "step", "shard", "variant",
+	"purpose", "channel", "channel_type", "address", "state", "not_before", "created_at", "updated_at"}
+
+// sqlDeleteCampaign lists the statements that forget a campaign's runs.
+var sqlDeleteCampaign = []string{
+	`DELETE FROM deliveries WHERE namespace = ? AND campaign = ?`,
+	`DELETE FROM delivery_runs WHERE namespace = ? AND campaign = ?`,
+}
+
+// inTransaction runs fn in a transaction of its own that holds lock, and commits; an error of fn
+// rolls everything back and is returned as it is.
+func (s *sqlStore) inTransaction(ctx context.Context, lock string, fn func(session) error) error {
+	sess, err := s.b.session(ctx)
+	if err != nil {
+		return err
+	}
+	defer sess.release()
+	if err := sess.begin(ctx, lock); err != nil {
+		return err
+	}
+	if err := fn(sess); err != nil {
+		if rbErr := sess.rollback(ctx); rbErr != nil {
+			return errors.Join(err, rbErr)
+		}
+		return err
+	}
+	if err := sess.commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// checkKeys checks the texts that name something, each with what it is.
+func checkKeys(fields ...string) error {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if err := checkKey(fields[i], fields[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) PlanDeliveryRun(ctx context.Context, run DeliveryRun, rows iter.Seq[PlannedDelivery]) (int64, error) {
+	if err := checkKeys("namespace", run.Namespace, "campaign", run.Campaign, "run", run.Run); err != nil {
+		return 0, fmt.Errorf("plan delivery run: %w", err)
+	}
+	if run.Shards < 1 {
+		return 0, fmt.Errorf("plan run %s of campaign %s/%s: shards is %d: a run needs at least one shard",
+			run.Run, run.Namespace, run.Campaign, run.Shards)
+	}
+	if err := checkText("trigger", run.Trigger); err != nil {
+		return 0, fmt.Errorf("plan run %s of campaign %s/%s: %w", run.Run, run.Namespace, run.Campaign, err)
+	}
+	run.CreatedAt = s.now()
+	if run.ScheduledAt.IsZero() {
+		run.ScheduledAt = run.CreatedAt
+	}
+	run.ScheduledAt = storedTime(run.ScheduledAt)
+	var planned int64
+	err := s.inTransaction(ctx, campaignLock(run.Namespace, run.Campaign), func(sess session) error {
+		var err error
+		planned, err = s.planDeliveryRun(ctx, sess, run, rows)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("plan run %s of campaign %s/%s: %w", run.Run, run.Namespace, run.Campaign, err)
+	}
+	if s.d.analyzeAfterLoad != "" && planned >= analyzeRowsThreshold {
+		// Claims and outcomes planned on the statistics of an empty table sent 100,000 rows
+		// fourteen times slower. Autovacuum would analyze too, but a minute later. A failure
+		// loses nothing.
+		_, _ = s.b.read().exec(ctx, fmt.Sprintf(s.d.analyzeAfterLoad, "deliveries"))
+	}
+	return planned, nil
+}
+
+func (s *sqlStore) planDeliveryRun(ctx context.Context, sess session, run DeliveryRun, rows iter.Seq[PlannedDelivery]) (int64, error) {
+	done, err := exists(ctx, sess, s.d.sql(sqlDeliveryRunExists), run.Namespace, run.Campaign, run.Run)
+	if err != nil {
+		return 0, fmt.Errorf("look the run up: %w", err)
+	}
+	if done {
+		return 0, ErrRunFinished
+	}
+	inserter, ok := sess.(rowInserter)
+	if !ok {
+		return 0, errors.New("the backend cannot bulk-load rows")
+	}
+	created, scheduled := s.d.timeArg(run.CreatedAt), s.d.timeArg(run.ScheduledAt)
+	args := make([]any, 0, sess.batchRows()*len(plannedColumns))
+	flush := func() error {
+		if err := inserter.insertRows(ctx, "deliveries", plannedColumns, args); err != nil {
+			return fmt.Errorf("write rows (is a profile's step planned twice?): %w", err)
+		}
+		clear(args)
+		args = args[:0]
+		return nil
+	}
+	var n int64
+	for p := range rows {
+		n++
+		if err := checkPlanned(p, run.Shards); err != nil {
+			return 0, fmt.Errorf("row %d: %w", n, err)
+		}
+		state := p.State
+		if state == "" {
+			state = DeliveryPending
+		}
+		notBefore := scheduled
+		if !p.NotBefore.IsZero() {
+			notBefore = s.d.timeArg(storedTime(p.NotBefore))
+		}
+		args = append(args, run.Namespace, run.Campaign, run.Run, p.ProfileID, p.Step, p.Shard, p.Variant,
+			p.Purpose, p.Channel, p.ChannelType, p.Address, string(state), notBefore, created, created)
+		if len(args) == cap(args) {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if len(args) > 0 {
+		if err := flush(); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := sess.exec(ctx, s.d.sql(sqlInsertDeliveryRun), run.Namespace, run.Campaign, run.Run,
+		run.Trigger, scheduled, run.Shards, created, s.d.timeArg(s.now())); err != nil {
+		return 0, fmt.Errorf("record the run: %w", err)
+	}
+	return n, nil
+}
+
+func checkPlanned(p PlannedDelivery, shards int) error {
+	if err := checkKeys("profile ID", p.ProfileID, "step", p.Step); err != nil {
+		return err
+	}
+	for _, f := range []struct{ what, value string }{
+		{"variant", p.Variant}, {"purpose", p.Purpose}, {"channel", p.Channel},
+		{"channel type", p.ChannelType}, {"address", p.Address},
+	} {
+		if err := checkText(f.what, f.value); err != nil {
+			return fmt.Errorf("profile %s step %s: %w", p.ProfileID, p.Step, err)
+		}
+	}
+	if p.Shard < 0 || p.Shard >= shards {
+		return fmt.Errorf("profile %s step %s: shard %d is outside the run's shards 0 to %d",
+			p.ProfileID, p.Step, p.Shard, shards-1)
+	}
+	if p.State != "" && p.State != DeliveryPending && p.State != DeliveryHoldout {
+		return fmt.Errorf("profile %s step %s: a planned row is %s or %s, not %q",
+			p.ProfileID, p.Step, DeliveryPending, DeliveryHoldout, p.State)
+	}
+	return nil
+}
+
+func (s *sqlStore) DeliveryRun(ctx context.Context, namespace, campaign, run string) (DeliveryRun, error) {
+	rs, err := s.b.read().query(ctx, s.d.sql(sqlGetDeliveryRun), namespace, campaign, run)
+	if err != nil {
+		return DeliveryRun{}, fmt.Errorf("read run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+	}
+	runs, err := scanDeliveryRuns(rs)
+	if err != nil {
+		return DeliveryRun{}, fmt.Errorf("read run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+	}
+	if len(runs) == 0 {
+		return DeliveryRun{}, fmt.Errorf("run %s of campaign %s/%s: %w", run, namespace, campaign, ErrNotFound)
+	}
+	return runs[0], nil
+}
+
+func (s *sqlStore) DeliveryRuns(ctx context.Context, namespace, campaign string, limit int) ([]DeliveryRun, error) {
+	rs, err := s.b.read().query(ctx, s.d.sql(sqlListDeliveryRuns), namespace, campaign, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list the runs of campaign %s/%s: %w", namespace, campaign, err)
+	}
+	runs, err := scanDeliveryRuns(rs)
+	if err != nil {
+		return nil, fmt.Errorf("list the runs of campaign %s/%s: %w", namespace, campaign, err)
+	}
+	return runs, nil
+}
+
+func scanDeliveryRuns(rs rows) ([]DeliveryRun, error) {
+	defer rs.Close()
+	var out []DeliveryRun
+	for rs.Next() {
+		var r DeliveryRun
+		var scheduled, created, planned, completed nullTime
+		if err := rs.Scan(&r.Namespace, &r.Campaign, &r.Run, &r.Trigger, &scheduled, &r.Shards,
+			&created, &planned, &completed); err != nil {
+			return nil, err
+		}
+		r.ScheduledAt, r.CreatedAt, r.PlannedAt, r.CompletedAt = scheduled.Time, created.Time, planned.Time, completed.Time
+		out = append(out, r)
+	}
+	return out, rs.Err()
+}
+
+func (s *sqlStore) CompleteDeliveryRun(ctx context.Context, namespace, campaign, run string, at time.Time) (DeliveryRun, error) {
+	if at.IsZero() {
+		at = s.clock.Now()
+	}
+	// No row of a run goes back to a state that keeps it open once none is left in one, so
+	// the run's own lock is enough: a plan of another run does not hold the completion up.
+	err := s.inTransaction(ctx, runLock(namespace, campaign, run), func(sess session) error {
+		_, err := sess.exec(ctx, s.d.sql(sqlCompleteDeliveryRun), namespace, campaign, run, s.d.timeArg(storedTime(at)))
+		return err
+	})
+	if err != nil {
+		return DeliveryRun{}, fmt.Errorf("complete run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+	}
+	return s.DeliveryRun(ctx, namespace, campaign, run)
+}
+
+func (s *sqlStore) ClaimDeliveries(ctx context.Context, c Claim) ([]Delivery, error) {
+	if err := checkKeys("namespace", c.Namespace, "campaign", c.Campaign, "run", c.Run, "worker", c.Worker); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	switch {
+	case c.Shard < 0:
+		return nil, fmt.Errorf("claim deliveries of run %s of campaign %s/%s: shard %d is negative", c.Run, c.Namespace, c.Campaign, c.Shard)
+	case c.Limit < 1:
+		return nil, fmt.Errorf("claim deliveries of run %s of campaign %s/%s: limit %d claims nothing: ask for 1 or more",
+			c.Run, c.Namespace, c.Campaign, c.Limit)
+	case c.Lease <= 0:
+		return nil, fmt.Errorf("claim deliveries of run %s of campaign %s/%s: lease %s ends at once: give the time a batch takes to send",
+			c.Run, c.Namespace, c.Campaign, c.Lease)
+	}
+	now := c.Now
+	if now.IsZero() {
+		now = s.clock.Now()
+	}
+	now = storedTime(now)
+	var claimed []Delivery
+	err := s.inTransaction(ctx, workerLock(c.Worker), func(sess session) error {
+		for _, due := range claimConditions {
+			query := s.d.sql(strings.Replace(sqlClaimDeliveries, "{due}", due, 1))
+			rs, err := sess.query(ctx, query, c.Namespace, c.Campaign, c.Run, c.Shard, s.d.timeArg(now),
+				c.Limit-len(claimed), c.Worker, s.d.timeArg(storedTime(now.Add(c.Lease))))
+			if err != nil {
+				return err
+			}
+			if claimed, err = scanDeliveries(rs, claimed); err != nil {
+				return err
+			}
+			if len(claimed) == c.Limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries of run %s of campaign %s/%s: %w", c.Run, c.Namespace, c.Campaign, err)
+	}
+	slices.SortFunc(claimed, func(a, b Delivery) int {
+		return cmp.Or(strings.Compare(a.ProfileID, b.ProfileID), strings.Compare(a.Step, b.Step))
+	})
+	return claimed, nil
+}
+
+// scanDeliveries appends the rows of rs to out.
+func scanDeliveries(rs rows, out []Delivery) ([]Delivery, error) {
+	defer rs.Close()
+	for rs.Next() {
+		var d Delivery
+		var state string
+		var notBefore, lease, created, updated, sent nullTime
+		if err := rs.Scan(&d.Namespace, &d.Campaign, &d.Run, &d.ProfileID, &d.Step, &d.Shard, &d.Variant,
+			&d.Purpose, &d.Channel, &d.ChannelType, &d.Address, &state, &d.Attempts, &notBefore,
+			&d.ClaimedBy, &lease, &d.MessageID, &d.ProviderMessageID, &d.Error, &created, &updated, &sent); err != nil {
+			return nil, err
+		}
+		d.State = DeliveryState(state)
+		d.NotBefore, d.LeaseUntil, d.CreatedAt, d.UpdatedAt, d.SentAt = notBefore.Time, lease.Time, created.Time, updated.Time, sent.Time
+		out = append(out, d)
+	}
+	return out, rs.Err()
+}
+
+// outcomeBatchRows is how many outcomes one statement records: 12 parameters each stay far
+// below SQLite's limit of 32766 per statement.
+const outcomeBatchRows = 500
+
+// runKey names a campaign run.
+type runKey struct{ namespace, campaign, run string }
+
+func (s *sqlStore) RecordOutcomes(ctx context.Context, outcomes []Outcome) (int, error) {
+	if len(outcomes) == 0 {
+		return 0, nil
+	}
+	now := s.now()
+	// The outcomes' parameters by run, runs in the order they first come.
+	byRun := map[runKey][]any{}
+	var runs []runKey
+	for i, o := range outcomes {
+		if err := checkOutcome(o); err != nil {
+			return 0, fmt.Errorf("record outcomes: outcome %d: %w", i+1, err)
+		}
+		at := now
+		if !o.At.IsZero() {
+			at = storedTime(o.At)
+		}
+		var notBefore any
+		if o.State == DeliveryDeferred || o.State == DeliveryPending {
+			notBefore = s.d.timeArg(at)
+			if !o.NotBefore.IsZero() {
+				notBefore = s.d.timeArg(storedTime(o.NotBefore))
+			}
+		}
+		k := runKey{o.Namespace, o.Campaign, o.Run}
+		if _, ok := byRun[k]; !ok {
+			runs = append(runs, k)
+		}
+		byRun[k] = append(byRun[k], o.ProfileID, o.Step, o.Worker, string(o.State), o.Channel, o.ChannelType,
+			o.Address, o.MessageID, o.ProviderMessageID, diagnosticText(o.Error, MaxDeliveryErrorBytes),
+			notBefore, s.d.timeArg(at))
+	}
+	applied := 0
+	err := s.inTransaction(ctx, workerLock(outcomes[0].Worker), func(sess session) error {
+		for _, k := range runs {
+			for part := range slices.Chunk(byRun[k], outcomeBatchRows*outcomeColumns) {
+				n, err := s.recordOutcomes(ctx, sess, k, part, now)
+				if err != nil {
+					return fmt.Errorf("run %s of campaign %s/%s: %w", k.run, k.namespace, k.campaign, err)
+				}
+				applied += n
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("record outcomes: %w", err)
+	}
+	return applied, nil
+}
+
+func checkOutcome(o Outcome) error {
+	if err := checkKeys("namespace", o.Namespace, "campaign", o.Campaign, "run", o.Run,
+		"profile ID", o.ProfileID, "step", o.Step, "worker", o.Worker); err != nil {
+		return err
+	}
+	switch o.State {
+	case DeliverySent, DeliveryDeferred, DeliverySuppressed, DeliveryCapped, DeliveryFailed, DeliveryPending:
+	default:
+		return fmt.Errorf("profile %s step %s: %q is not an outcome: use sent, deferred, suppressed, capped, failed, or pending to retry",
+			o.ProfileID, o.Step, o.State)
+	}
+	for _, f := range []struct{ what, value string }{
+		{"channel", o.Channel}, {"channel type", o.ChannelType}, {"address", o.Address},
+		{"message ID", o.MessageID}, {"provider message ID", o.ProviderMessageID},
+	} {
+		if err := checkText(f.what, f.value); err != nil {
+			return fmt.Errorf("profile %s step %s: %w", o.ProfileID, o.Step, err)
+		}
+	}
+	return nil
+}
+
+// recordOutcomes applies the outcomes of one run whose parameters rowArgs holds with one
+// statement, and writes the events of those that applied.
+func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowArgs []any, now time.Time) (int, error) {
+	query := s.d.sql(sqlRecordOutcomesPrefix + valuesRows(len(rowArgs)/outcomeColumns, outcomeRow) + sqlRecordOutcomesSuffix)
+	rs, err := q.query(ctx, query, slices.Concat(rowArgs, []any{k.namespace, k.campaign, k.run})...)
+	if err != nil {
+		return 0, fmt.Errorf("update rows: %w", err)
+	}
+	applied := 0
+	var events []any
+	var buf []byte
+	err = func() error {
+		defer rs.Close()
+		for rs.Next() {
+			applied++
+			var r Delivery
+			var state string
+			var at nullTime
+			if err := rs.Scan(&r.Namespace, &r.Campaign, &r.Run, &r.ProfileID, &r.Step, &state, &r.Variant,
+				&r.Channel, &r.ChannelType, &r.Address, &at); err != nil {
+				return err
+			}
+			eventType, ok := outcomeEventTypes[DeliveryState(state)]
+			if !ok {
+				continue
+			}
+			if buf, err = encodeValues(buf[:0], map[string]any{
+				"campaign": r.Campaign, "run": r.Run, "step": r.Step, "variant": r.Variant, "channel": r.Channel,
+			}); err != nil {
+				return err
+			}
+			idType, idValue := eventIdentifier(r)
+			events = append(events, r.Namespace, CampaignEventSource, deliveryEventID(r), eventType,
+				s.d.timeArg(at.Time), idType, idValue, string(buf), s.d.timeArg(now))
+		}
+		return rs.Err()
+	}()
+	if err != nil {
+		return 0, fmt.Errorf("read the rows updated: %w", err)
+	}
+	if len(events) > 0 {
+		query := s.d.sql(sqlInsertOutcomeEventsPrefix + valuesRows(len(events)/9, outcomeEventRow) + sqlInsertOutcomeEventsSuffix)
+		if _, err := q.exec(ctx, query, events...); err != nil {
+			return 0, fmt.Errorf("write events: %w", err)
+		}
+	}
+	return applied, nil
+}
+
+// outcomeEventTypes are the outcomes that write an event, the final ones.
+var outcomeEventTypes = map[DeliveryState]string{
+	DeliverySent:       EventMessageSent,
+	DeliveryFailed:     EventMessageFailed,
+	DeliverySuppressed: EventMessageSuppressed,
+	DeliveryCapped:     EventMessageCapped,
+}
+
+// channelIdentifierTypes maps a channel type to the identifier type profiles keep its addresses
+// under, so that identity links take a campaign's events to the profile as any other event.
+var channelIdentifierTypes = map[string]string{
+	"SMTP": "Email",
+	"SMS":  "Phone",
+	"LINE": "LineUserID",
+	"Push": "DeviceToken",
+}
+
+// eventIdentifier is the identifier of the event of a row: its address, or its profile ID when
+// the channel addresses no person (a webhook) or the row has no address.
+func eventIdentifier(d Delivery) (idType, value string) {
+	if t, ok := channelIdentifierTypes[d.ChannelType]; ok && d.Address != "" {
+		return t, d.Address
+	}
+	return "ProfileID", d.ProfileID
+}
+
+// deliveryEventID is the ID of a row's event, "campaign/run/step/profile" with each part
+// path-escaped: the same for every attempt at recording it, so that the event is written once,
+// and readable. A worker records the rows of a run in about profile order, so that the events of
+// a batch go next to each other into the events' key, where hashed IDs would spread each batch
+// over the whole key. An ID too long to index is hashed.
+func deliveryEventID(d Delivery) string {
+	id := url.PathEscape(d.Campaign) + "/" + url.PathEscape(d.Run) + "/" + url.PathEscape(d.Step) + "/" +
+		url.PathEscape(d.ProfileID)
+	if len(id) > maxKeyBytes {
+		sum := sha256.Sum256([]byte(id))
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return id
+}
+
+// valuesRows repeats a row of placeholders n times, comma-separated.
+func valuesRows(n int, row string) string {
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+func (s *sqlStore) DeliveryCounts(ctx context.Context, namespace, campaign, run string) (DeliveryCounts, error) {
+	rs, err := s.b.read().query(ctx, s.d.sql(sqlDeliveryCounts), namespace, campaign, run)
+	if err != nil {
+		return DeliveryCounts{}, fmt.Errorf("count the rows of run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+	}
+	defer rs.Close()
+	var c DeliveryCounts
+	for rs.Next() {
+		var state string
+		var n int64
+		if err := rs.Scan(&state, &n); err != nil {
+			return DeliveryCounts{}, fmt.Errorf("count the rows of run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+		}
+		if field := c.of(DeliveryState(state)); field != nil {
+			*field = n
+		}
+		c.Total += n
+	}
+	if err := rs.Err(); err != nil {
+		return DeliveryCounts{}, fmt.Errorf("count the rows of run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+	}
+	return c, nil
+}
+
+// of returns the count of a state.
+func (c *DeliveryCounts) of(state DeliveryState) *int64 {
+	switch state {
+	case DeliveryPending:
+		return &c.Pending
+	case DeliverySending:
+		return &c.Sending
+	case DeliverySent:
+		return &c.Sent
+	case DeliveryDeferred:
+		return &c.Deferred
+	case DeliverySuppressed:
+		return &c.Suppressed
+	case DeliveryCapped:
+		return &c.Capped
+	case DeliveryFailed:
+		return &c.Failed
+	case DeliveryHoldout:
+		return &c.Holdout
+	}
+	return nil
+}
+
+func (s *sqlStore) Deliveries(ctx context.Context, namespace, campaign, run string, limit int) ([]Delivery, error) {
+	rs, err := s.b.read().query(ctx, s.d.sql(sqlListDeliveries), namespace, campaign, run, sqlLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list the rows of run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+	}
+	out, err := scanDeliveries(rs, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list the rows of run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+	}
+	return out, nil
+}
+
+// inListBatch is how many values one IN list of a lookup holds.
+const inListBatch = 500
+
+// distinctBatches sorts values, drops repeats and yields them in slices of at most inListBatch,
+// so that a lookup by many keys returns each row once.
+func distinctBatches(values []string) iter.Seq[[]string] {
+	sorted := slices.Compact(slices.Sorted(slices.Values(values)))
+	return slices.Chunk(sorted, inListBatch)
+}
+
+// inList is a parenthesised list's inside of n placeholders.
+func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+func (s *sqlStore) RecentSends(ctx context.Context, namespace string, profileIDs []string, since time.Time) (map[string][]Sent, error) {
+	out := map[string][]Sent{}
+	for ids := range distinctBatches(profileIDs) {
+		args := make([]any, 0, 2+len(ids))
+		args = append(args, namespace, s.d.timeArg(storedTime(since)))
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		if err := s.recentSends(ctx, s.d.sql(sqlRecentSendsPrefix+inList(len(ids))+sqlRecentSendsSuffix), args, out); err != nil {
+			return nil, fmt.Errorf("read the recent sends of %s: %w", namespace, err)
+		}
+	}
+	return out, nil
+}
+
+func (s *sqlStore) recentSends(ctx context.Context, query string, args []any, out map[string][]Sent) error {
+	rs, err := s.b.read().query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id string
+		var sent Sent
+		var at nullTime
+		if err := rs.Scan(&id, &sent.ChannelType, &sent.Purpose, &sent.Campaign, &at); err != nil {
+			return err
+		}
+		sent.SentAt = at.Time
+		out[id] = append(out[id], sent)
+	}
+	return rs.Err()
+}
+
+func (s *sqlStore) DeleteCampaign(ctx context.Context, namespace, campaign string) error {
+	if err := checkKeys("namespace", namespace, "campaign", campaign); err != nil {
+		return fmt.Errorf("delete campaign: %w", err)
+	}
+	// The campaign's lock, so that a run being planned now does not write rows back after.
+	err := s.inTransaction(ctx, campaignLock(namespace, campaign), func(sess session) error {
+		for _, query := range sqlDeleteCampaign {
+			if _, err := sess.exec(ctx, s.d.sql(query), namespace, campaign); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete campaign %s/%s: %w", namespace, campaign, err)
+	}
+	return nil
+}

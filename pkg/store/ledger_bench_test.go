@@ -1,0 +1,124 @@
+package store_test
+
+import (
+	"fmt"
+	"iter"
+	"testing"
+	"time"
+
+	"github.com/kizuna-dev/kizuna/pkg/store"
+)
+
+const (
+	// benchDeliveries is the size of one benchmarked campaign run.
+	benchDeliveries = 100_000
+	// benchClaimBatch is how many rows a benchmarked worker claims at a time.
+	benchClaimBatch = 500
+)
+
+var benchScheduled = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+
+func benchRun(run string) store.DeliveryRun {
+	return store.DeliveryRun{Namespace: "bench", Campaign: "welcome", Run: run, Trigger: "schedule",
+		ScheduledAt: benchScheduled, Shards: 1}
+}
+
+// benchPlannedRows yields the rows of a run: one step for each of n profiles, in profile order,
+// as a planner reading a segment's members writes them.
+func benchPlannedRows(n int, peak *heapPeak) iter.Seq[store.PlannedDelivery] {
+	return func(yield func(store.PlannedDelivery) bool) {
+		for i := range n {
+			if i%25_000 == 0 && peak != nil {
+				peak.sample()
+			}
+			p := store.PlannedDelivery{ProfileID: fmt.Sprintf("prof-%08d", i), Step: "day-1", Variant: "a",
+				Purpose: "Marketing", Channel: "mail", ChannelType: "SMTP", Address: fmt.Sprintf("user%08d@example.co.jp", i)}
+			if !yield(p) {
+				return
+			}
+		}
+	}
+}
+
+// BenchmarkPlanDeliveryRun plans runs of benchDeliveries rows, each in one transaction.
+func BenchmarkPlanDeliveryRun(b *testing.B) {
+	for _, be := range benchBackends {
+		b.Run(be.name, func(b *testing.B) {
+			s, err := store.Open(b.Context(), be.dsn(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			var peak heapPeak
+			i := 0
+			for b.Loop() {
+				i++
+				n, err := s.PlanDeliveryRun(b.Context(), benchRun(fmt.Sprintf("run-%d", i)), benchPlannedRows(benchDeliveries, &peak))
+				if err != nil || n != benchDeliveries {
+					b.Fatalf("PlanDeliveryRun = %d, %v; want %d rows", n, err, benchDeliveries)
+				}
+			}
+			b.ReportMetric(float64(b.N*benchDeliveries)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(peak.max)/(1<<20), "peak-heap-MiB")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkClaimOutcomeCycle sends a run of benchDeliveries rows the way a worker does: claim
+// benchClaimBatch rows, record them sent (each writing its event), until none is left. Planning
+// is not timed.
+func BenchmarkClaimOutcomeCycle(b *testing.B) {
+	for _, be := range benchBackends {
+		b.Run(be.name, func(b *testing.B) {
+			s, err := store.Open(b.Context(), be.dsn(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				i++
+				run := fmt.Sprintf("run-%d", i)
+				if _, err := s.PlanDeliveryRun(b.Context(), benchRun(run), benchPlannedRows(benchDeliveries, nil)); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if sent := sendAll(b, s, run); sent != benchDeliveries {
+					b.Fatalf("sent %d rows, want %d", sent, benchDeliveries)
+				}
+			}
+			b.ReportMetric(float64(b.N*benchDeliveries)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// sendAll claims and records the rows of a run until none is due, and returns how many were sent.
+func sendAll(b *testing.B, s store.Store, run string) int {
+	sent := 0
+	now := benchScheduled.Add(time.Minute)
+	outcomes := make([]store.Outcome, 0, benchClaimBatch)
+	for {
+		ds, err := s.ClaimDeliveries(b.Context(), store.Claim{Namespace: "bench", Campaign: "welcome", Run: run,
+			Worker: "worker-0", Limit: benchClaimBatch, Lease: time.Minute, Now: now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(ds) == 0 {
+			return sent
+		}
+		outcomes = outcomes[:0]
+		for _, d := range ds {
+			outcomes = append(outcomes, store.Outcome{Namespace: d.Namespace, Campaign: d.Campaign, Run: d.Run,
+				ProfileID: d.ProfileID, Step: d.Step, Worker: "worker-0", State: store.DeliverySent,
+				MessageID: "m-" + d.ProfileID, ProviderMessageID: "q-" + d.ProfileID, At: now})
+		}
+		n, err := s.RecordOutcomes(b.Context(), outcomes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sent += n
+	}
+}
