@@ -1,0 +1,205 @@
+// Package smtpsink runs Postfix's smtp-sink for tests and benchmarks: an SMTP server that accepts
+// messages as fast as it can read them and throws them away, so that a benchmark measures the
+// client. It can also hang up on chosen commands without replying, the case where a client cannot
+// know whether its message was accepted.
+//
+// smtp-sink comes with Debian's postfix package; hack/ensure-smtp-sink.sh installs it.
+package smtpsink
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrNotInstalled is returned when no smtp-sink program is found.
+var ErrNotInstalled = errors.New("smtpsink: Postfix's smtp-sink is not installed: run hack/ensure-smtp-sink.sh " +
+	"(or apt-get install postfix)")
+
+// Options shape the server.
+type Options struct {
+	// DisconnectAfter names SMTP commands after which the server hangs up without replying
+	// (smtp-sink -q), such as "." for the end of a message's data.
+	DisconnectAfter []string
+}
+
+// Server is a running smtp-sink.
+type Server struct {
+	port    int
+	logFile string
+	dir     string
+	sink    *exec.Cmd
+	exited  chan struct{}
+}
+
+// Binary returns the path of smtp-sink, or ErrNotInstalled.
+func Binary() (string, error) {
+	if path, err := exec.LookPath("smtp-sink"); err == nil {
+		return path, nil
+	}
+	// Debian installs it in /usr/sbin, which a user's PATH may lack.
+	const debianPath = "/usr/sbin/smtp-sink"
+	if info, err := os.Stat(debianPath); err == nil && !info.IsDir() {
+		return debianPath, nil
+	}
+	return "", ErrNotInstalled
+}
+
+// Start starts smtp-sink on a free loopback port.
+func Start(opts Options) (*Server, error) {
+	binary, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "kizuna-smtpsink-")
+	if err != nil {
+		return nil, fmt.Errorf("smtpsink: %w", err)
+	}
+	s := &Server{dir: dir, logFile: filepath.Join(dir, "smtp-sink.log")}
+	var args []string
+	if os.Geteuid() == 0 {
+		// smtp-sink refuses to keep root's privileges after it has opened its socket.
+		args = append(args, "-u", "nobody")
+	}
+	if len(opts.DisconnectAfter) > 0 {
+		args = append(args, "-q", strings.Join(opts.DisconnectAfter, ","))
+	}
+	for range 3 {
+		if s.port, err = freePort(); err != nil {
+			break
+		}
+		// The backlog of 1000 connections is the one Postfix's own benchmarks use.
+		if err = s.startOn(binary, append(args, net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)), "1000")); err == nil {
+			return s, nil
+		}
+	}
+	return nil, errors.Join(err, os.RemoveAll(dir))
+}
+
+func (s *Server) startOn(binary string, args []string) error {
+	log, err := os.OpenFile(s.logFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("smtpsink: %w", err)
+	}
+	defer log.Close()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = log, log
+	// The kernel stops smtp-sink when the test process dies, so none outlives its tests.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := make(chan error)
+	exited := make(chan struct{})
+	go func() {
+		// The kernel sends Pdeathsig when the thread that started the child ends, and Go may
+		// end idle threads: this goroutine keeps its thread until smtp-sink has exited.
+		runtime.LockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err == nil {
+			_ = cmd.Wait()
+		}
+		close(exited)
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("smtpsink: start %s: %w", binary, err)
+	}
+	s.sink, s.exited = cmd, exited
+	if err := s.waitReady(10 * time.Second); err != nil {
+		_ = s.stopServer()
+		log, _ := os.ReadFile(s.logFile)
+		return fmt.Errorf("%w\n%s", err, log)
+	}
+	return nil
+}
+
+// waitReady waits for the greeting, which smtp-sink sends once it listens.
+func (s *Server) waitReady(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		err := s.greets(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return errors.New("smtpsink: smtp-sink exited before it listened")
+		case <-ctx.Done():
+			return fmt.Errorf("smtpsink: smtp-sink did not greet within %v: %w", timeout, err)
+		case <-poll.C:
+		}
+	}
+}
+
+func (s *Server) greets(ctx context.Context) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.Addr())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	greeting, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(greeting, "220") {
+		return fmt.Errorf("greeting %q", strings.TrimSpace(greeting))
+	}
+	_, err = conn.Write([]byte("QUIT\r\n"))
+	return err
+}
+
+func (s *Server) stopServer() error {
+	if s.sink == nil {
+		return nil
+	}
+	if err := s.sink.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("smtpsink: stop smtp-sink: %w", err)
+	}
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(10 * time.Second):
+		_ = s.sink.Process.Kill()
+		<-s.exited
+		return errors.New("smtpsink: smtp-sink did not stop within 10s; killed it")
+	}
+}
+
+// Stop stops smtp-sink and removes its files.
+func (s *Server) Stop() error {
+	return errors.Join(s.stopServer(), os.RemoveAll(s.dir))
+}
+
+// Host is the host SMTP clients connect to.
+func (s *Server) Host() string { return "127.0.0.1" }
+
+// Port is the port SMTP clients connect to.
+func (s *Server) Port() int { return s.port }
+
+// Addr is host:port.
+func (s *Server) Addr() string { return net.JoinHostPort(s.Host(), strconv.Itoa(s.port)) }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("smtpsink: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
