@@ -69,8 +69,12 @@ control-plane: ## Build (once) kube-apiserver, etcd, kubectl and kube-controller
 postgresql: ## Make sure PostgreSQL is installed (the store's tests start a real server).
 	hack/ensure-postgresql.sh
 
+.PHONY: smtp-sink
+smtp-sink: ## Make sure Postfix's smtp-sink is installed (email tests and benchmarks send to it).
+	hack/ensure-smtp-sink.sh
+
 .PHONY: test
-test: verify vet lint control-plane postgresql ## Run the full test suite: generated files, vet, lint, unit, envtest, admission, end to end.
+test: verify vet lint control-plane postgresql smtp-sink ## Run the full test suite: generated files, vet, lint, unit, envtest, admission, end to end.
 	KUBEBUILDER_ASSETS="$$(hack/build-control-plane.sh --print)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-e2e
@@ -78,7 +82,7 @@ test-e2e: control-plane ## Run only the end-to-end tests on the local cluster th
 	KUBEBUILDER_ASSETS="$$(hack/build-control-plane.sh --print)" go test $(GO_TEST_FLAGS) -v ./test/e2e/...
 
 .PHONY: bench
-bench: ## Run the benchmarks and print a table.
+bench: postgresql smtp-sink ## Run the benchmarks and print a table.
 	go test -run '^$$' -bench . -benchmem ./... | hack/bench-table.sh
 
 ##@ Demo

@@ -191,6 +191,21 @@ const (
 				WHERE namespace = ?1 AND campaign = ?2 AND run = ?3
 					AND state IN ('pending', 'deferred', 'sending'))`
 
+	// A worker that starts again takes back the rows of its shard that its previous process
+	// held: ?1-?4 the shard, ?5 now.
+	sqlReleaseShard = `UPDATE deliveries SET state = 'pending', lease_until = NULL, updated_at = ?5
+		WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state = 'sending' AND shard = ?4`
+
+	sqlNextDelivery = `SELECT min(t) FROM (
+			SELECT min(not_before) AS t FROM deliveries
+			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state = 'pending'
+			UNION ALL
+			SELECT min(not_before) FROM deliveries
+			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state = 'deferred'
+			UNION ALL
+			SELECT min(lease_until) FROM deliveries
+			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state = 'sending') AS due`
+
 	deliveryColumns = `namespace, campaign, run, profile_id, step, shard, variant, purpose, channel,
 		channel_type, address, state, attempts, not_before, claimed_by, lease_until, message_id,
 		provider_message_id, error, created_at, updated_at, sent_at`
@@ -523,6 +538,33 @@ func (s *sqlStore) ClaimDeliveries(ctx context.Context, c Claim) ([]Delivery, er
 		return cmp.Or(strings.Compare(a.ProfileID, b.ProfileID), strings.Compare(a.Step, b.Step))
 	})
 	return claimed, nil
+}
+
+func (s *sqlStore) ReleaseShard(ctx context.Context, namespace, campaign, run string, shard int) (int64, error) {
+	if err := checkKeys("namespace", namespace, "campaign", campaign, "run", run); err != nil {
+		return 0, fmt.Errorf("release shard: %w", err)
+	}
+	var released int64
+	err := s.inTransaction(ctx, runLock(namespace, campaign, run), func(sess session) error {
+		n, err := sess.exec(ctx, s.d.sql(sqlReleaseShard), namespace, campaign, run, shard, s.d.timeArg(storedTime(s.clock.Now())))
+		released = n
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("release shard %d of run %s of campaign %s/%s: %w", shard, run, namespace, campaign, err)
+	}
+	return released, nil
+}
+
+func (s *sqlStore) NextDelivery(ctx context.Context, namespace, campaign, run string) (time.Time, bool, error) {
+	var next nullTime
+	err := s.b.readOnly(ctx, func(q querier) error {
+		return queryRowOn(ctx, q, s.d.sql(sqlNextDelivery), []any{namespace, campaign, run}, &next)
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next delivery of run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+	}
+	return next.Time, next.Valid, nil
 }
 
 // scanDeliveries appends the rows of rs to out.

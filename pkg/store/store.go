@@ -224,6 +224,17 @@ type Store interface {
 	// Concurrent claims, from any process, never take the same row.
 	ClaimDeliveries(ctx context.Context, c Claim) ([]Delivery, error)
 
+	// ReleaseShard returns the sending rows of a shard to pending, whoever held them, and says
+	// how many. A shard's worker calls it when it starts, to take back at once what its
+	// previous process held when it was killed, instead of waiting for the leases to end. It
+	// is only safe while no other process works on the shard: a Job runs one Pod per index,
+	// and replaces a Pod only once it has stopped.
+	ReleaseShard(ctx context.Context, namespace, campaign, run string, shard int) (int64, error)
+
+	// NextDelivery returns when the run next has work: the earliest NotBefore of its pending
+	// and deferred rows, or the end of a lease of its sending rows; false when it has none.
+	NextDelivery(ctx context.Context, namespace, campaign, run string) (time.Time, bool, error)
+
 	// RecordOutcomes applies outcomes in one transaction and returns how many applied. An
 	// outcome applies only to a row still sending and held by its Worker: a worker whose lease
 	// ended and whose row was claimed again cannot overwrite the new claimer's result, and a

@@ -328,6 +328,56 @@ var deliveryTests = []test{
 			t.Errorf("sent rows were claimed again: %v", rowKeys(late))
 		}
 	}},
+	{"a released shard's rows are claimed again at once, other shards keep theirs", func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := open(t)
+		plan(t, s, deliveryRun("r1", 2), planned("p1", "day-1", 0), planned("p2", "day-1", 0), planned("p3", "day-1", 1))
+		killed := claim(t, s, "r1", "pod-a", 0, 1, time.Hour, t0)
+		other := claim(t, s, "r1", "pod-b", 1, 10, time.Hour, t0)
+		if len(killed) != 1 || len(other) != 1 {
+			t.Fatalf("claims took %v and %v", rowKeys(killed), rowKeys(other))
+		}
+		released, err := s.ReleaseShard(t.Context(), ns, campaign, "r1", 0)
+		if err != nil || released != 1 {
+			t.Fatalf("ReleaseShard = %d, %v; want the one row pod-a held", released, err)
+		}
+		again := claim(t, s, "r1", "pod-a2", 0, 10, time.Hour, t0)
+		mustEqual(t, "claim after the release", rowStates(again), []string{"p1/day-1 sending 2 pod-a2", "p2/day-1 sending 1 pod-a2"})
+		if n := record(t, s, outcomes(killed, "pod-a", store.DeliverySent, t0)...); n != 0 {
+			t.Errorf("the released claim's outcome applied to %d rows, want 0", n)
+		}
+		mustEqual(t, "shard 1 keeps its claim", rowStates(deliveries(t, s, "r1"))[2:], []string{"p3/day-1 sending 1 pod-b"})
+	}},
+	{"the next delivery is the earliest pending, deferred or leased row", func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := open(t)
+		if _, ok, err := s.NextDelivery(t.Context(), ns, campaign, "none"); err != nil || ok {
+			t.Fatalf("NextDelivery of a run without rows = %v, %v; want none", ok, err)
+		}
+		later := planned("p2", "day-3", 0)
+		later.NotBefore = t0.Add(48 * time.Hour)
+		plan(t, s, deliveryRun("r1", 1), planned("p1", "day-1", 0), later)
+		next := func(want time.Time) {
+			t.Helper()
+			got, ok, err := s.NextDelivery(t.Context(), ns, campaign, "r1")
+			if err != nil || !ok || !got.Equal(want) {
+				t.Fatalf("NextDelivery = %v, %v, %v; want %v", got, ok, err, want)
+			}
+		}
+		next(t0.Add(-time.Hour)) // p1/day-1, due from the run's time
+		rows := claim(t, s, "r1", "w", 0, 1, 10*time.Minute, t0)
+		next(t0.Add(10 * time.Minute)) // p1's lease
+		deferred := outcome(rows[0], "w", store.DeliveryDeferred, t0)
+		deferred.NotBefore = t0.Add(9 * time.Hour)
+		record(t, s, deferred)
+		next(t0.Add(9 * time.Hour))
+		rows = claim(t, s, "r1", "w", 0, 1, time.Minute, t0.Add(9*time.Hour))
+		record(t, s, outcome(rows[0], "w", store.DeliverySent, t0.Add(9*time.Hour)))
+		next(t0.Add(48 * time.Hour))
+		rows = claim(t, s, "r1", "w", 0, 1, time.Minute, t0.Add(48*time.Hour))
+		record(t, s, outcome(rows[0], "w", store.DeliverySent, t0.Add(48*time.Hour)))
+		if _, ok, err := s.NextDelivery(t.Context(), ns, campaign, "r1"); err != nil || ok {
+			t.Fatalf("NextDelivery after every row was sent = %v, %v; want none", ok, err)
+		}
+	}},
 	{"deferred and retried rows are not claimed before their time", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		plan(t, s, deliveryRun("r1", 1), planned("p1", "day-1", 0), planned("p2", "day-1", 0), planned("p3", "day-1", 0))

@@ -1,0 +1,175 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/delivery/template"
+	"github.com/kizuna-dev/kizuna/pkg/store"
+)
+
+// outcomeWriter records outcomes in the ledger by group commit: one goroutine writes whatever
+// has queued while its previous write ran, in one transaction, so that many connections can
+// each wait for their message's record without a transaction per message.
+type outcomeWriter struct {
+	st    store.Store
+	queue chan queuedOutcome
+	done  chan struct{}
+
+	mu       sync.Mutex
+	firstErr error
+	// inFlight counts outcomes queued and not yet written, for flush.
+	inFlight sync.WaitGroup
+}
+
+type queuedOutcome struct {
+	out store.Outcome
+	// written receives the write's result; nil for outcomes nobody waits for.
+	written chan error
+}
+
+func newOutcomeWriter(st store.Store) *outcomeWriter {
+	w := &outcomeWriter{st: st, queue: make(chan queuedOutcome, 4096), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+// add queues an outcome; written, when not nil, receives the result of its write.
+func (w *outcomeWriter) add(out store.Outcome, written chan error) {
+	w.inFlight.Add(1)
+	w.queue <- queuedOutcome{out: out, written: written}
+}
+
+// addAndWait queues an outcome and waits until it is durable.
+func (w *outcomeWriter) addAndWait(out store.Outcome) error {
+	written := make(chan error, 1)
+	w.add(out, written)
+	return <-written
+}
+
+// flush waits until every queued outcome is written, and returns the first error.
+func (w *outcomeWriter) flush() error {
+	w.inFlight.Wait()
+	return w.err()
+}
+
+func (w *outcomeWriter) err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.firstErr
+}
+
+func (w *outcomeWriter) close() {
+	close(w.queue)
+	<-w.done
+}
+
+// maxOutcomesPerWrite bounds one transaction.
+const maxOutcomesPerWrite = 2000
+
+func (w *outcomeWriter) loop() {
+	defer close(w.done)
+	for first := range w.queue {
+		batch := []queuedOutcome{first}
+	drain:
+		for len(batch) < maxOutcomesPerWrite {
+			select {
+			case q, ok := <-w.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, q)
+			default:
+				break drain
+			}
+		}
+		outs := make([]store.Outcome, len(batch))
+		for i, q := range batch {
+			outs[i] = q.out
+		}
+		err := w.write(outs)
+		for _, q := range batch {
+			if q.written != nil {
+				q.written <- err
+			}
+			w.inFlight.Done()
+		}
+	}
+}
+
+// write records a batch, retrying a failed write a few times: the database may be restarting.
+// An outcome that never gets written leaves its row claimed, and the next claim after the
+// lease sends it again: that is the at-least-once side of the ledger.
+func (w *outcomeWriter) write(outs []store.Outcome) error {
+	var err error
+	for attempt := range 5 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		}
+		// The write is not tied to the run's context: outcomes of messages already sent must
+		// be recorded even while the run stops.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err = w.st.RecordOutcomes(ctx, outs)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	err = fmt.Errorf("record %d outcomes: %w", len(outs), err)
+	w.mu.Lock()
+	if w.firstErr == nil {
+		w.firstErr = err
+	}
+	w.mu.Unlock()
+	return err
+}
+
+// stepTemplates are a campaign's parsed templates, by step, message and variant.
+type stepTemplates map[templateKey]parsedTemplate
+
+type templateKey struct {
+	step, message int
+	variant       string
+}
+
+type parsedTemplate struct {
+	message  *template.Message
+	required []cdpv1alpha1.AttributeName
+}
+
+// get returns the template of a variant, or the message's own when the variant has none.
+func (t stepTemplates) get(step, message int, variant string) parsedTemplate {
+	if p, ok := t[templateKey{step, message, variant}]; ok {
+		return p
+	}
+	return t[templateKey{step, message, ""}]
+}
+
+func parseStepTemplates(camp *cdpv1alpha1.Campaign) (stepTemplates, error) {
+	out := stepTemplates{}
+	parse := func(key templateKey, where string, mt cdpv1alpha1.MessageTemplate) error {
+		m, err := template.Parse(template.Parts{Subject: mt.Subject, Text: mt.Text, HTML: mt.HTML, Payload: mt.Payload})
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		out[key] = parsedTemplate{message: m, required: mt.RequiredAttributes}
+		return nil
+	}
+	for i, step := range camp.Spec.Steps {
+		for j, m := range step.Messages {
+			where := fmt.Sprintf("spec.steps[%d].messages[%d].template", i, j)
+			if err := parse(templateKey{i, j, ""}, where, m.Template); err != nil {
+				return nil, err
+			}
+			for _, v := range m.Variants {
+				if err := parse(templateKey{i, j, v.Name}, where+" of variant "+v.Name, v.Template); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,195 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/delivery/policy"
+	"github.com/kizuna-dev/kizuna/pkg/store"
+)
+
+// Trigger names, as a run records them.
+const (
+	TriggerOnce         = "once"
+	TriggerSchedule     = "schedule"
+	TriggerSegmentEntry = "segmentEntry"
+	TriggerEvent        = "event"
+)
+
+// CampaignRun identifies one run of a campaign: its name (also its Job's) and the time it was
+// due, from which its steps' delays count.
+type CampaignRun struct {
+	Namespace, Campaign, Run string
+	Trigger                  string
+	ScheduledAt              time.Time
+	// EnteredAfter, for a segment-entry run, is the previous run's time: the run is for the
+	// profiles that entered an included segment after it and are still members.
+	EnteredAfter time.Time
+	// Shards is how many workers deliver the run, each the profiles of its shard.
+	Shards int
+}
+
+// PlanCampaignRun writes the ledger of a run before anything is sent: one row per recipient
+// and step, each assigned its variant (or the holdout) and its shard. Every worker of the run
+// calls it first: the store plans a run once, and the others find it planned.
+func PlanCampaignRun(ctx context.Context, st store.Store, camp *cdpv1alpha1.Campaign, run CampaignRun) (int64, error) {
+	if existing, err := st.DeliveryRun(ctx, run.Namespace, run.Campaign, run.Run); err == nil && !existing.PlannedAt.IsZero() {
+		return 0, nil
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("read run %s: %w", run.Run, err)
+	}
+	recipients, err := audience(ctx, st, camp, run)
+	if err != nil {
+		return 0, err
+	}
+	recipients, err = withoutEarlierRecipients(ctx, st, camp, run, recipients)
+	if err != nil {
+		return 0, err
+	}
+	shards := max(run.Shards, 1)
+	notBefore := stepTimes(camp, run.ScheduledAt)
+	purpose := camp.Spec.Purpose
+	if purpose == "" {
+		purpose = cdpv1alpha1.PurposeMarketing
+	}
+	rows := func(yield func(store.PlannedDelivery) bool) {
+		for _, profileID := range recipients {
+			variant, holdout := policy.Assign(camp.Name, profileID, camp.Spec.Experiment)
+			state := store.DeliveryPending
+			if holdout {
+				state = store.DeliveryHoldout
+			}
+			for i, step := range camp.Spec.Steps {
+				row := store.PlannedDelivery{
+					ProfileID: profileID, Step: step.Name, Shard: policy.Shard(profileID, shards),
+					Variant: variant, Purpose: string(purpose), State: state, NotBefore: notBefore[i],
+				}
+				if !yield(row) {
+					return
+				}
+			}
+		}
+	}
+	planned, err := st.PlanDeliveryRun(ctx, store.DeliveryRun{
+		Namespace: run.Namespace, Campaign: run.Campaign, Run: run.Run, Trigger: run.Trigger,
+		ScheduledAt: run.ScheduledAt, Shards: shards,
+	}, rows)
+	if errors.Is(err, store.ErrRunFinished) {
+		// Another worker of the run planned it first.
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("plan run %s: %w", run.Run, err)
+	}
+	return planned, nil
+}
+
+// stepTimes returns when each step may be sent: the run's time plus the delays of the steps up
+// to and including it.
+func stepTimes(camp *cdpv1alpha1.Campaign, scheduledAt time.Time) []time.Time {
+	times := make([]time.Time, len(camp.Spec.Steps))
+	at := scheduledAt
+	for i, step := range camp.Spec.Steps {
+		if step.Delay != nil {
+			if d, err := step.Delay.Parse(); err == nil {
+				at = at.Add(d)
+			}
+		}
+		times[i] = at
+	}
+	return times
+}
+
+// audience returns the run's recipients in profile ID order: the members of the included
+// segments (for a segment-entry run, those who entered since the last run) minus the members
+// of the excluded ones.
+func audience(ctx context.Context, st store.Store, camp *cdpv1alpha1.Campaign, run CampaignRun) ([]string, error) {
+	in := map[string]bool{}
+	for _, ref := range camp.Spec.Audience.Include {
+		members, err := st.SegmentMembers(ctx, run.Namespace, ref.Name, 0)
+		if err != nil {
+			return nil, fmt.Errorf("read the members of segment %s: %w", ref.Name, err)
+		}
+		if run.Trigger != TriggerSegmentEntry {
+			for _, m := range members {
+				in[m.ProfileID] = true
+			}
+			continue
+		}
+		current := make(map[string]bool, len(members))
+		for _, m := range members {
+			current[m.ProfileID] = true
+		}
+		history, err := st.SegmentHistory(ctx, run.Namespace, ref.Name, 0)
+		if err != nil {
+			return nil, fmt.Errorf("read the history of segment %s: %w", ref.Name, err)
+		}
+		for _, h := range history {
+			if h.Change == store.SegmentEntered && h.At.After(run.EnteredAfter) && current[h.ProfileID] {
+				in[h.ProfileID] = true
+			}
+		}
+	}
+	for _, ref := range camp.Spec.Audience.Exclude {
+		members, err := st.SegmentMembers(ctx, run.Namespace, ref.Name, 0)
+		if err != nil {
+			return nil, fmt.Errorf("read the members of segment %s: %w", ref.Name, err)
+		}
+		for _, m := range members {
+			delete(in, m.ProfileID)
+		}
+	}
+	ids := make([]string, 0, len(in))
+	for id := range in {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// withoutEarlierRecipients drops the profiles that an earlier run of the campaign already
+// reached (or is about to), unless spec.reEligibleAfter has passed since: a daily run over
+// "birthday this month" greets each customer once. A profile whose earlier message was
+// suppressed, capped or failed may receive it now.
+func withoutEarlierRecipients(ctx context.Context, st store.Store, camp *cdpv1alpha1.Campaign, run CampaignRun, ids []string) ([]string, error) {
+	var reEligible time.Duration
+	if camp.Spec.ReEligibleAfter != nil {
+		d, err := camp.Spec.ReEligibleAfter.Parse()
+		if err != nil {
+			return nil, fmt.Errorf("spec.reEligibleAfter: %w", err)
+		}
+		reEligible = d
+	}
+	runs, err := st.DeliveryRuns(ctx, run.Namespace, run.Campaign, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read the campaign's runs: %w", err)
+	}
+	reached := map[string]bool{}
+	for _, earlier := range runs {
+		if earlier.Run == run.Run || earlier.PlannedAt.IsZero() {
+			continue
+		}
+		if reEligible > 0 && !earlier.ScheduledAt.Add(reEligible).After(run.ScheduledAt) {
+			continue
+		}
+		rows, err := st.Deliveries(ctx, run.Namespace, run.Campaign, earlier.Run, 0)
+		if err != nil {
+			return nil, fmt.Errorf("read the ledger of run %s: %w", earlier.Run, err)
+		}
+		for _, r := range rows {
+			switch r.State {
+			case store.DeliverySuppressed, store.DeliveryCapped, store.DeliveryFailed:
+			default:
+				reached[r.ProfileID] = true
+			}
+		}
+	}
+	if len(reached) == 0 {
+		return ids, nil
+	}
+	return slices.DeleteFunc(ids, func(id string) bool { return reached[id] }), nil
+}
