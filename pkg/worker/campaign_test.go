@@ -392,4 +392,3 @@ func ptrDuration(d string) *cdpv1alpha1.Duration {
 	v := cdpv1alpha1.Duration(d)
 	return &v
 }
-
