@@ -21,7 +21,7 @@ func newPreviewCommand() *cobra.Command {
 		Use:   "preview",
 		Short: "Show what a resource would do against a store, without changing what it publishes",
 	}
-	cmd.AddCommand(newPreviewSegmentCommand())
+	cmd.AddCommand(newPreviewSegmentCommand(), newPreviewCampaignCommand())
 	return cmd
 }
 

@@ -20,7 +20,8 @@ import (
 
 func newRunCommand() *cobra.Command {
 	var opts struct {
-		path, storeDSN, namespace string
+		path, storeDSN, namespace, linkBaseURL string
+		send                                   bool
 	}
 	cmd := &cobra.Command{
 		Use:   "run -f FILE_OR_DIR --store DSN",
@@ -28,26 +29,34 @@ func newRunCommand() *cobra.Command {
 		Long: `Reads Kizuna manifests (and the Secrets and ConfigMaps they refer to) from a file or a folder
 and runs their work once against a store, with the same code the operator's Jobs run:
 DataSources are synced, IdentityResolutions resolve their records into profiles, then Segments
-are evaluated (a segment after those it refers to) and record who entered and who left. File
-paths in a DataSource are relative to its manifest's folder.
+are evaluated (a segment after those it refers to) and record who entered and who left, and
+Campaigns are planned: each says whom a run now would reach. With --send, each Campaign runs
+once, now: its ledger is written and its messages go out through its Channels, under its
+DeliveryPolicy, and the outcomes are counted. File paths in a DataSource are relative to its
+manifest's folder.
+
+Unsubscribe and tracking links are signed when --link-base-url is set, with the key in the
+environment variable ` + worker.EnvLinkKey + ` (at least 32 bytes).
 
 The store is sqlite:PATH (a file, created when missing) or a postgres:// connection string.`,
 		Example: `  kizuna run -f examples/retail --store sqlite:kizuna.db`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runLocal(cmd, opts.path, opts.storeDSN, opts.namespace)
+			return runLocal(cmd, opts.path, opts.storeDSN, opts.namespace, opts.send, opts.linkBaseURL)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.path, "filename", "f", "", "manifest file or folder")
 	f.StringVar(&opts.storeDSN, "store", "", "store connection string: sqlite:PATH or postgres://...")
 	f.StringVarP(&opts.namespace, "namespace", "n", "default", "namespace of manifests that name none")
+	f.BoolVar(&opts.send, "send", false, "deliver the Campaigns' messages (without it, campaigns are only planned)")
+	f.StringVar(&opts.linkBaseURL, "link-base-url", "", "public base URL of unsubscribe and tracking links, e.g. https://kizuna.example.jp")
 	_ = cmd.MarkFlagRequired("filename")
 	_ = cmd.MarkFlagRequired("store")
 	return cmd
 }
 
-func runLocal(cmd *cobra.Command, path, dsn, namespace string) error {
+func runLocal(cmd *cobra.Command, path, dsn, namespace string, send bool, linkBaseURL string) error {
 	ctx := cmd.Context()
 	set, err := manifest.Load(path, namespace)
 	if err != nil {
@@ -89,6 +98,9 @@ func runLocal(cmd *cobra.Command, path, dsn, namespace string) error {
 		return err
 	}
 	if err := segmentLocal(cmd, st, set); err != nil {
+		return err
+	}
+	if err := campaignLocal(cmd, st, set, send, linkBaseURL); err != nil {
 		return err
 	}
 	if len(set.Skipped) > 0 {

@@ -30,7 +30,7 @@ func newWorkerCommand() *cobra.Command {
 that the operator sets on the Job (` + worker.EnvDataSource + ` or ` + worker.EnvResolution + `, ` + worker.EnvRunID + `, ` + worker.EnvStoreDSN + `, and one variable per
 Secret key), so the Pod needs no access to the API server to read its resource.`,
 	}
-	cmd.AddCommand(newWorkerSyncCommand(), newWorkerResolveCommand())
+	cmd.AddCommand(newWorkerSyncCommand(), newWorkerResolveCommand(), newWorkerDeliverCommand())
 	return cmd
 }
 

@@ -26,6 +26,9 @@ type Set struct {
 	DataSources         []Located[*cdpv1alpha1.DataSource]
 	IdentityResolutions []Located[*cdpv1alpha1.IdentityResolution]
 	Segments            []Located[*cdpv1alpha1.Segment]
+	Channels            []Located[*cdpv1alpha1.Channel]
+	DeliveryPolicies    []Located[*cdpv1alpha1.DeliveryPolicy]
+	Campaigns           []Located[*cdpv1alpha1.Campaign]
 	Secrets             map[string]map[string][]byte
 	ConfigMaps          map[string]map[string][]byte
 	// Skipped counts documents of kinds the local commands do not run yet, by kind.
@@ -154,6 +157,24 @@ func (s *Set) add(u *unstructured.Unstructured, file string) error {
 			return err
 		}
 		s.Segments = append(s.Segments, Located[*cdpv1alpha1.Segment]{Object: seg, Dir: filepath.Dir(file), File: file})
+	case gvk.Group == cdpv1alpha1.GroupVersion.Group && gvk.Kind == "Channel":
+		ch, err := decode[cdpv1alpha1.Channel](u)
+		if err != nil {
+			return err
+		}
+		s.Channels = append(s.Channels, Located[*cdpv1alpha1.Channel]{Object: ch, Dir: filepath.Dir(file), File: file})
+	case gvk.Group == cdpv1alpha1.GroupVersion.Group && gvk.Kind == "DeliveryPolicy":
+		p, err := decode[cdpv1alpha1.DeliveryPolicy](u)
+		if err != nil {
+			return err
+		}
+		s.DeliveryPolicies = append(s.DeliveryPolicies, Located[*cdpv1alpha1.DeliveryPolicy]{Object: p, Dir: filepath.Dir(file), File: file})
+	case gvk.Group == cdpv1alpha1.GroupVersion.Group && gvk.Kind == "Campaign":
+		c, err := decode[cdpv1alpha1.Campaign](u)
+		if err != nil {
+			return err
+		}
+		s.Campaigns = append(s.Campaigns, Located[*cdpv1alpha1.Campaign]{Object: c, Dir: filepath.Dir(file), File: file})
 	default:
 		s.Skipped[gvk.Kind]++
 	}

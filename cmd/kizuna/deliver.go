@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/spf13/cobra"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/kizuna-dev/kizuna/pkg/delivery/links"
+	"github.com/kizuna-dev/kizuna/pkg/store"
+	"github.com/kizuna-dev/kizuna/pkg/worker"
+)
+
+func newWorkerDeliverCommand() *cobra.Command {
+	return workerStep("deliver", "Deliver one shard of a campaign run: the Pod's Job completion index is the shard", runWorkerDeliver)
+}
+
+func runWorkerDeliver(ctx context.Context, cmd *cobra.Command) error {
+	var p worker.CampaignPayload
+	if err := json.Unmarshal([]byte(os.Getenv(worker.EnvCampaign)), &p); err != nil {
+		return fmt.Errorf("read %s: %w", worker.EnvCampaign, err)
+	}
+	if p.Campaign == nil {
+		return fmt.Errorf("%s names no campaign", worker.EnvCampaign)
+	}
+	shard := 0
+	if index := os.Getenv("JOB_COMPLETION_INDEX"); index != "" {
+		n, err := strconv.Atoi(index)
+		if err != nil {
+			return fmt.Errorf("JOB_COMPLETION_INDEX %q is not a number", index)
+		}
+		shard = n
+	}
+	st, err := store.Open(ctx, os.Getenv(worker.EnvStoreDSN))
+	if err != nil {
+		return fmt.Errorf("open the store: %w", err)
+	}
+	defer func() { _ = st.Close() }()
+	signer, err := linkSigner(os.Getenv(worker.EnvLinkBaseURL), os.Getenv(worker.EnvLinkKey))
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	summary, err := worker.DeliverRun(ctx, st, &p, worker.EnvCredentials{}, worker.DeliveryOptions{
+		Shard: shard, Worker: fmt.Sprintf("%s/%d", host, os.Getpid()), Links: signer,
+		Log: ctrl.Log.WithName("deliver"),
+	})
+	out, _ := json.Marshal(map[string]any{
+		"campaign": p.Campaign.Name, "run": p.Run.Run, "shard": shard, "claimed": summary.Claimed, "sent": summary.Sent,
+		"failed": summary.Failed, "retried": summary.Retried, "suppressed": summary.Suppressed, "capped": summary.Capped,
+		"deferred": summary.Deferred,
+	})
+	_, _ = fmt.Fprintln(cmd.OutOrStdout(), string(out))
+	return err
+}
+
+// linkSigner returns the signer of unsubscribe and tracking links, or nil when no base URL is
+// configured: messages then carry no such links.
+func linkSigner(baseURL, key string) (*links.Signer, error) {
+	if baseURL == "" {
+		return nil, nil
+	}
+	if key == "" {
+		return nil, fmt.Errorf("links are configured (%s=%s) but %s is empty: give the manager a link signing Secret", worker.EnvLinkBaseURL, baseURL, worker.EnvLinkKey)
+	}
+	signer, err := links.NewSigner(baseURL, []byte(key))
+	if err != nil {
+		return nil, fmt.Errorf("link signer: %w", err)
+	}
+	return signer, nil
+}
