@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 
+	batchv1 "k8s.io/api/batch/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -14,16 +15,24 @@ import (
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/delivery/template"
+	"github.com/kizuna-dev/kizuna/pkg/store"
 )
 
 // +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=campaigns,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=campaigns/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete;patch
 
 // campaignReconciler checks that a Campaign's templates parse and suit their channels, that its
-// schedule is valid, and that its segments, channels and delivery policy exist and are Ready.
-type campaignReconciler struct{ base }
+// schedule is valid, and that its segments, channels and delivery policy exist and are Ready;
+// then starts its runs as delivery Jobs when they are due (campaign_run.go) and reflects the
+// ledger's counts into status.
+type campaignReconciler struct {
+	base
+	store   store.Store
+	workers WorkerOptions
+}
 
-func setupCampaign(mgr ctrl.Manager, b base, opts controller.Options, _ Options) error {
+func setupCampaign(mgr ctrl.Manager, b base, opts controller.Options, o Options) error {
 	indexer := mgr.GetFieldIndexer()
 	ctx := context.Background()
 	indexes := map[string]client.IndexerFunc{
@@ -36,10 +45,11 @@ func setupCampaign(mgr ctrl.Manager, b base, opts controller.Options, _ Options)
 			return err
 		}
 	}
-	r := &campaignReconciler{b}
+	r := &campaignReconciler{base: b, store: o.Store, workers: o.Workers}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("campaign").
 		For(&cdpv1alpha1.Campaign{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&batchv1.Job{}).
 		Watches(&cdpv1alpha1.Segment{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexSegments)).
 		Watches(&cdpv1alpha1.Channel{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexChannels)).
 		Watches(&cdpv1alpha1.DeliveryPolicy{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexDeliveryPolicies)).
@@ -58,7 +68,15 @@ func (r *campaignReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, err
 	}
 	setConditions(&c.Status.Conditions, c.Generation, r.clock.Now(), a)
-	return ctrl.Result{}, r.status().commit(ctx, before, &c)
+	result := ctrl.Result{}
+	var runErr error
+	if r.store != nil {
+		result, runErr = r.runIfDue(ctx, &c, a.ready())
+	}
+	if err := r.status().commit(ctx, before, &c); err != nil {
+		return ctrl.Result{}, err
+	}
+	return result, runErr
 }
 
 func (r *campaignReconciler) assess(ctx context.Context, c *cdpv1alpha1.Campaign) (assessment, error) {

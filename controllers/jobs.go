@@ -35,7 +35,15 @@ type WorkerOptions struct {
 	// resource are kept for inspection; older ones are deleted.
 	SuccessfulJobsHistoryLimit int
 	FailedJobsHistoryLimit     int
+	// LinkBaseURL is the public address of the unsubscribe and tracking links in messages, and
+	// LinkSecret a Secret, in each namespace that sends, whose key "key" signs them. Without
+	// them, messages carry no such links.
+	LinkBaseURL string
+	LinkSecret  string
 }
+
+// LinkSecretKey is the key of WorkerOptions.LinkSecret that holds the link signing key.
+const LinkSecretKey = "key"
 
 // StoreSecretKey is the key of WorkerOptions.StoreSecret that holds the connection string.
 const StoreSecretKey = "dsn"
@@ -73,6 +81,8 @@ const (
 
 	// LabelIdentityResolution names the IdentityResolution whose resolution Job it is.
 	LabelIdentityResolution = "cdp.kizuna.dev/identityresolution"
+	// LabelCampaign names the Campaign whose delivery Job it is.
+	LabelCampaign = "cdp.kizuna.dev/campaign"
 )
 
 // jobsBeyondHistory returns the finished Jobs, ordered oldest first, that the history limits do

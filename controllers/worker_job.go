@@ -24,7 +24,8 @@ type workerJob struct {
 	// ownerLabel is the label naming the resource the Job works for.
 	ownerLabel, ownerName string
 	generation, sequence  int64
-	// payloadEnv receives the resource (name, namespace, generation and spec) as JSON.
+	// payloadEnv receives the resource (name, namespace, generation and spec) as JSON; a step
+	// with a payload of its own passes it in env instead and leaves payloadEnv empty.
 	payloadEnv string
 	spec       any
 	// env are further variables, such as one per Secret key.
@@ -37,20 +38,20 @@ type workerJob struct {
 // buildWorkerJob builds the Job. It is a pure function of its inputs, so that the Job's name
 // and content are the same however often a controller tries to create it.
 func buildWorkerJob(w workerJob, opts WorkerOptions) (*batchv1.Job, error) {
-	payload, err := json.Marshal(struct {
-		Name       string `json:"name"`
-		Namespace  string `json:"namespace"`
-		Generation int64  `json:"generation"`
-		Spec       any    `json:"spec"`
-	}{w.ownerName, w.namespace, w.generation, w.spec})
-	if err != nil {
-		return nil, fmt.Errorf("encode the spec of %s: %w", w.ownerName, err)
+	env := []corev1.EnvVar{{Name: worker.EnvRunID, Value: w.name}, opts.storeEnv(worker.EnvStoreDSN)}
+	if w.payloadEnv != "" {
+		payload, err := json.Marshal(struct {
+			Name       string `json:"name"`
+			Namespace  string `json:"namespace"`
+			Generation int64  `json:"generation"`
+			Spec       any    `json:"spec"`
+		}{w.ownerName, w.namespace, w.generation, w.spec})
+		if err != nil {
+			return nil, fmt.Errorf("encode the spec of %s: %w", w.ownerName, err)
+		}
+		env = append([]corev1.EnvVar{{Name: w.payloadEnv, Value: string(payload)}}, env...)
 	}
-	env := append([]corev1.EnvVar{
-		{Name: w.payloadEnv, Value: string(payload)},
-		{Name: worker.EnvRunID, Value: w.name},
-		opts.storeEnv(worker.EnvStoreDSN),
-	}, w.env...)
+	env = append(env, w.env...)
 	labels := map[string]string{
 		labelName:       "kizuna",
 		labelComponent:  w.step,

@@ -46,6 +46,20 @@ type CampaignSpec struct {
 	// +optional
 	ReEligibleAfter *Duration `json:"reEligibleAfter,omitempty"`
 
+	// Parallelism is how many worker Pods deliver a run, each the recipients of its shard (a
+	// hash of the profile). Defaults to 1; more helps when a channel's provider answers slowly.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=32
+	// +optional
+	Parallelism *int32 `json:"parallelism,omitempty"`
+
+	// StartingDeadline is how late a scheduled run may still start, e.g. after the manager was
+	// down: a run missed by more is skipped and reported, so that a morning newsletter does not
+	// go out at midnight. Only the latest missed time is run. Defaults to 1h.
+	// +optional
+	StartingDeadline *Duration `json:"startingDeadline,omitempty"`
+
 	// Suspend pauses the campaign: no new run starts and a running one stops claiming recipients.
 	// Setting it back to false continues where it stopped.
 	// +optional
@@ -312,6 +326,10 @@ type CampaignStatus struct {
 	// LastRun describes the latest run.
 	// +optional
 	LastRun *CampaignRunSummary `json:"lastRun,omitempty"`
+
+	// LastScheduleTime is the latest scheduled time the campaign ran at or skipped.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
 
 	// NextRunTime is when the next scheduled run starts.
 	// +optional

@@ -19,6 +19,21 @@ const (
 
 	// ConditionEvaluated (Segment): the latest evaluation succeeded, or why none ran.
 	ConditionEvaluated = "Evaluated"
+
+	// ConditionRunning (Campaign): a delivery Job is running, or why none is.
+	ConditionRunning = "Running"
+)
+
+// Reasons of a Campaign's Running condition.
+const (
+	ReasonDelivering     = "Delivering"
+	ReasonNotDelivering  = "Idle"
+	ReasonRunSuspended   = "Suspended"
+	ReasonDeliveryFailed = "DeliveryJobFailed"
+	// ReasonRunMissed: a scheduled run came later than spec.startingDeadline allows and was skipped.
+	ReasonRunMissed = "RunMissed"
+	// ReasonEventTriggerPending: runs on events start with the event collector.
+	ReasonEventTriggerPending = "EventTriggerPending"
 )
 
 // Reasons of a Segment's Evaluated condition.

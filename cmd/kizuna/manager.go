@@ -69,6 +69,10 @@ func newManagerCommand() *cobra.Command {
 		"Secret, in each namespace that runs Jobs, whose key \"dsn\" the Jobs read the store's connection string from; "+
 			"required when the connection string has a password")
 	f.Int32Var(&opts.workers.BackoffLimit, "job-backoff-limit", 2, "retries of a failed Job Pod")
+	f.StringVar(&opts.workers.LinkBaseURL, "link-base-url", "",
+		"public base URL of the unsubscribe and tracking links in messages, e.g. https://kizuna.example.jp")
+	f.StringVar(&opts.workers.LinkSecret, "link-secret", "",
+		"Secret, in each namespace that sends, whose key \"key\" signs unsubscribe and tracking links")
 	f.IntVar(&opts.workers.SuccessfulJobsHistoryLimit, "successful-jobs-history-limit", 3,
 		"finished Jobs kept per resource after they succeeded")
 	f.IntVar(&opts.workers.FailedJobsHistoryLimit, "failed-jobs-history-limit", 3,

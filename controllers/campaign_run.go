@@ -1,0 +1,366 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/schedule"
+	"github.com/kizuna-dev/kizuna/pkg/store"
+	"github.com/kizuna-dev/kizuna/pkg/worker"
+)
+
+// A campaign's runs: each is due at a time its trigger gives, and is delivered by an Indexed
+// Job named after the campaign and that time, so a retried reconcile finds the Job it made. A
+// run whose rows are not all due at once (delayed steps of a series, messages deferred by quiet
+// hours, retries) is continued by a further Job when they come due. One Job of a campaign runs
+// at a time; the ledger in the store says what each run did.
+
+const (
+	// defaultStartingDeadline is how late a scheduled run may start when the spec says nothing.
+	defaultStartingDeadline = time.Hour
+	// progressInterval is how often a running delivery's counts are copied into status.
+	progressInterval = 10 * time.Second
+	// failedRunRetry is how long a run whose Job failed waits before a new Job continues it: a
+	// refused credential or an unreachable provider is not fixed in seconds.
+	failedRunRetry = 15 * time.Minute
+)
+
+// runIfDue reflects the campaign's runs into status and starts the Job that is due, if any.
+func (r *campaignReconciler) runIfDue(ctx context.Context, c *cdpv1alpha1.Campaign, ready bool) (ctrl.Result, error) {
+	now := r.clock.Now()
+	var jobs batchv1.JobList
+	if err := r.List(ctx, &jobs, client.InNamespace(c.Namespace), client.MatchingLabels{LabelCampaign: c.Name}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("list delivery Jobs: %w", err)
+	}
+	ordered := make([]*batchv1.Job, len(jobs.Items))
+	for i := range jobs.Items {
+		ordered[i] = &jobs.Items[i]
+	}
+	sortJobs(ordered)
+	var finished []*batchv1.Job
+	for _, j := range ordered {
+		if jobFinished(j) {
+			finished = append(finished, j)
+		}
+	}
+	if err := deleteJobs(ctx, r, jobsBeyondHistory(finished, r.workers)); err != nil {
+		return ctrl.Result{}, err
+	}
+	var latest *batchv1.Job
+	if len(ordered) > 0 {
+		latest = ordered[len(ordered)-1]
+	}
+	if err := r.reflectRuns(ctx, c, latest); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	if latest != nil && !jobFinished(latest) {
+		if ptr.Deref(latest.Spec.Suspend, false) != c.Spec.Suspend {
+			patch := client.MergeFrom(latest.DeepCopy())
+			latest.Spec.Suspend = ptr.To(c.Spec.Suspend)
+			if err := r.Patch(ctx, latest, patch); err != nil {
+				return ctrl.Result{}, fmt.Errorf("suspend or resume Job %s: %w", latest.Name, err)
+			}
+		}
+		if c.Spec.Suspend {
+			r.setRunning(c, metav1.ConditionFalse, cdpv1alpha1.ReasonRunSuspended,
+				fmt.Sprintf("Job %s is suspended with the campaign; setting spec.suspend to false continues it where it stopped.", latest.Name))
+			return ctrl.Result{}, nil
+		}
+		r.setRunning(c, metav1.ConditionTrue, cdpv1alpha1.ReasonDelivering, fmt.Sprintf("Job %s is delivering run %s.", latest.Name, latest.Labels[labelRun]))
+		return ctrl.Result{RequeueAfter: progressInterval}, nil
+	}
+	if c.Spec.Suspend {
+		c.Status.NextRunTime = nil
+		r.setRunning(c, metav1.ConditionFalse, cdpv1alpha1.ReasonRunSuspended, "The campaign is suspended: no run starts.")
+		return ctrl.Result{}, nil
+	}
+	if !ready {
+		return ctrl.Result{}, nil
+	}
+	if latest != nil && jobCondition(latest, batchv1.JobFailed) != nil {
+		failedAt := jobCondition(latest, batchv1.JobFailed).LastTransitionTime.Time
+		r.setRunning(c, metav1.ConditionFalse, cdpv1alpha1.ReasonDeliveryFailed,
+			fmt.Sprintf("Job %s failed: see its Pods' logs (a channel that refuses its credentials stops a run). The run continues in a new Job %s after the failure.",
+				latest.Name, failedRunRetry))
+		if wait := failedAt.Add(failedRunRetry).Sub(now); wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
+	} else {
+		r.setRunning(c, metav1.ConditionFalse, cdpv1alpha1.ReasonNotDelivering, "No delivery Job is running.")
+	}
+
+	// Runs with work left come first, oldest first; then a new run if one is due.
+	continueAt, job, err := r.continuation(ctx, c, now, ordered)
+	if err != nil || job != nil {
+		return ctrl.Result{}, errors.Join(err, r.createJob(ctx, c, job))
+	}
+	next, job, err := r.newRun(ctx, c, now, ordered)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if job != nil {
+		if err := r.createJob(ctx, c, job); err != nil {
+			return ctrl.Result{}, err
+		}
+		// Only once its Job exists is a scheduled time taken: a failed creation is tried again.
+		at, _ := strconv.ParseInt(job.Annotations[annotationScheduledAt], 10, 64)
+		c.Status.LastScheduleTime = &metav1.Time{Time: time.Unix(at, 0)}
+		return ctrl.Result{}, nil
+	}
+	c.Status.NextRunTime = nil
+	wake := next
+	if !next.IsZero() {
+		c.Status.NextRunTime = &metav1.Time{Time: next}
+	}
+	if !continueAt.IsZero() && (wake.IsZero() || continueAt.Before(wake)) {
+		wake = continueAt
+	}
+	if wake.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: max(wake.Sub(now), time.Second)}, nil
+}
+
+func (r *campaignReconciler) setRunning(c *cdpv1alpha1.Campaign, status metav1.ConditionStatus, reason, message string) {
+	setCondition(&c.Status.Conditions, cdpv1alpha1.ConditionRunning, status, reason, message, c.Generation, r.clock.Now())
+}
+
+func (r *campaignReconciler) createJob(ctx context.Context, c *cdpv1alpha1.Campaign, job *batchv1.Job) error {
+	if job == nil {
+		return nil
+	}
+	if err := ctrl.SetControllerReference(c, job, r.Scheme()); err != nil {
+		return err
+	}
+	if err := r.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create Job %s: %w", job.Name, err)
+	}
+	r.setRunning(c, metav1.ConditionTrue, cdpv1alpha1.ReasonDelivering, fmt.Sprintf("Job %s is delivering run %s.", job.Name, job.Labels[labelRun]))
+	return nil
+}
+
+// reflectRuns copies the ledger's counts of the latest run, and the totals, into status.
+func (r *campaignReconciler) reflectRuns(ctx context.Context, c *cdpv1alpha1.Campaign, latest *batchv1.Job) error {
+	runs, err := r.store.DeliveryRuns(ctx, c.Namespace, c.Name, 0)
+	if err != nil {
+		return fmt.Errorf("read runs: %w", err)
+	}
+	var totals cdpv1alpha1.DeliveryCounts
+	for i, run := range runs {
+		counts, err := r.store.DeliveryCounts(ctx, c.Namespace, c.Name, run.Run)
+		if err != nil {
+			return fmt.Errorf("count run %s: %w", run.Run, err)
+		}
+		apiCounts := deliveryCounts(counts)
+		addCounts(&totals, apiCounts)
+		if i == 0 {
+			if latest != nil && jobFinished(latest) && run.CompletedAt.IsZero() {
+				// The Job is done: if nothing is left to send, so is the run.
+				if done, err := r.store.CompleteDeliveryRun(ctx, c.Namespace, c.Name, run.Run, r.clock.Now()); err == nil {
+					run = done
+				}
+			}
+			summary := &cdpv1alpha1.CampaignRunSummary{Name: run.Run, StartTime: &metav1.Time{Time: run.CreatedAt}, Counts: apiCounts}
+			if !run.CompletedAt.IsZero() {
+				summary.CompletionTime = &metav1.Time{Time: run.CompletedAt}
+			}
+			c.Status.LastRun = summary
+		}
+	}
+	c.Status.Totals = totals
+	return nil
+}
+
+func deliveryCounts(c store.DeliveryCounts) cdpv1alpha1.DeliveryCounts {
+	return cdpv1alpha1.DeliveryCounts{
+		Targeted: c.Total - c.Holdout, Sent: c.Sent, Suppressed: c.Suppressed, Capped: c.Capped,
+		Deferred: c.Deferred, Failed: c.Failed, Pending: c.Pending + c.Sending, Holdout: c.Holdout,
+	}
+}
+
+func addCounts(into *cdpv1alpha1.DeliveryCounts, c cdpv1alpha1.DeliveryCounts) {
+	into.Targeted += c.Targeted
+	into.Sent += c.Sent
+	into.Suppressed += c.Suppressed
+	into.Capped += c.Capped
+	into.Deferred += c.Deferred
+	into.Failed += c.Failed
+	into.Pending += c.Pending
+	into.Holdout += c.Holdout
+}
+
+// continuation returns the Job that continues the oldest run whose remaining rows are due, or
+// the earliest time one will be.
+func (r *campaignReconciler) continuation(ctx context.Context, c *cdpv1alpha1.Campaign, now time.Time, jobs []*batchv1.Job) (time.Time, *batchv1.Job, error) {
+	runs, err := r.store.DeliveryRuns(ctx, c.Namespace, c.Name, 0)
+	if err != nil {
+		return time.Time{}, nil, fmt.Errorf("read runs: %w", err)
+	}
+	var earliest time.Time
+	for i := len(runs) - 1; i >= 0; i-- {
+		run := runs[i]
+		if !run.CompletedAt.IsZero() {
+			continue
+		}
+		next, ok, err := r.store.NextDelivery(ctx, c.Namespace, c.Name, run.Run)
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		if !ok {
+			continue
+		}
+		if next.After(now) {
+			if earliest.IsZero() || next.Before(earliest) {
+				earliest = next
+			}
+			continue
+		}
+		payload, err := r.payload(ctx, c, worker.CampaignRun{
+			Namespace: c.Namespace, Campaign: c.Name, Run: run.Run, Trigger: run.Trigger,
+			ScheduledAt: run.ScheduledAt, Shards: run.Shards,
+		})
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		job, err := deliverJob(payload, "c"+strconv.FormatInt(now.Unix(), 10), nextSequence(jobs), r.workers)
+		return time.Time{}, job, err
+	}
+	return earliest, nil, nil
+}
+
+// newRun returns the Job of a run that is due now, or when the next one will be.
+func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign, now time.Time, jobs []*batchv1.Job) (time.Time, *batchv1.Job, error) {
+	last := c.CreationTimestamp.Time
+	if c.Status.LastScheduleTime != nil {
+		last = c.Status.LastScheduleTime.Time
+	}
+	for _, j := range jobs {
+		if at, err := strconv.ParseInt(j.Annotations[annotationScheduledAt], 10, 64); err == nil && time.Unix(at, 0).After(last) {
+			last = time.Unix(at, 0)
+		}
+	}
+	ran := c.Status.LastScheduleTime != nil || len(jobs) > 0
+	trigger := c.Spec.Trigger
+	run := worker.CampaignRun{Namespace: c.Namespace, Campaign: c.Name, Shards: int(ptr.Deref(c.Spec.Parallelism, 1))}
+	var next time.Time
+	switch {
+	case trigger.Once != nil:
+		at := trigger.Once.At.Time
+		if ran && !last.Before(at) {
+			return time.Time{}, nil, nil
+		}
+		if at.After(now) {
+			return at, nil, nil
+		}
+		run.Trigger, run.ScheduledAt = worker.TriggerOnce, at
+	case trigger.Schedule != nil:
+		sched, err := schedule.Parse(trigger.Schedule.Cron, trigger.Schedule.TimeZone)
+		if err != nil {
+			return time.Time{}, nil, nil // reported as SpecValid=False
+		}
+		due, missed := latestDue(sched, last, now)
+		next = sched.Next(now)
+		if due.IsZero() {
+			return next, nil, nil
+		}
+		deadline := defaultStartingDeadline
+		if d := c.Spec.StartingDeadline; d != nil {
+			if parsed, err := d.Parse(); err == nil {
+				deadline = parsed
+			}
+		}
+		if now.Sub(due) > deadline {
+			c.Status.LastScheduleTime = &metav1.Time{Time: due}
+			r.setRunning(c, metav1.ConditionFalse, cdpv1alpha1.ReasonRunMissed,
+				fmt.Sprintf("The run due at %s was skipped (%d scheduled times missed): it is more than %s late (spec.startingDeadline).",
+					due.UTC().Format(time.RFC3339), missed, deadline))
+			r.recorder.Eventf(c, nil, "Warning", cdpv1alpha1.ReasonRunMissed, "Schedule", "skipped the run due at %s", due.UTC().Format(time.RFC3339))
+			return next, nil, nil
+		}
+		run.Trigger, run.ScheduledAt = worker.TriggerSchedule, due
+	case trigger.SegmentEntry != nil:
+		every, err := trigger.SegmentEntry.CheckEvery.Parse()
+		if err != nil || every <= 0 {
+			every = 15 * time.Minute
+		}
+		created := c.CreationTimestamp.Time
+		due := created.Add(now.Sub(created).Truncate(every))
+		next = due.Add(every)
+		if !due.After(last) {
+			return next, nil, nil
+		}
+		run.Trigger, run.ScheduledAt, run.EnteredAfter = worker.TriggerSegmentEntry, due, last
+	case trigger.Event != nil:
+		r.setRunning(c, metav1.ConditionFalse, cdpv1alpha1.ReasonEventTriggerPending,
+			"Runs on events start with the event collector; until then this campaign sends nothing.")
+		return time.Time{}, nil, nil
+	default:
+		return time.Time{}, nil, nil
+	}
+	run.Run = jobName(c.Name, strconv.FormatInt(run.ScheduledAt.Unix(), 10))
+	payload, err := r.payload(ctx, c, run)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	job, err := deliverJob(payload, "run", nextSequence(jobs), r.workers)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	return next, job, nil
+}
+
+// latestDue returns the latest time of the schedule after last and not after now, and how many
+// such times there were; zero when none.
+func latestDue(sched *schedule.Schedule, last, now time.Time) (time.Time, int) {
+	var due time.Time
+	n := 0
+	// A cron of every minute missed for a year is half a million times: enough to bound.
+	for t := sched.Next(last); !t.After(now) && n < 1_000_000; t = sched.Next(t) {
+		due = t
+		n++
+	}
+	return due, n
+}
+
+// payload gathers what a delivery Job reads: the campaign, its channels, its policy and the
+// resolution its segments select from.
+func (r *campaignReconciler) payload(ctx context.Context, c *cdpv1alpha1.Campaign, run worker.CampaignRun) (*worker.CampaignPayload, error) {
+	p := &worker.CampaignPayload{Campaign: c.DeepCopy(), Run: run}
+	p.Campaign.Status = cdpv1alpha1.CampaignStatus{}
+	p.Campaign.ManagedFields = nil
+	var seg cdpv1alpha1.Segment
+	if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.Audience.Include[0].Name}, &seg); err != nil {
+		return nil, fmt.Errorf("read segment %s: %w", c.Spec.Audience.Include[0].Name, err)
+	}
+	p.Resolution = seg.Spec.ResolutionRef.Name
+	for _, name := range campaignChannels(c) {
+		var ch cdpv1alpha1.Channel
+		if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, &ch); err != nil {
+			return nil, fmt.Errorf("read channel %s: %w", name, err)
+		}
+		ch.Status, ch.ManagedFields = cdpv1alpha1.ChannelStatus{}, nil
+		p.Channels = append(p.Channels, &ch)
+	}
+	var policy cdpv1alpha1.DeliveryPolicy
+	err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: campaignPolicy(c)}, &policy)
+	switch {
+	case err == nil:
+		policy.Status, policy.ManagedFields = cdpv1alpha1.DeliveryPolicyStatus{}, nil
+		p.Policy = &policy
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("read delivery policy: %w", err)
+	}
+	return p, nil
+}
