@@ -44,6 +44,9 @@ type dialect struct {
 	// returns; fillSegmentNew fills it from the query (%s), one row per distinct profile ID, and
 	// analyzeSegmentNew, when set, gives the planner its size before the diff reads it.
 	createSegmentNew, fillSegmentNew, analyzeSegmentNew string
+	// selectSegmentFirst runs a segment's query on its own and copies its result into the
+	// temporary table, instead of filling it with INSERT ... SELECT (see EvaluateSegment).
+	selectSegmentFirst bool
 }
 
 var sqliteDialect = &dialect{
@@ -150,10 +153,11 @@ var postgresDialect = &dialect{
 	// No index: PostgreSQL diffs with hashed anti-joins, and DISTINCT's hash costs less than
 	// the speculative insertion of ON CONFLICT. A temporary table has no statistics until it
 	// is analyzed, and the planner would guess its size.
-	createSegmentNew:  `CREATE TEMP TABLE kizuna_segment_new (profile_id text COLLATE "C" NOT NULL)`,
-	fillSegmentNew:    "INSERT INTO pg_temp.kizuna_segment_new (profile_id) SELECT DISTINCT * FROM (\n%s\n) AS q",
-	analyzeSegmentNew: `ANALYZE pg_temp.kizuna_segment_new`,
-	analyzeAfterLoad:  `ANALYZE %s`,
+	createSegmentNew:   `CREATE TEMP TABLE kizuna_segment_new (profile_id text COLLATE "C" NOT NULL)`,
+	fillSegmentNew:     "INSERT INTO pg_temp.kizuna_segment_new (profile_id) SELECT DISTINCT * FROM (\n%s\n) AS q",
+	analyzeSegmentNew:  `ANALYZE pg_temp.kizuna_segment_new`,
+	selectSegmentFirst: true,
+	analyzeAfterLoad:   `ANALYZE %s`,
 }
 
 // sql fills the slots of a shared query and numbers its placeholders for the dialect: ? is the

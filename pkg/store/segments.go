@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -141,15 +142,41 @@ func (s *sqlStore) EvaluateSegment(ctx context.Context, e SegmentEvaluation) (Se
 	}
 	// The query is the caller's, already in the dialect: it is wrapped, never compiled, so its
 	// placeholders stay as they are, and a second statement after it is a syntax error.
-	fill := fmt.Sprintf(s.d.fillSegmentNew, query)
-	res, err := s.evaluateSegment(ctx, res, fill, s.bindArgs(e.Args))
+	fill := func(q querier) (int64, error) {
+		return q.exec(ctx, fmt.Sprintf(s.d.fillSegmentNew, query), s.bindArgs(e.Args)...)
+	}
+	if s.d.selectSegmentFirst {
+		// PostgreSQL plans no parallel workers for a query that writes, and INSERT ... SELECT
+		// writes: the query runs alone first, with them, and its result is copied in.
+		var ids []string
+		if err := s.QueryProfiles(ctx, query, e.Args, func(id string) error {
+			ids = append(ids, id)
+			return nil
+		}); err != nil {
+			return SegmentEvaluationResult{}, fmt.Errorf("evaluate segment %s/%s: %w", e.Namespace, e.Segment, err)
+		}
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		fill = func(q querier) (int64, error) {
+			inserter, ok := q.(rowInserter)
+			if !ok {
+				return 0, fmt.Errorf("the %s store cannot copy rows", s.d.name)
+			}
+			args := make([]any, len(ids))
+			for i, id := range ids {
+				args[i] = id
+			}
+			return int64(len(ids)), inserter.insertRows(ctx, "kizuna_segment_new", []string{"profile_id"}, args)
+		}
+	}
+	res, err := s.evaluateSegment(ctx, res, fill)
 	if err != nil {
 		return SegmentEvaluationResult{}, fmt.Errorf("evaluate segment %s/%s: %w", e.Namespace, e.Segment, err)
 	}
 	return res, nil
 }
 
-func (s *sqlStore) evaluateSegment(ctx context.Context, res SegmentEvaluationResult, fill string, args []any) (SegmentEvaluationResult, error) {
+func (s *sqlStore) evaluateSegment(ctx context.Context, res SegmentEvaluationResult, fill func(querier) (int64, error)) (SegmentEvaluationResult, error) {
 	sess, err := s.b.session(ctx)
 	if err != nil {
 		return SegmentEvaluationResult{}, err
@@ -158,7 +185,7 @@ func (s *sqlStore) evaluateSegment(ctx context.Context, res SegmentEvaluationRes
 	if err := sess.begin(ctx, segmentLock(res.Namespace, res.Segment)); err != nil {
 		return SegmentEvaluationResult{}, err
 	}
-	res, err = s.diffSegment(ctx, sess, res, fill, args)
+	res, err = s.diffSegment(ctx, sess, res, fill)
 	if err != nil {
 		return SegmentEvaluationResult{}, errors.Join(err, sess.rollback(ctx))
 	}
@@ -181,7 +208,7 @@ func (s *sqlStore) evaluateSegment(ctx context.Context, res SegmentEvaluationRes
 // statistics of the members and the history.
 const analyzeSegmentChanges = 1_000
 
-func (s *sqlStore) diffSegment(ctx context.Context, q querier, res SegmentEvaluationResult, fill string, args []any) (SegmentEvaluationResult, error) {
+func (s *sqlStore) diffSegment(ctx context.Context, q querier, res SegmentEvaluationResult, fill func(querier) (int64, error)) (SegmentEvaluationResult, error) {
 	ns, seg := res.Namespace, res.Segment
 	if err := queryRowOn(ctx, q, s.d.sql(sqlLastEvaluation), []any{ns, seg}, &res.Evaluation); err != nil {
 		return res, fmt.Errorf("read the last evaluation: %w", err)
@@ -191,7 +218,7 @@ func (s *sqlStore) diffSegment(ctx context.Context, q querier, res SegmentEvalua
 		return res, fmt.Errorf("create a temporary table: %w", err)
 	}
 	var err error
-	if res.Size, err = q.exec(ctx, fill, args...); err != nil {
+	if res.Size, err = fill(q); err != nil {
 		return res, fmt.Errorf("run the query: %w", err)
 	}
 	res.FinishedAt = s.now()
