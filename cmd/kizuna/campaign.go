@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -87,7 +88,7 @@ func deliverLocal(ctx context.Context, st store.Store, p *worker.CampaignPayload
 // run due now.
 func localCampaignPayload(set *manifest.Set, camp *cdpv1alpha1.Campaign, now time.Time) (*worker.CampaignPayload, error) {
 	p := &worker.CampaignPayload{Campaign: camp, Run: worker.CampaignRun{
-		Namespace: camp.Namespace, Campaign: camp.Name, Run: camp.Name + "-local-" + now.Format("20060102t150405"),
+		Namespace: camp.Namespace, Campaign: camp.Name, Run: camp.Name + "-local-" + strconv.FormatInt(now.UnixMilli(), 10),
 		Trigger: worker.TriggerOnce, ScheduledAt: now, Shards: 1,
 	}}
 	for _, ref := range camp.Spec.Audience.Include {
