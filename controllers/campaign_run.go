@@ -9,6 +9,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -105,6 +106,13 @@ func (r *campaignReconciler) runIfDue(ctx context.Context, c *cdpv1alpha1.Campai
 	continueAt, job, err := r.continuation(ctx, c, now, ordered)
 	if err != nil || job != nil {
 		return ctrl.Result{}, errors.Join(err, r.createJob(ctx, c, job))
+	}
+	if waiting, err := r.unevaluatedSegment(ctx, c); err != nil || waiting != "" {
+		if waiting != "" {
+			r.setRunning(c, metav1.ConditionFalse, cdpv1alpha1.ReasonWaitingForSegments,
+				fmt.Sprintf("Segment %s has not been evaluated yet: a run would find no audience. Its evaluation starts the run.", waiting))
+		}
+		return ctrl.Result{}, err
 	}
 	next, job, err := r.newRun(ctx, c, now, ordered)
 	if err != nil {
@@ -319,6 +327,22 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 		return time.Time{}, nil, err
 	}
 	return next, job, nil
+}
+
+// unevaluatedSegment names an included or excluded segment whose latest evaluation did not
+// succeed for its current spec, or returns "".
+func (r *campaignReconciler) unevaluatedSegment(ctx context.Context, c *cdpv1alpha1.Campaign) (string, error) {
+	for _, name := range campaignSegments(c) {
+		var seg cdpv1alpha1.Segment
+		if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, &seg); err != nil {
+			return "", client.IgnoreNotFound(err)
+		}
+		evaluated := meta.FindStatusCondition(seg.Status.Conditions, cdpv1alpha1.ConditionEvaluated)
+		if evaluated == nil || evaluated.Status != metav1.ConditionTrue || evaluated.ObservedGeneration != seg.Generation {
+			return name, nil
+		}
+	}
+	return "", nil
 }
 
 // latestDue returns the latest time of the schedule after last and not after now, and how many

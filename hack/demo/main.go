@@ -1,11 +1,13 @@
 // Command demo is what `make demo` runs. It starts a local cluster that runs Jobs (test/cluster),
-// runs Kizuna's manager against it as a process of bin/kizuna, and shows two things:
+// runs Kizuna's manager against it as a process of bin/kizuna, and shows:
 //
 //  1. config/samples, a complete scenario for every kind, applied without its Secrets: each
 //     resource says what it waits for, and turns Ready as soon as the Secrets appear. The samples'
 //     sources are placeholders, so their syncs are suspended.
 //  2. examples/retail, four customer-data sources with real files: each DataSource syncs in a Job,
-//     bad rows are quarantined with their line numbers, and the records land in the store.
+//     bad rows are quarantined with their line numbers, and the records land in the store; the
+//     IdentityResolution merges them into profiles, the Segments are evaluated, and the
+//     newsletter Campaign delivers to an SMTP server (Mailpit) the demo starts.
 //
 // It stops everything it started on Ctrl-C, or right after showing the result with -exit.
 package main
@@ -33,6 +35,7 @@ import (
 
 	"github.com/kizuna-dev/kizuna/test/cluster"
 	"github.com/kizuna-dev/kizuna/test/envtest"
+	"github.com/kizuna-dev/kizuna/test/mailsink"
 )
 
 const (
@@ -68,6 +71,8 @@ type demo struct {
 	binary     string
 	storeDSN   string
 	timeout    time.Duration
+	// sink is the SMTP server the example campaign delivers to.
+	sink *mailsink.Server
 }
 
 func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time.Duration) error {
@@ -114,6 +119,11 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 	}
 	defer stopManager()
 
+	defer func() {
+		if d.sink != nil {
+			_ = d.sink.Stop()
+		}
+	}()
 	err = d.samples()
 	if err == nil {
 		err = d.examples()
@@ -218,6 +228,11 @@ func (d *demo) applyExample(namespace, dir string) error {
 		if found && !filepath.IsAbs(path) {
 			return unstructured.SetNestedField(u.Object, filepath.Join(dir, path), "spec", "source", "file", "path")
 		}
+		// The example's SMTP channel points at a local server: the demo's own Mailpit.
+		// Decoded YAML holds numbers as float64.
+		if port, found, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "smtp", "port"); found && port == float64(1025) && d.sink != nil {
+			return unstructured.SetNestedField(u.Object, int64(d.sink.SMTPPort()), "spec", "smtp", "port")
+		}
 		return nil
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
@@ -236,6 +251,12 @@ func (d *demo) applyExample(namespace, dir string) error {
 func (d *demo) examples() error {
 	dir := filepath.Join(envtest.RepoRoot(), "examples", "retail")
 	step("2. examples/retail in namespace " + examplesNamespace + ": four sources of 株式会社絆ストア's customers")
+	sink, err := mailsink.Start(mailsink.Options{})
+	if err != nil {
+		return fmt.Errorf("start the SMTP server the example campaign sends to: %w", err)
+	}
+	d.sink = sink
+	fmt.Printf("    an SMTP server (Mailpit) listens on %s for the example campaign\n", sink.SMTPAddr())
 	started := time.Now()
 	if err := d.applyExample(examplesNamespace, dir); err != nil {
 		return err
@@ -289,8 +310,38 @@ func (d *demo) segments(dir string, started time.Time) error {
 	step("kubectl get segments -o wide: audiences by attribute (東京都) and by behaviour (2 purchases in 180 days)")
 	d.kubectl("get", "segments", "-n", examplesNamespace, "-o", "wide")
 	step("kizuna preview segment: size, members with what the rule reads, and the SQL it runs")
-	return d.run("preview", "segment", "-f", filepath.Join(dir, "segments.yaml"), "--manifests", dir,
-		"-n", examplesNamespace, "--store", d.storeDSN, "--sample", "3")
+	if err := d.run("preview", "segment", "-f", filepath.Join(dir, "segments.yaml"), "--manifests", dir,
+		"-n", examplesNamespace, "--store", d.storeDSN, "--sample", "3"); err != nil {
+		return err
+	}
+	return d.campaigns(dir, started)
+}
+
+// campaigns follows the segments: the example's newsletter to the Tokyo customers runs as an
+// Indexed Job once its segment is evaluated, and its messages arrive at the demo's SMTP server.
+func (d *demo) campaigns(dir string, started time.Time) error {
+	if err := d.waitFor(examplesNamespace, started, "the Campaign's run is complete", delivered); err != nil {
+		d.kubectl("get", "campaigns", "-n", examplesNamespace, "-o", "yaml")
+		return err
+	}
+	step("kubectl get campaigns,jobs -l cdp.kizuna.dev/campaign: the newsletter ran as an Indexed Job")
+	d.kubectl("get", "campaigns", "-n", examplesNamespace, "-o", "wide")
+	d.kubectl("get", "jobs", "-n", examplesNamespace, "-l", "cdp.kizuna.dev/campaign=autumn-newsletter")
+	step("status.lastRun.counts: what the ledger recorded")
+	d.kubectl("get", "campaign", "autumn-newsletter", "-n", examplesNamespace, "-o", "jsonpath={.status.lastRun.counts}{\"\\n\"}")
+	step("the messages at the SMTP server")
+	messages, err := d.sink.Messages(d.ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range messages {
+		to := ""
+		if len(m.To) > 0 {
+			to = m.To[0].Address
+		}
+		fmt.Printf("    %s  %s  Message-ID <%s>\n", to, m.Subject, m.MessageID)
+	}
+	return nil
 }
 
 // probabilistic is the fourth act: records without a shared key, deduplicated by match weights
@@ -389,6 +440,8 @@ type state struct {
 	kind       string
 	conditions map[string]string // type -> status
 	reasons    map[string]string // type -> reason
+	// runCompleted tells, of a Campaign, that its latest run is complete.
+	runCompleted bool
 }
 
 func (d *demo) states(namespace string) ([]state, error) {
@@ -401,6 +454,7 @@ func (d *demo) states(namespace string) ([]state, error) {
 		}
 		for _, item := range list.Items {
 			s := state{kind: kind, conditions: map[string]string{}, reasons: map[string]string{}}
+			_, s.runCompleted, _ = unstructured.NestedString(item.Object, "status", "lastRun", "completionTime")
 			conds, _, _ := unstructured.NestedSlice(item.Object, "status", "conditions")
 			for _, c := range conds {
 				if m, ok := c.(map[string]any); ok {
@@ -435,6 +489,12 @@ func allSynced(states []state) bool {
 func published(states []state) bool {
 	return !slices.ContainsFunc(states, func(s state) bool {
 		return s.kind == "IdentityResolution" && s.conditions["Resolved"] != "True"
+	})
+}
+
+func delivered(states []state) bool {
+	return !slices.ContainsFunc(states, func(s state) bool {
+		return s.kind == "Campaign" && !s.runCompleted
 	})
 }
 
