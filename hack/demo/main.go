@@ -314,12 +314,12 @@ func (d *demo) segments(dir string, started time.Time) error {
 		"-n", examplesNamespace, "--store", d.storeDSN, "--sample", "3"); err != nil {
 		return err
 	}
-	return d.campaigns(dir, started)
+	return d.campaigns(started)
 }
 
 // campaigns follows the segments: the example's newsletter to the Tokyo customers runs as an
 // Indexed Job once its segment is evaluated, and its messages arrive at the demo's SMTP server.
-func (d *demo) campaigns(dir string, started time.Time) error {
+func (d *demo) campaigns(started time.Time) error {
 	if err := d.waitFor(examplesNamespace, started, "the Campaign's run is complete", delivered); err != nil {
 		d.kubectl("get", "campaigns", "-n", examplesNamespace, "-o", "yaml")
 		return err
