@@ -26,9 +26,10 @@ import (
 // controller: the tests sync its sources and finish its Jobs themselves, and write resolution runs
 // into a real store, as `kizuna worker resolve` would.
 
-// syncedSource creates a DataSource and completes its first sync.
-func syncedSource(t *testing.T, ns, name string) *cdpv1alpha1.DataSource {
+// syncedSource creates the DataSource "crm" and completes its first sync.
+func syncedSource(t *testing.T, ns string) *cdpv1alpha1.DataSource {
 	t.Helper()
+	const name = "crm"
 	create(t, &corev1.ConfigMap{ObjectMeta: objectMeta(ns, name+"-export"), Data: map[string]string{"contacts.csv": "id\n"}},
 		configMapDataSource(ns, name, name+"-export"))
 	job := eventuallyJob(t, ns, name+"-sync-g1")
@@ -207,7 +208,7 @@ func TestIdentityResolutionRunsOnceItsSourcesSynced(t *testing.T) {
 
 func TestIdentityResolutionReflectsItsRunsAndRunsAgainOnChanges(t *testing.T) {
 	ns := newNamespace(t)
-	ds := syncedSource(t, ns, "crm")
+	ds := syncedSource(t, ns)
 	idr := resolution(ns, "customers", "crm")
 	create(t, idr)
 	first := eventuallyJob(t, ns, "customers-resolve-g1-"+inputFingerprint([]*cdpv1alpha1.DataSource{ds}))
@@ -330,7 +331,7 @@ func TestIdentityResolutionRunsOnItsSchedule(t *testing.T) {
 	t.Cleanup(func() { testClock.SetTime(previous) })
 	testClock.SetTime(time.Now())
 
-	ds := syncedSource(t, ns, "crm")
+	ds := syncedSource(t, ns)
 	// A daily schedule half a day away: nothing is due until the clock moves.
 	at := time.Now().UTC().Add(12 * time.Hour)
 	cron := fmt.Sprintf("%d %d * * *", at.Minute(), at.Hour())
