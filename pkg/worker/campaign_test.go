@@ -23,7 +23,7 @@ var campaignNow = time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
 
 // publishCustomers publishes n profiles of resolution "customers" in namespace "shop": every
 // fifth has no email, the others cus-NN@example.jp; and evaluates the segment "everyone".
-func publishCustomers(t *testing.T, st store.Store, n int) {
+func publishCustomers(t testing.TB, st store.Store, n int) {
 	t.Helper()
 	ctx := t.Context()
 	w, err := st.BeginPublish(ctx, store.ResolutionRun{Namespace: "shop", Resolution: "customers", RunID: "g1", StartedAt: campaignNow})
