@@ -28,10 +28,6 @@ func campaignLocal(cmd *cobra.Command, st store.Store, set *manifest.Set, send b
 		return nil
 	}
 	ctx := cmd.Context()
-	signer, err := linkSigner(linkBaseURL, os.Getenv(worker.EnvLinkKey))
-	if err != nil {
-		return err
-	}
 	creds := worker.MapCredentials{Secrets: set.Secrets, ConfigMaps: set.ConfigMaps}
 	table := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	if send {
@@ -58,6 +54,10 @@ func campaignLocal(cmd *cobra.Command, st store.Store, set *manifest.Set, send b
 			}
 			_, _ = fmt.Fprintf(table, "%s\t%d\t%d\t%d\t%v\n", camp.Name, plan.Recipients, plan.Holdout, plan.AlreadyReached, plan.Variants)
 			continue
+		}
+		signer, err := linkSigner(linkBaseURL, camp.Namespace, os.Getenv(worker.EnvLinkKey))
+		if err != nil {
+			return err
 		}
 		counts, err := deliverLocal(ctx, st, payload, creds, signer)
 		if err != nil {
@@ -180,10 +180,6 @@ func previewCampaigns(cmd *cobra.Command, path, manifests, dsn, namespace, profi
 	if err != nil {
 		return err
 	}
-	signer, err := linkSigner(linkBaseURL, os.Getenv(worker.EnvLinkKey))
-	if err != nil {
-		return err
-	}
 	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		return fmt.Errorf("open the store: %w", err)
@@ -196,6 +192,10 @@ func previewCampaigns(cmd *cobra.Command, path, manifests, dsn, namespace, profi
 		payload, err := localCampaignPayload(set, camp, now)
 		if err != nil {
 			return fmt.Errorf("campaign %s: %w", camp.Name, err)
+		}
+		signer, err := linkSigner(linkBaseURL, camp.Namespace, os.Getenv(worker.EnvLinkKey))
+		if err != nil {
+			return err
 		}
 		messages, err := worker.PreviewCampaign(ctx, st, payload, profile, signer, now)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/kizuna-dev/kizuna/pkg/delivery/links"
+	"github.com/kizuna-dev/kizuna/pkg/delivery/linkserver"
 	"github.com/kizuna-dev/kizuna/pkg/store"
 	"github.com/kizuna-dev/kizuna/pkg/worker"
 )
@@ -40,7 +41,7 @@ func runWorkerDeliver(ctx context.Context, cmd *cobra.Command) error {
 		return fmt.Errorf("open the store: %w", err)
 	}
 	defer func() { _ = st.Close() }()
-	signer, err := linkSigner(os.Getenv(worker.EnvLinkBaseURL), os.Getenv(worker.EnvLinkKey))
+	signer, err := linkSigner(os.Getenv(worker.EnvLinkBaseURL), p.Campaign.Namespace, os.Getenv(worker.EnvLinkKey))
 	if err != nil {
 		return err
 	}
@@ -58,16 +59,16 @@ func runWorkerDeliver(ctx context.Context, cmd *cobra.Command) error {
 	return err
 }
 
-// linkSigner returns the signer of unsubscribe and tracking links, or nil when no base URL is
-// configured: messages then carry no such links.
-func linkSigner(baseURL, key string) (*links.Signer, error) {
+// linkSigner returns the signer of a namespace's unsubscribe and tracking links, or nil when no
+// base URL is configured: messages then carry no such links.
+func linkSigner(baseURL, namespace, key string) (*links.Signer, error) {
 	if baseURL == "" {
 		return nil, nil
 	}
 	if key == "" {
 		return nil, fmt.Errorf("links are configured (%s=%s) but %s is empty: give the manager a link signing Secret", worker.EnvLinkBaseURL, baseURL, worker.EnvLinkKey)
 	}
-	signer, err := links.NewSigner(baseURL, []byte(key))
+	signer, err := links.NewSigner(linkserver.NamespaceBaseURL(baseURL, namespace), []byte(key))
 	if err != nil {
 		return nil, fmt.Errorf("link signer: %w", err)
 	}

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -14,11 +18,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/controllers"
+	"github.com/kizuna-dev/kizuna/pkg/delivery/linkserver"
 	"github.com/kizuna-dev/kizuna/pkg/store"
 	"github.com/kizuna-dev/kizuna/pkg/version"
 	"github.com/kizuna-dev/kizuna/pkg/worker"
@@ -33,6 +39,7 @@ type managerOptions struct {
 	leaderElectionNamespace string
 	maxConcurrentReconciles int
 	storeDSN                string
+	linksAddr               string
 	workers                 controllers.WorkerOptions
 	zap                     zap.Options
 }
@@ -71,6 +78,8 @@ func newManagerCommand() *cobra.Command {
 	f.Int32Var(&opts.workers.BackoffLimit, "job-backoff-limit", 2, "retries of a failed Job Pod")
 	f.StringVar(&opts.workers.LinkBaseURL, "link-base-url", "",
 		"public base URL of the unsubscribe and tracking links in messages, e.g. https://kizuna.example.jp")
+	f.StringVar(&opts.linksAddr, "links-bind-address", "",
+		"address the unsubscribe, click and open links are served on, e.g. :8090 (needs --link-base-url and --link-secret); empty serves none")
 	f.StringVar(&opts.workers.LinkSecret, "link-secret", "",
 		"Secret, in each namespace that sends, whose key \"key\" signs unsubscribe and tracking links")
 	f.IntVar(&opts.workers.SuccessfulJobsHistoryLimit, "successful-jobs-history-limit", 3,
@@ -125,6 +134,11 @@ func runManager(cmd *cobra.Command, opts managerOptions) error {
 	if err != nil {
 		return err
 	}
+	if opts.linksAddr != "" {
+		if err := addLinkServer(mgr, st, opts); err != nil {
+			return err
+		}
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("add the health check: %w", err)
 	}
@@ -136,6 +150,41 @@ func runManager(cmd *cobra.Command, opts managerOptions) error {
 		return fmt.Errorf("run the manager: %w", err)
 	}
 	return nil
+}
+
+// addLinkServer serves the links in messages beside the controllers. Each namespace's links are
+// verified with the key in its link Secret, read from the API server (Secrets are not cached).
+func addLinkServer(mgr ctrl.Manager, st store.Store, opts managerOptions) error {
+	if opts.workers.LinkBaseURL == "" || opts.workers.LinkSecret == "" {
+		return fmt.Errorf("--links-bind-address needs --link-base-url and --link-secret: the links served are those the workers sign")
+	}
+	reader := mgr.GetAPIReader()
+	handler := &linkserver.Server{Store: st, BaseURL: opts.workers.LinkBaseURL,
+		Key: func(ctx context.Context, namespace string) ([]byte, error) {
+			var secret corev1.Secret
+			if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: opts.workers.LinkSecret}, &secret); err != nil {
+				return nil, err
+			}
+			key, ok := secret.Data[controllers.LinkSecretKey]
+			if !ok {
+				return nil, fmt.Errorf("secret %s/%s has no key %q", namespace, opts.workers.LinkSecret, controllers.LinkSecretKey)
+			}
+			return key, nil
+		}}
+	server := &http.Server{Addr: opts.linksAddr, Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = server.Shutdown(shutdown)
+		}()
+		if err := server.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve links on %s: %w", opts.linksAddr, err)
+		}
+		return nil
+	}))
 }
 
 // imageTag is the worker image's tag: the build's version, or latest for a development build.
