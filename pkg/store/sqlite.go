@@ -481,7 +481,7 @@ func (w *sqliteLinkWriter) put(ctx context.Context, links []IdentityLink) error 
 	// WHERE true tells SQLite's parser that ON CONFLICT starts the upsert, not a join.
 	query := "INSERT INTO identity_links (" + identityLinkColumns + ") SELECT ?, ?, column1, column2, column3 FROM (VALUES " +
 		valuesList(len(links), 3) + `) WHERE true
-		ON CONFLICT (namespace, resolution, identifier_type, identifier_value) DO UPDATE SET profile_id = excluded.profile_id
+		ON CONFLICT (identifier_value, identifier_type, namespace, resolution) DO UPDATE SET profile_id = excluded.profile_id
 		WHERE identity_links.profile_id <> excluded.profile_id`
 	return s.execDriver(ctx, query, args)
 }
