@@ -16,6 +16,7 @@ import (
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/delivery/template"
 	"github.com/kizuna-dev/kizuna/pkg/store"
+	"github.com/kizuna-dev/kizuna/pkg/worker"
 )
 
 // +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=campaigns,verbs=get;list;watch
@@ -114,7 +115,73 @@ func (r *campaignReconciler) assess(ctx context.Context, c *cdpv1alpha1.Campaign
 	if a.spec == nil {
 		a.spec = checkTemplatesFitChannels(c, channelTypes)
 	}
+	if a.spec == nil && a.missing == nil && a.notReady == nil {
+		known, err := r.knownAttributes(ctx, c)
+		if err != nil {
+			return assessment{}, err
+		}
+		a.spec = checkTemplateReads(c, channelTypes, known)
+	}
 	return a, nil
+}
+
+// knownAttributes returns the attributes the DataSources of the audience's resolution declare,
+// or nil when they cannot be known yet.
+func (r *campaignReconciler) knownAttributes(ctx context.Context, c *cdpv1alpha1.Campaign) (map[string]bool, error) {
+	var seg cdpv1alpha1.Segment
+	if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.Audience.Include[0].Name}, &seg); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	var idr cdpv1alpha1.IdentityResolution
+	if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: seg.Spec.ResolutionRef.Name}, &idr); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	var sources cdpv1alpha1.DataSourceList
+	if err := r.List(ctx, &sources, client.InNamespace(c.Namespace)); err != nil {
+		return nil, fmt.Errorf("list data sources: %w", err)
+	}
+	ptrs := make([]*cdpv1alpha1.DataSource, len(sources.Items))
+	for i := range sources.Items {
+		ptrs[i] = &sources.Items[i]
+	}
+	known := map[string]bool{}
+	for name := range worker.DeclaredFields(&idr, ptrs).Attributes {
+		known[name] = true
+	}
+	return known, nil
+}
+
+// checkTemplateReads checks that every template reads only attributes the audience's sources
+// declare, and that payloads render to JSON: a misspelt attribute would otherwise render empty
+// in every message. known nil skips the check.
+func checkTemplateReads(c *cdpv1alpha1.Campaign, channelTypes map[string]cdpv1alpha1.ChannelType, known map[string]bool) *problem {
+	if known == nil {
+		return nil
+	}
+	for i, step := range c.Spec.Steps {
+		for j, m := range step.Messages {
+			chType, ok := channelTypes[m.ChannelRef.Name]
+			if !ok {
+				continue
+			}
+			templates := []cdpv1alpha1.MessageTemplate{m.Template}
+			for _, v := range m.Variants {
+				templates = append(templates, v.Template)
+			}
+			for _, t := range templates {
+				required := make([]string, len(t.RequiredAttributes))
+				for k, a := range t.RequiredAttributes {
+					required[k] = string(a)
+				}
+				report := template.Check(template.Parts{Subject: t.Subject, Text: t.Text, HTML: t.HTML, Payload: t.Payload},
+					required, template.ChannelKind(chType), known)
+				if err := report.Err(); err != nil {
+					return &problem{cdpv1alpha1.ReasonInvalidTemplate, fmt.Sprintf("spec.steps[%d].messages[%d]: %v", i, j, err)}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // parseCampaignTemplates parses every template of every step, message and variant.

@@ -54,6 +54,7 @@ func configMapDataSource(ns, name, configMap string) *cdpv1alpha1.DataSource {
 			Identifiers: []cdpv1alpha1.IdentifierMapping{
 				{Column: "email", Type: cdpv1alpha1.IdentifierEmail},
 			},
+			Attributes: []cdpv1alpha1.AttributeMapping{{Name: "last_name"}, {Name: "prefecture"}},
 		},
 	}
 }
@@ -306,6 +307,12 @@ func TestCampaignFollowsItsReferencesAndChecksTemplates(t *testing.T) {
 		dp.Spec.QuietHours.DefaultTimeZone = "Asia/Tokyo"
 	})
 	eventuallyReady(t, camp, metav1.ConditionTrue, cdpv1alpha1.ReasonReady)
+
+	// A template that reads an attribute no source declares would render it empty in every message.
+	update(t, camp, func() {
+		camp.Spec.Steps[0].Messages[0].Template.Text = "{{ .Attributes.frist_name }}様"
+	})
+	eventuallyReady(t, camp, metav1.ConditionFalse, cdpv1alpha1.ReasonInvalidTemplate, `reads attribute "frist_name", which no DataSource of the resolution declares`)
 
 	update(t, camp, func() {
 		camp.Spec.Steps[0].Messages[0].Template.Text = "{{ if .Attributes.vip }}VIP"
