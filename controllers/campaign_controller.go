@@ -158,25 +158,38 @@ func checkTemplateReads(c *cdpv1alpha1.Campaign, channelTypes map[string]cdpv1al
 	if known == nil {
 		return nil
 	}
+	return eachChannelTemplate(c, channelTypes, func(field, _ string, chType cdpv1alpha1.ChannelType, t cdpv1alpha1.MessageTemplate) *problem {
+		required := make([]string, len(t.RequiredAttributes))
+		for k, a := range t.RequiredAttributes {
+			required[k] = string(a)
+		}
+		report := template.Check(template.Parts{Subject: t.Subject, Text: t.Text, HTML: t.HTML, Payload: t.Payload},
+			required, template.ChannelKind(chType), known)
+		if err := report.Err(); err != nil {
+			return &problem{cdpv1alpha1.ReasonInvalidTemplate, fmt.Sprintf("%s: %v", field, err)}
+		}
+		return nil
+	})
+}
+
+// eachChannelTemplate calls check with every template of every message whose channel's type is
+// known (channels not found are reported elsewhere), and returns the first problem.
+func eachChannelTemplate(c *cdpv1alpha1.Campaign, channelTypes map[string]cdpv1alpha1.ChannelType,
+	check func(field, channel string, chType cdpv1alpha1.ChannelType, t cdpv1alpha1.MessageTemplate) *problem) *problem {
 	for i, step := range c.Spec.Steps {
 		for j, m := range step.Messages {
 			chType, ok := channelTypes[m.ChannelRef.Name]
 			if !ok {
 				continue
 			}
+			field := fmt.Sprintf("spec.steps[%d].messages[%d]", i, j)
 			templates := []cdpv1alpha1.MessageTemplate{m.Template}
 			for _, v := range m.Variants {
 				templates = append(templates, v.Template)
 			}
 			for _, t := range templates {
-				required := make([]string, len(t.RequiredAttributes))
-				for k, a := range t.RequiredAttributes {
-					required[k] = string(a)
-				}
-				report := template.Check(template.Parts{Subject: t.Subject, Text: t.Text, HTML: t.HTML, Payload: t.Payload},
-					required, template.ChannelKind(chType), known)
-				if err := report.Err(); err != nil {
-					return &problem{cdpv1alpha1.ReasonInvalidTemplate, fmt.Sprintf("spec.steps[%d].messages[%d]: %v", i, j, err)}
+				if p := check(field, m.ChannelRef.Name, chType, t); p != nil {
+					return p
 				}
 			}
 		}
@@ -213,26 +226,13 @@ func parseTemplate(field string, t cdpv1alpha1.MessageTemplate) *problem {
 // checkTemplatesFitChannels checks that each message has the parts its channel sends; channels
 // missing from channelTypes (not found) are skipped, their absence is reported elsewhere.
 func checkTemplatesFitChannels(c *cdpv1alpha1.Campaign, channelTypes map[string]cdpv1alpha1.ChannelType) *problem {
-	for i, step := range c.Spec.Steps {
-		for j, m := range step.Messages {
-			chType, ok := channelTypes[m.ChannelRef.Name]
-			if !ok {
-				continue
-			}
-			templates := []cdpv1alpha1.MessageTemplate{m.Template}
-			for _, v := range m.Variants {
-				templates = append(templates, v.Template)
-			}
-			for _, t := range templates {
-				if missing := missingTemplateParts(chType, t); missing != "" {
-					return &problem{cdpv1alpha1.ReasonTemplateIncomplete,
-						fmt.Sprintf("spec.steps[%d].messages[%d]: Channel %q is of type %s and needs %s in the template.",
-							i, j, m.ChannelRef.Name, chType, missing)}
-				}
-			}
+	return eachChannelTemplate(c, channelTypes, func(field, channel string, chType cdpv1alpha1.ChannelType, t cdpv1alpha1.MessageTemplate) *problem {
+		if missing := missingTemplateParts(chType, t); missing != "" {
+			return &problem{cdpv1alpha1.ReasonTemplateIncomplete,
+				fmt.Sprintf("%s: Channel %q is of type %s and needs %s in the template.", field, channel, chType, missing)}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // missingTemplateParts says which parts a channel type needs that a template lacks, or "".
