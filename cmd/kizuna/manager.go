@@ -173,7 +173,7 @@ func addLinkServer(mgr ctrl.Manager, st store.Store, opts managerOptions) error 
 		}}
 	server := &http.Server{Addr: opts.linksAddr, Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	return mgr.Add(everyReplica(func(ctx context.Context) error {
 		go func() {
 			<-ctx.Done()
 			shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -186,6 +186,17 @@ func addLinkServer(mgr ctrl.Manager, st store.Store, opts managerOptions) error 
 		return nil
 	}))
 }
+
+// everyReplica is a runnable that runs on every replica of the manager, not only on the leader:
+// any replica behind the links' Service must answer them.
+type everyReplica func(ctx context.Context) error
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable.
+func (everyReplica) NeedLeaderElection() bool { return false }
+
+var _ manager.LeaderElectionRunnable = everyReplica(nil)
 
 // imageTag is the worker image's tag: the build's version, or latest for a development build.
 func imageTag() string {
