@@ -20,12 +20,14 @@ import (
 var (
 	deliverRecipients  = flag.Int("deliver.recipients", 10_000, "recipients of BenchmarkDeliver's run")
 	deliverConnections = flag.Int("deliver.connections", 64, "SMTP connections (and webhook requests) in flight in BenchmarkDeliver")
+	deliverStore       = flag.String("deliver.store", "sqlite", "store of BenchmarkDeliver: sqlite or postgres")
 )
 
 // BenchmarkDeliver runs a one-step campaign over every published profile with one worker,
 // ledger included: planning, claims, policy decisions, rendering, sending and recording every
 // outcome with its event, on SQLite, to Postfix's smtp-sink and to a loopback webhook receiver.
-// messages/s is the wall clock from the start of planning to the last outcome recorded.
+// messages/s is the wall clock from the start of planning to the last outcome recorded;
+// -deliver.store=postgres runs it on PostgreSQL.
 func BenchmarkDeliver(b *testing.B) {
 	b.Run("smtp-sink", func(b *testing.B) {
 		sink, err := smtpsink.Start(smtpsink.Options{})
@@ -68,7 +70,15 @@ func benchmarkDeliver(b *testing.B, ch *cdpv1alpha1.Channel, tmpl cdpv1alpha1.Me
 	var sent int64
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
-		st, err := store.Open(b.Context(), "sqlite:"+filepath.Join(b.TempDir(), "kizuna.db"))
+		dsn := "sqlite:" + filepath.Join(b.TempDir(), "kizuna.db")
+		if *deliverStore == "postgres" {
+			name := "deliver_bench_" + strconv.FormatInt(time.Now().UnixNano(), 10)
+			if err := pg.CreateDatabase(name); err != nil {
+				b.Fatal(err)
+			}
+			dsn = pg.DSN(name)
+		}
+		st, err := store.Open(b.Context(), dsn)
 		if err != nil {
 			b.Fatal(err)
 		}
