@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -375,6 +377,62 @@ func (s *sqlStore) LookupProfile(ctx context.Context, namespace, resolution, id 
 		return Profile{}, fmt.Errorf("look up profile %s of %s/%s: %w", id, namespace, resolution, err)
 	}
 	return p, nil
+}
+
+// sqlLookupProfilesPrefix reads profiles by their IDs: ?1 the namespace, ?2 the resolution,
+// then the IDs from ?3 (numbered, because the published slot's expression reads ?1 and ?2).
+const sqlLookupProfilesPrefix = `SELECT p.profile_id, p.created_generation, p.identifiers, p.attributes, p.records
+	FROM profiles AS p
+	WHERE p.namespace = ?1 AND p.resolution = ?2 AND p.slot = ` + sqlPublishedSlot + `
+		AND p.profile_id IN (`
+
+func (s *sqlStore) LookupProfiles(ctx context.Context, namespace, resolution string, ids []string) (map[string]Profile, error) {
+	out := make(map[string]Profile, len(ids))
+	for batch := range distinctBatches(ids) {
+		args := make([]any, 0, 2+len(batch))
+		args = append(args, namespace, resolution)
+		placeholders := make([]string, len(batch))
+		for i, id := range batch {
+			args = append(args, id)
+			placeholders[i] = "?" + strconv.Itoa(i+3)
+		}
+		query := s.d.sql(sqlLookupProfilesPrefix + strings.Join(placeholders, ", ") + ")")
+		if err := s.lookupProfiles(ctx, query, args, out); err != nil {
+			return nil, fmt.Errorf("look up profiles of %s/%s: %w", namespace, resolution, err)
+		}
+	}
+	// An ID that a later generation merged away is an alias now: found one by one, as rarely.
+	for _, id := range ids {
+		if _, ok := out[id]; ok {
+			continue
+		}
+		p, err := s.LookupProfile(ctx, namespace, resolution, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			out[id] = p
+		}
+	}
+	return out, nil
+}
+
+func (s *sqlStore) lookupProfiles(ctx context.Context, query string, args []any, out map[string]Profile) error {
+	rs, err := s.b.read().query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	var idsJSON, attrs, refs jsonText
+	for rs.Next() {
+		p, err := scanProfile(rs, &idsJSON, &attrs, &refs)
+		if err != nil {
+			return err
+		}
+		out[p.ID] = p
+	}
+	return rs.Err()
 }
 
 func (s *sqlStore) ProfileOf(ctx context.Context, namespace, resolution string, ref RecordRef) (string, error) {

@@ -137,6 +137,10 @@ type Store interface {
 	// or ErrNotFound.
 	ProfileOf(ctx context.Context, namespace, resolution string, ref RecordRef) (string, error)
 
+	// LookupProfiles returns the published profiles of the IDs, found by ID or by alias as
+	// LookupProfile finds them, keyed by the ID asked for; IDs of no profile are left out.
+	LookupProfiles(ctx context.Context, namespace, resolution string, ids []string) (map[string]Profile, error)
+
 	// ResolutionStats counts the rows the store holds of the published generation of a
 	// resolution and of the one before it.
 	ResolutionStats(ctx context.Context, namespace, resolution string) (ResolutionStats, error)

@@ -352,20 +352,17 @@ func (d *Deliverer) loadRecipients(ctx context.Context, batch []store.Delivery) 
 	people := map[string]*recipient{}
 	var ids []string
 	for _, row := range batch {
-		if people[row.ProfileID] != nil {
-			continue
+		if people[row.ProfileID] == nil {
+			ids = append(ids, row.ProfileID)
+			people[row.ProfileID] = &recipient{}
 		}
-		ids = append(ids, row.ProfileID)
-		r := &recipient{}
-		people[row.ProfileID] = r
-		p, err := d.Store.LookupProfile(ctx, ns, d.Resolution, row.ProfileID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return nil, fmt.Errorf("read profile %s: %w", row.ProfileID, err)
-		default:
-			r.profile, r.found = p, true
-		}
+	}
+	profiles, err := d.Store.LookupProfiles(ctx, ns, d.Resolution, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read profiles: %w", err)
+	}
+	for id, p := range profiles {
+		people[id].profile, people[id].found = p, true
 	}
 	consents, err := d.Store.Consents(ctx, ns, ids)
 	if err != nil {

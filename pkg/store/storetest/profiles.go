@@ -253,6 +253,12 @@ var profileTests = []test{
 		if _, err := s.LookupProfile(t.Context(), ns, resolution, "cus_nobody"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("LookupProfile of an unknown ID: %v, want ErrNotFound", err)
 		}
+		// In a batch: by ID, by alias (keyed by the alias asked for), and not at all.
+		batch, err := s.LookupProfiles(t.Context(), ns, resolution, []string{"cus_b", "cus_old1", "cus_nobody", "cus_b"})
+		if err != nil || len(batch) != 2 || profileContent(batch["cus_b"]) != published(1, profiles[:1])[0] ||
+			profileContent(batch["cus_old1"]) != published(1, profiles[:1])[0] {
+			t.Errorf("LookupProfiles = %d profiles, %v; want cus_b by its ID and by the alias cus_old1, and no cus_nobody", len(batch), err)
+		}
 		for r, want := range map[store.RecordRef]string{ref("crm", "10"): "cus_b", ref("web", "ä"): "名寄せ-1", ref("crm", "1"): "cus_a"} {
 			if got, err := s.ProfileOf(t.Context(), ns, resolution, r); err != nil || got != want {
 				t.Errorf("ProfileOf %v = %q, %v; want %q", r, got, err, want)
