@@ -169,20 +169,10 @@ default the campaign file's folder.`,
 
 func previewCampaigns(cmd *cobra.Command, path, manifests, dsn, namespace, profile, linkBaseURL string) error {
 	ctx := cmd.Context()
-	campaigns, err := manifest.Load(path, namespace)
+	campaigns, set, st, err := previewInputs(ctx, path, manifests, dsn, namespace, "Campaign",
+		func(s *manifest.Set) int { return len(s.Campaigns) })
 	if err != nil {
 		return err
-	}
-	if len(campaigns.Campaigns) == 0 {
-		return fmt.Errorf("%s declares no Campaign", path)
-	}
-	set, err := manifest.Load(manifests, namespace)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		return fmt.Errorf("open the store: %w", err)
 	}
 	defer func() { _ = st.Close() }()
 	out := cmd.OutOrStdout()

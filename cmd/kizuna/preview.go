@@ -60,22 +60,32 @@ the segment file's folder: they say which attributes and event properties exist.
 	return cmd
 }
 
+// previewInputs reads what a preview needs: the file of the resources to preview, which must
+// declare at least one of kind (count says how many), the manifests they refer to, and the
+// store, which the caller closes.
+func previewInputs(ctx context.Context, path, manifests, dsn, namespace, kind string, count func(*manifest.Set) int) (
+	file, set *manifest.Set, st store.Store, err error) {
+	if file, err = manifest.Load(path, namespace); err != nil {
+		return nil, nil, nil, err
+	}
+	if count(file) == 0 {
+		return nil, nil, nil, fmt.Errorf("%s declares no %s", path, kind)
+	}
+	if set, err = manifest.Load(manifests, namespace); err != nil {
+		return nil, nil, nil, err
+	}
+	if st, err = store.Open(ctx, dsn); err != nil {
+		return nil, nil, nil, fmt.Errorf("open the store: %w", err)
+	}
+	return file, set, st, nil
+}
+
 func previewSegments(cmd *cobra.Command, path, manifests, dsn, namespace string, sample int) error {
 	ctx := cmd.Context()
-	segments, err := manifest.Load(path, namespace)
+	segments, set, st, err := previewInputs(ctx, path, manifests, dsn, namespace, "Segment",
+		func(s *manifest.Set) int { return len(s.Segments) })
 	if err != nil {
 		return err
-	}
-	if len(segments.Segments) == 0 {
-		return fmt.Errorf("%s declares no Segment", path)
-	}
-	set, err := manifest.Load(manifests, namespace)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, dsn)
-	if err != nil {
-		return fmt.Errorf("open the store: %w", err)
 	}
 	defer func() { _ = st.Close() }()
 	for i, located := range segments.Segments {
