@@ -251,6 +251,26 @@ func TestCampaignDeliversOnceToEveryRecipient(t *testing.T) {
 			if after, _ := sink.Messages(ctx); len(after) != len(wantSent) {
 				t.Errorf("after a second pass the sink has %d messages, want still %d", len(after), len(wantSent))
 			}
+
+			// Every message sent is an event a segment can select: "received the welcome mail".
+			received := &cdpv1alpha1.Segment{Spec: cdpv1alpha1.SegmentSpec{
+				ResolutionRef: cdpv1alpha1.LocalObjectReference{Name: "customers"},
+				Rule: cdpv1alpha1.SegmentRule{Condition: cdpv1alpha1.Condition{Event: &cdpv1alpha1.EventCondition{
+					Type: store.EventMessageSent, Within: ptrDuration("1d"),
+					Where: []cdpv1alpha1.AttributeCondition{{Path: "campaign", Operator: cdpv1alpha1.OpEquals, Value: ptrString("welcome")}},
+				}}},
+			}}
+			received.Name, received.Namespace = "received-welcome", "shop"
+			idr := testResolution()
+			cfg, err := ResolveConfig(idr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := EvaluateSegment(ctx, st, received, cfg, DeclaredFields(idr, nil),
+				SegmentOptions{Now: func() time.Time { return campaignNow.Add(time.Hour) }})
+			if err != nil || res.Size != int64(len(wantSent)) {
+				t.Errorf("segment of the welcome mail's recipients: %+v, %v; want the %d who were sent it", res, err, len(wantSent))
+			}
 		})
 	}
 }
@@ -387,6 +407,8 @@ func TestCampaignStopsWhenCredentialsAreRefused(t *testing.T) {
 		t.Fatalf("counts = %+v, %v; want the 8 reachable rows pending and none failed", c, err)
 	}
 }
+
+func ptrString(s string) *string { return &s }
 
 func ptrDuration(d string) *cdpv1alpha1.Duration {
 	v := cdpv1alpha1.Duration(d)

@@ -27,6 +27,11 @@ func DeclaredFields(idr *cdpv1alpha1.IdentityResolution, sources []*cdpv1alpha1.
 		merged[s.Name] = true
 	}
 	f := Fields{Attributes: map[string]cdpv1alpha1.AttributeType{}, EventProperties: map[string]cdpv1alpha1.AttributeType{}}
+	// Every message a campaign sends is an event too (message_sent, message_failed, ...), with
+	// these properties, so that a segment can select "received the welcome series".
+	for _, name := range DeliveryEventProperties {
+		f.EventProperties[name] = cdpv1alpha1.AttributeString
+	}
 	for _, ds := range sources {
 		switch {
 		case ds.Spec.Type == cdpv1alpha1.DataSourceEvents && ds.Spec.Event != nil:
@@ -48,6 +53,10 @@ func typeOrString(t cdpv1alpha1.AttributeType) cdpv1alpha1.AttributeType {
 	}
 	return t
 }
+
+// DeliveryEventProperties are the properties of the events that deliveries write
+// (store.CampaignEventSource).
+var DeliveryEventProperties = []string{"campaign", "run", "step", "variant", "channel"}
 
 // SegmentOptions are the parts of an evaluation that come from where it runs.
 type SegmentOptions struct {
