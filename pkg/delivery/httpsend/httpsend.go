@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"k8s.io/utils/clock"
+
 	"github.com/kizuna-dev/kizuna/pkg/delivery"
 	"github.com/kizuna-dev/kizuna/pkg/version"
 )
@@ -36,6 +38,21 @@ const maxDetail = 300
 
 // userAgent identifies Kizuna to providers.
 var userAgent = "kizuna/" + version.Version
+
+// Defaults fills in what a sender's configuration left empty: DefaultTimeout, a client of
+// NewClient and the real clock.
+func Defaults(timeout time.Duration, client *http.Client, clk clock.PassiveClock) (time.Duration, *http.Client, clock.PassiveClock) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if client == nil {
+		client = NewClient()
+	}
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	return timeout, client, clk
+}
 
 // NewClient returns a client for one channel. It keeps up to 64 idle connections to the
 // provider, so concurrent senders reuse them instead of paying a handshake per message, and it

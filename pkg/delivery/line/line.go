@@ -76,15 +76,7 @@ func New(cfg Config) (*Sender, error) {
 		client:        cfg.Client,
 		clock:         cfg.Clock,
 	}
-	if s.timeout <= 0 {
-		s.timeout = httpsend.DefaultTimeout
-	}
-	if s.client == nil {
-		s.client = httpsend.NewClient()
-	}
-	if s.clock == nil {
-		s.clock = clock.RealClock{}
-	}
+	s.timeout, s.client, s.clock = httpsend.Defaults(s.timeout, s.client, s.clock)
 	return s, nil
 }
 

@@ -89,15 +89,7 @@ func New(cfg Config) (*Sender, error) {
 		client:  cfg.Client,
 		clock:   cfg.Clock,
 	}
-	if s.timeout <= 0 {
-		s.timeout = httpsend.DefaultTimeout
-	}
-	if s.client == nil {
-		s.client = httpsend.NewClient()
-	}
-	if s.clock == nil {
-		s.clock = clock.RealClock{}
-	}
+	s.timeout, s.client, s.clock = httpsend.Defaults(s.timeout, s.client, s.clock)
 	// The token source keeps this context for every refresh, so it must outlive any one Send;
 	// the client's timeout bounds each token request instead.
 	tokenClient := &http.Client{Transport: s.client.Transport, CheckRedirect: s.client.CheckRedirect, Timeout: s.timeout}

@@ -130,15 +130,7 @@ func New(cfg Config) (*Sender, error) {
 		client:  cfg.Client,
 		clock:   cfg.Clock,
 	}
-	if s.timeout <= 0 {
-		s.timeout = httpsend.DefaultTimeout
-	}
-	if s.client == nil {
-		s.client = httpsend.NewClient()
-	}
-	if s.clock == nil {
-		s.clock = clock.RealClock{}
-	}
+	s.timeout, s.client, s.clock = httpsend.Defaults(s.timeout, s.client, s.clock)
 	key := bytes.Clone(cfg.SigningKey)
 	s.macs.New = func() any { return hmac.New(sha256.New, key) }
 	return s, nil
