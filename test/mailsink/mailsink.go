@@ -30,13 +30,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kizuna-dev/kizuna/test/process"
 )
 
 // Version is the Mailpit release the tools module pins; the cached binary is keyed by it.
@@ -65,7 +66,7 @@ type Server struct {
 	http     *http.Client
 	// mailpit is the server process, a child of the test process; exited is closed when it ends.
 	mailpit *exec.Cmd
-	exited  chan struct{}
+	exited  <-chan struct{}
 }
 
 // Start builds Mailpit if it is not cached yet and starts it on free loopback ports, with chaos
@@ -245,10 +246,10 @@ func findToolsModule() (string, error) {
 func (s *Server) start(binary string, args []string) error {
 	var err error
 	for range 3 {
-		if s.smtpPort, err = freePort(); err != nil {
+		if s.smtpPort, err = process.FreePort(); err != nil {
 			return err
 		}
-		if s.httpPort, err = freePort(); err != nil {
+		if s.httpPort, err = process.FreePort(); err != nil {
 			return err
 		}
 		if err = s.startOnPorts(binary, args); err == nil {
@@ -272,26 +273,14 @@ func (s *Server) startOnPorts(binary string, args []string) error {
 	cmd.Stdout, cmd.Stderr = log, log
 	// The kernel stops Mailpit when the test process dies, so no server outlives its tests.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := make(chan error)
-	exited := make(chan struct{})
-	go func() {
-		// The kernel sends Pdeathsig when the thread that started the child ends, and Go may
-		// end idle threads: this goroutine keeps its thread until Mailpit has exited.
-		runtime.LockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			_ = cmd.Wait()
-		}
-		close(exited)
-	}()
-	if err := <-started; err != nil {
+	exited, err := process.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("mailsink: start Mailpit: %w", err)
 	}
 	s.mailpit, s.exited = cmd, exited
 	if err := s.waitReady(30 * time.Second); err != nil {
 		_ = s.stopServer()
-		return fmt.Errorf("%w\n%s", err, tail(s.logFile, 2048))
+		return fmt.Errorf("%w\n%s", err, process.Tail(s.logFile, 2048))
 	}
 	return nil
 }
@@ -299,23 +288,10 @@ func (s *Server) startOnPorts(binary string, args []string) error {
 // waitReady waits until both the HTTP API and the SMTP listener answer, or Mailpit has exited,
 // or timeout has passed. Mailpit starts the two listeners independently.
 func (s *Server) waitReady(timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	poll := time.NewTicker(20 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		err := s.ready(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return errors.New("mailsink: Mailpit exited before it was ready")
-		case <-ctx.Done():
-			return fmt.Errorf("mailsink: Mailpit was not ready within %v: %w", timeout, err)
-		case <-poll.C:
-		}
+	if err := process.WaitReady("Mailpit", s.exited, timeout, 20*time.Millisecond, s.ready); err != nil {
+		return fmt.Errorf("mailsink: %w", err)
 	}
+	return nil
 }
 
 func (s *Server) ready(ctx context.Context) error {
@@ -405,7 +381,7 @@ func (s *Server) ClientTLSConfig() *tls.Config {
 }
 
 // Log returns the end of Mailpit's log, for a failing test's message.
-func (s *Server) Log() string { return tail(s.logFile, 4096) }
+func (s *Server) Log() string { return process.Tail(s.logFile, 4096) }
 
 // Address is a mailbox as Mailpit reports it.
 type Address struct {
@@ -559,26 +535,6 @@ func (s *Server) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("mailsink: %s %s: read the reply: %w", method, path, err)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("mailsink: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
 
 // Header returns the values of one header, whatever the case of name.

@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +24,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kizuna-dev/kizuna/test/process"
 )
 
 // Server is a running PostgreSQL server, reachable on a loopback port by the superuser postgres
@@ -40,7 +41,7 @@ type Server struct {
 	cred *syscall.Credential
 	// postgres is the server process, a child of the test process; exited is closed when it ends.
 	postgres *exec.Cmd
-	exited   chan struct{}
+	exited   <-chan struct{}
 }
 
 // superuser is the database superuser initdb creates.
@@ -168,7 +169,7 @@ func (s *Server) run(program string, args ...string) error {
 func (s *Server) start() error {
 	var err error
 	for range 3 {
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = process.FreePort(); err != nil {
 			return err
 		}
 		if err = s.startOnPort(); err == nil {
@@ -195,26 +196,14 @@ func (s *Server) startOnPort() error {
 	// SIGQUIT is PostgreSQL's immediate shutdown: the server stops its backends and frees its
 	// shared memory.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT}
-	started := make(chan error)
-	exited := make(chan struct{})
-	go func() {
-		// The kernel sends Pdeathsig when the thread that started the child ends, and Go may
-		// end idle threads: this goroutine keeps its thread until the server has exited.
-		runtime.LockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			_ = cmd.Wait()
-		}
-		close(exited)
-	}()
-	if err := <-started; err != nil {
+	exited, err := process.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("pgtest: start postgres: %w", err)
 	}
 	s.postgres, s.exited = cmd, exited
 	if err := s.waitReady(60 * time.Second); err != nil {
 		_ = s.stopServer()
-		return fmt.Errorf("%w\n%s", err, tail(s.logFile, 2048))
+		return fmt.Errorf("%w\n%s", err, process.Tail(s.logFile, 2048))
 	}
 	return nil
 }
@@ -222,23 +211,19 @@ func (s *Server) startOnPort() error {
 // waitReady waits until the server accepts connections, or has exited, or timeout has passed.
 // The server says nothing when it is ready, so connecting is the way to know.
 func (s *Server) waitReady(timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	poll := time.NewTicker(20 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		conn, err := pgx.Connect(ctx, s.DSN("postgres"))
-		if err == nil {
-			return conn.Close(ctx)
-		}
-		select {
-		case <-s.exited:
-			return errors.New("pgtest: postgres exited before it accepted connections")
-		case <-ctx.Done():
-			return fmt.Errorf("pgtest: postgres did not accept connections within %v: %w", timeout, err)
-		case <-poll.C:
-		}
+	if err := process.WaitReady("postgres", s.exited, timeout, 20*time.Millisecond, s.connects); err != nil {
+		return fmt.Errorf("pgtest: %w", err)
 	}
+	return nil
+}
+
+// connects tells whether the server accepts connections.
+func (s *Server) connects(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, s.DSN("postgres"))
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
 }
 
 // stopServer asks the server for a fast shutdown and waits for it to exit.
@@ -257,26 +242,6 @@ func (s *Server) stopServer() error {
 		<-s.exited
 		return errors.New("pgtest: postgres did not stop within a minute; killed it")
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgtest: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
 
 // DSN returns the connection string of a database on the server.

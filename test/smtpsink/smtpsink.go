@@ -15,11 +15,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kizuna-dev/kizuna/test/process"
 )
 
 // ErrNotInstalled is returned when no smtp-sink program is found.
@@ -39,7 +40,7 @@ type Server struct {
 	logFile string
 	dir     string
 	sink    *exec.Cmd
-	exited  chan struct{}
+	exited  <-chan struct{}
 }
 
 // Binary returns the path of smtp-sink, or ErrNotInstalled.
@@ -75,7 +76,7 @@ func Start(opts Options) (*Server, error) {
 		args = append(args, "-q", strings.Join(opts.DisconnectAfter, ","))
 	}
 	for range 3 {
-		if s.port, err = freePort(); err != nil {
+		if s.port, err = process.FreePort(); err != nil {
 			break
 		}
 		// The backlog of 1000 connections is the one Postfix's own benchmarks use.
@@ -97,20 +98,8 @@ func (s *Server) startOn(binary string, args []string) error {
 	cmd.Stdout, cmd.Stderr = log, log
 	// The kernel stops smtp-sink when the test process dies, so none outlives its tests.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := make(chan error)
-	exited := make(chan struct{})
-	go func() {
-		// The kernel sends Pdeathsig when the thread that started the child ends, and Go may
-		// end idle threads: this goroutine keeps its thread until smtp-sink has exited.
-		runtime.LockOSThread()
-		err := cmd.Start()
-		started <- err
-		if err == nil {
-			_ = cmd.Wait()
-		}
-		close(exited)
-	}()
-	if err := <-started; err != nil {
+	exited, err := process.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("smtpsink: start %s: %w", binary, err)
 	}
 	s.sink, s.exited = cmd, exited
@@ -124,23 +113,10 @@ func (s *Server) startOn(binary string, args []string) error {
 
 // waitReady waits for the greeting, which smtp-sink sends once it listens.
 func (s *Server) waitReady(timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		err := s.greets(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return errors.New("smtpsink: smtp-sink exited before it listened")
-		case <-ctx.Done():
-			return fmt.Errorf("smtpsink: smtp-sink did not greet within %v: %w", timeout, err)
-		case <-poll.C:
-		}
+	if err := process.WaitReady("smtp-sink", s.exited, timeout, 10*time.Millisecond, s.greets); err != nil {
+		return fmt.Errorf("smtpsink: %w", err)
 	}
+	return nil
 }
 
 func (s *Server) greets(ctx context.Context) error {
@@ -194,12 +170,3 @@ func (s *Server) Port() int { return s.port }
 
 // Addr is host:port.
 func (s *Server) Addr() string { return net.JoinHostPort(s.Host(), strconv.Itoa(s.port)) }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("smtpsink: find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
