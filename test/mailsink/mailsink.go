@@ -322,17 +322,10 @@ func (s *Server) stopServer() error {
 	if s.mailpit == nil {
 		return nil
 	}
-	if err := s.mailpit.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("mailsink: stop Mailpit: %w", err)
+	if err := process.Stop("Mailpit", s.mailpit, s.exited, syscall.SIGTERM, 30*time.Second); err != nil {
+		return fmt.Errorf("mailsink: %w", err)
 	}
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = s.mailpit.Process.Kill()
-		<-s.exited
-		return errors.New("mailsink: Mailpit did not stop within 30s; killed it")
-	}
+	return nil
 }
 
 // Stop stops Mailpit and removes its files.

@@ -231,17 +231,10 @@ func (s *Server) stopServer() error {
 	if s.postgres == nil {
 		return nil
 	}
-	if err := s.postgres.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("pgtest: stop postgres: %w", err)
+	if err := process.Stop("postgres", s.postgres, s.exited, syscall.SIGINT, time.Minute); err != nil {
+		return fmt.Errorf("pgtest: %w", err)
 	}
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(time.Minute):
-		_ = s.postgres.Process.Kill()
-		<-s.exited
-		return errors.New("pgtest: postgres did not stop within a minute; killed it")
-	}
+	return nil
 }
 
 // DSN returns the connection string of a database on the server.

@@ -4,6 +4,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -78,4 +79,22 @@ func Tail(path string, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// Stop sends the server started by Start the signal that stops it cleanly and waits for it to
+// exit; after grace it kills the server and says so. name is the server's, for the errors.
+func Stop(name string, cmd *exec.Cmd, exited <-chan struct{}, sig os.Signal, grace time.Duration) error {
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("stop %s: %w", name, err)
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-exited:
+		return nil
+	case <-timer.C:
+		_ = cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("%s did not stop within %v; killed it", name, grace)
+	}
 }

@@ -1,10 +1,12 @@
 package process
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -43,5 +45,38 @@ func TestFreePortCanBeBound(t *testing.T) {
 	port, err := FreePort()
 	if err != nil || port <= 0 || port > 65535 {
 		t.Fatalf("FreePort = %d, %v", port, err)
+	}
+}
+
+func TestStopSignalsThenKills(t *testing.T) {
+	polite := exec.Command("/bin/sleep", "30")
+	exited, err := Start(polite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Stop("sleep", polite, exited, syscall.SIGTERM, time.Minute); err != nil {
+		t.Errorf("a server that stops on its signal: %v", err)
+	}
+
+	stubborn := exec.Command("/bin/sh", "-c", `trap "" TERM; echo ready; while :; do sleep 1; done`)
+	out, err := stubborn.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited, err = Start(stubborn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only once it says so has the shell set its trap.
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("the shell said %q, %v", line, err)
+	}
+	if err := Stop("sh", stubborn, exited, syscall.SIGTERM, 50*time.Millisecond); err == nil || !strings.Contains(err.Error(), "killed it") {
+		t.Errorf("a server that ignores its signal: %v, want it killed", err)
+	}
+	select {
+	case <-exited:
+	default:
+		t.Error("Stop returned before the killed server exited")
 	}
 }

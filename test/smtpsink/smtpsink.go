@@ -144,17 +144,10 @@ func (s *Server) stopServer() error {
 	if s.sink == nil {
 		return nil
 	}
-	if err := s.sink.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("smtpsink: stop smtp-sink: %w", err)
+	if err := process.Stop("smtp-sink", s.sink, s.exited, syscall.SIGTERM, 10*time.Second); err != nil {
+		return fmt.Errorf("smtpsink: %w", err)
 	}
-	select {
-	case <-s.exited:
-		return nil
-	case <-time.After(10 * time.Second):
-		_ = s.sink.Process.Kill()
-		<-s.exited
-		return errors.New("smtpsink: smtp-sink did not stop within 10s; killed it")
-	}
+	return nil
 }
 
 // Stop stops smtp-sink and removes its files.
