@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -50,13 +48,8 @@ func TestCampaignDeliversThroughJobsToSMTPAndWebhook(t *testing.T) {
 	}))
 	defer hook.Close()
 
-	dir := t.TempDir()
-	crm := filepath.Join(dir, "crm.csv")
-	err = os.WriteFile(crm, []byte("id,email,name,spend\n"+
-		"1,taro@example.jp,山田,100\n2,hanako@example.jp,佐藤,200\n3,jiro@example.jp,鈴木,300\n4,,高橋,400\n"), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
+	crm := fileWriter(t)("crm.csv", "id,email,name,spend\n"+
+		"1,taro@example.jp,山田,100\n2,hanako@example.jp,佐藤,200\n3,jiro@example.jp,鈴木,300\n4,,高橋,400\n")
 	spec := contactsSpec()
 	spec.Source.File = &cdpv1alpha1.FileLocation{Path: crm}
 	createObject(t, &cdpv1alpha1.DataSource{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "crm"}, Spec: spec})

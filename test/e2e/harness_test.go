@@ -43,6 +43,20 @@ func shellJob(ns, name, script string, backoffLimit int32) *batchv1.Job {
 	}
 }
 
+// fileWriter returns a function that writes a file of a folder of the test's, the local stand-in
+// for a volume mounted into the workers, and returns its path.
+func fileWriter(t *testing.T) func(name, content string) string {
+	dir := t.TempDir()
+	return func(name, content string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+}
+
 func createObject(t *testing.T, obj client.Object) {
 	t.Helper()
 	if err := k8s.Create(context.Background(), obj); err != nil {

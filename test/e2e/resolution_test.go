@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -19,14 +17,7 @@ import (
 func TestIdentityResolutionPublishesProfilesThroughJobs(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := fileWriter(t)
 	crmPath := write("crm.csv", "id,email,phone,name,spend\n1,taro@example.jp,03-1111-1111,山田太郎,100\n2,hanako@example.jp,090-2222-2222,佐藤花子,200\n")
 	ecPath := write("ec.csv", "id,email,phone,name,spend\na,TARO@example.jp,,山田 太郎,10\nb,jiro@example.jp,,鈴木次郎,30\n")
 

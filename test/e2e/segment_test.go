@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,14 +22,7 @@ import (
 func TestSegmentsFollowProfilesAndEvents(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := fileWriter(t)
 	crmPath := write("crm.csv", "id,email,name,prefecture\n"+
 		"1,taro@example.jp,山田太郎,東京都\n"+
 		"2,hanako@example.jp,佐藤花子,大阪府\n"+
