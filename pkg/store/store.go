@@ -249,6 +249,17 @@ type Store interface {
 	// channel type's addresses have (Email, Phone, LineUserID, DeviceToken), or the profile ID.
 	RecordOutcomes(ctx context.Context, outcomes []Outcome) (applied int, err error)
 
+	// RecordEngagements writes an event of source CampaignEventSource for each open and click
+	// of a campaign's message, in one transaction, and returns how many it wrote. An event has
+	// the properties and the identifier of the message's delivery events, read from its ledger
+	// row (the address under its channel type's identifier type, or the profile ID), and a
+	// click the URL; a message the ledger does not hold gets the profile ID and no variant or
+	// channel. Its ID is derived from the message, the type, the second it occurred in and the
+	// URL: an open or a click recorded again within the same second is written once, a later
+	// one again. An engagement the store cannot hold fails the whole batch, and nothing is
+	// written.
+	RecordEngagements(ctx context.Context, engagements []Engagement) (recorded int, err error)
+
 	// DeliveryCounts counts a run's rows by state; a run without rows counts zero.
 	DeliveryCounts(ctx context.Context, namespace, campaign, run string) (DeliveryCounts, error)
 

@@ -27,8 +27,9 @@ func DeclaredFields(idr *cdpv1alpha1.IdentityResolution, sources []*cdpv1alpha1.
 		merged[s.Name] = true
 	}
 	f := Fields{Attributes: map[string]cdpv1alpha1.AttributeType{}, EventProperties: map[string]cdpv1alpha1.AttributeType{}}
-	// Every message a campaign sends is an event too (message_sent, message_failed, ...), with
-	// these properties, so that a segment can select "received the welcome series".
+	// Every message a campaign sends is an event too (message_sent, message_failed, ...), and so
+	// is every open and click of one (message_opened, message_clicked), with these properties,
+	// so that a segment can select "received the welcome series" or "clicked in it".
 	for _, name := range DeliveryEventProperties {
 		f.EventProperties[name] = cdpv1alpha1.AttributeString
 	}
@@ -54,9 +55,10 @@ func typeOrString(t cdpv1alpha1.AttributeType) cdpv1alpha1.AttributeType {
 	return t
 }
 
-// DeliveryEventProperties are the properties of the events that deliveries write
-// (store.CampaignEventSource).
-var DeliveryEventProperties = []string{"campaign", "run", "step", "variant", "channel"}
+// DeliveryEventProperties are the properties of the events of source store.CampaignEventSource:
+// those that deliveries write, and the opens and clicks that the link server records, whose
+// clicks alone have a url.
+var DeliveryEventProperties = []string{"campaign", "run", "step", "variant", "channel", "url"}
 
 // SegmentOptions are the parts of an evaluation that come from where it runs.
 type SegmentOptions struct {

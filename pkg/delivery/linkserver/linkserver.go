@@ -3,7 +3,8 @@
 // namespace signs its links with a key of its own, kept in a Secret there, so a link's URL names
 // its namespace (https://kizuna.example.jp/{namespace}/u/{token}) and the server verifies it with
 // that namespace's key. An unsubscribe is recorded in the store as a refused consent, which every
-// later delivery reads before it sends.
+// later delivery reads before it sends; a click or an open as an event of the campaign, which
+// segments can select.
 package linkserver
 
 import (
@@ -89,9 +90,12 @@ func (s *Server) handler(ctx context.Context, namespace string) (http.Handler, e
 				Granted: false, RecordedAt: s.now(), Source: "unsubscribe/" + c.Campaign,
 			})
 		},
-		// Clicks and opens are not recorded yet: the redirect and the pixel work without.
-		Click: func(context.Context, links.Claims, string) error { return nil },
-		Open:  func(context.Context, links.Claims) error { return nil },
+		Click: func(ctx context.Context, c links.Claims, target string) error {
+			return s.recordEngagement(ctx, namespace, c, store.EventMessageClicked, target)
+		},
+		Open: func(ctx context.Context, c links.Claims) error {
+			return s.recordEngagement(ctx, namespace, c, store.EventMessageOpened, "")
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -107,6 +111,17 @@ func (s *Server) handler(ctx context.Context, namespace string) (http.Handler, e
 	s.handlers[namespace] = cachedHandler{handler: h, until: now.Add(ttl)}
 	s.mu.Unlock()
 	return h, nil
+}
+
+// recordEngagement records an open or a click of the message of c as an event, so that a
+// segment can select who opened a campaign or clicked in it. The namespace is the URL's, whose
+// key verified the link.
+func (s *Server) recordEngagement(ctx context.Context, namespace string, c links.Claims, eventType, target string) error {
+	_, err := s.Store.RecordEngagements(ctx, []store.Engagement{{
+		Namespace: namespace, Campaign: c.Campaign, Run: c.Run, ProfileID: c.ProfileID, Step: c.Step,
+		Type: eventType, ChannelType: c.ChannelType, URL: target, At: s.now(),
+	}})
+	return err
 }
 
 func (s *Server) now() time.Time {

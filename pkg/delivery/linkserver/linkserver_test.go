@@ -3,15 +3,22 @@ package linkserver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
+	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/delivery/links"
 	"github.com/kizuna-dev/kizuna/pkg/store"
+	"github.com/kizuna-dev/kizuna/pkg/worker"
 )
 
 // TestOneClickUnsubscribeRecordsARefusedConsent signs an unsubscribe link as a delivery worker
@@ -86,3 +93,165 @@ func TestOneClickUnsubscribeRecordsARefusedConsent(t *testing.T) {
 		t.Fatalf("consents = %+v; want one refusal of marketing email", got)
 	}
 }
+
+// TestClicksAndOpensAreEventsSegmentsSelect sends a campaign's email to a customer (its ledger
+// row), then follows the message's click link and loads its open pixel as a mail client does:
+// each is an event of the campaign with the message's address and properties, a click or open
+// fetched again within the same second counts once and a later one again, and a segment selects
+// the customer by "clicked the sale link of the welcome campaign twice" and "opened it".
+func TestClicksAndOpensAreEventsSegmentsSelect(t *testing.T) {
+	ctx := t.Context()
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "kizuna.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	sentAt := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	sendWelcome(t, st, sentAt)
+
+	clock := clocktesting.NewFakeClock(sentAt.Add(time.Hour))
+	key := []byte(strings.Repeat("s", 32))
+	srv := httptest.NewServer(&Server{Store: st, BaseURL: "https://kizuna.example.jp", Now: clock.Now,
+		Key: func(context.Context, string) ([]byte, error) { return key, nil }})
+	defer srv.Close()
+	signer, err := links.NewSigner(NamespaceBaseURL(srv.URL, "shop"), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The claims of the message, as the delivery worker signs them.
+	claims := links.Claims{Namespace: "shop", Campaign: "welcome", Run: "r1", Step: "mail", ProfileID: "cus_1",
+		ChannelType: "SMTP", Address: "taro@example.jp", IssuedAt: sentAt}
+	const sale = "https://kizuna-store.example/sale?utm_campaign=welcome"
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(url string) *http.Response {
+		t.Helper()
+		resp, err := noRedirects.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp
+	}
+	click := func() {
+		t.Helper()
+		if resp := get(signer.ClickURL(claims, sale)); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != sale {
+			t.Fatalf("click = %d to %q, want a redirect to %s", resp.StatusCode, resp.Header.Get("Location"), sale)
+		}
+	}
+	openPixel := func() {
+		t.Helper()
+		if resp := get(signer.OpenURL(claims)); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/gif" {
+			t.Fatalf("open pixel = %d %s, want 200 image/gif", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+
+	click()
+	openPixel()
+	clock.Step(400 * time.Millisecond)
+	click() // a link scanner fetching it again, or a reload
+	openPixel()
+	clock.Step(time.Minute)
+	click()
+	// A link signed with another key is not this namespace's: no redirect, no event.
+	forger, err := links.NewSigner(NamespaceBaseURL(srv.URL, "shop"), []byte(strings.Repeat("f", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := get(forger.ClickURL(claims, "https://phishing.example/")); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a forged click link = %d, want 404", resp.StatusCode)
+	}
+
+	var got []string
+	err = st.ScanEvents(ctx, "shop", store.CampaignEventSource, func(e store.Event) error {
+		if e.Type == store.EventMessageClicked || e.Type == store.EventMessageOpened {
+			got = append(got, fmt.Sprintf("%s %s:%s %s %v url=%v variant=%v channel=%v", e.Type, e.IdentifierType,
+				e.IdentifierValue, e.OccurredAt.Format(time.RFC3339Nano), e.Properties["campaign"], e.Properties["url"],
+				e.Properties["variant"], e.Properties["channel"]))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	want := []string{
+		"message_clicked Email:taro@example.jp 2026-11-23T02:00:00Z welcome url=" + sale + " variant=a channel=mail",
+		"message_clicked Email:taro@example.jp 2026-11-23T02:01:00.4Z welcome url=" + sale + " variant=a channel=mail",
+		"message_opened Email:taro@example.jp 2026-11-23T02:00:00Z welcome url=<nil> variant=a channel=mail",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events:\n got %q\nwant %q", got, want)
+	}
+
+	// What segments see: the click and open events reach the customer through the address.
+	idr := &cdpv1alpha1.IdentityResolution{Spec: cdpv1alpha1.IdentityResolutionSpec{
+		Sources:       []cdpv1alpha1.ResolutionSource{{Name: "crm"}},
+		Deterministic: []cdpv1alpha1.DeterministicRule{{Name: "email", Identifiers: []cdpv1alpha1.IdentifierType{cdpv1alpha1.IdentifierEmail}}},
+	}}
+	idr.Name, idr.Namespace = "customers", "shop"
+	cfg, err := worker.ResolveConfig(idr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	welcome := cdpv1alpha1.AttributeCondition{Path: "campaign", Operator: cdpv1alpha1.OpEquals, Value: ptr("welcome")}
+	for _, tc := range []struct {
+		name string
+		rule cdpv1alpha1.EventCondition
+	}{
+		{"clicked-sale-twice", cdpv1alpha1.EventCondition{Type: store.EventMessageClicked, Within: ptr(cdpv1alpha1.Duration("1d")),
+			Where: []cdpv1alpha1.AttributeCondition{welcome, {Path: "url", Operator: cdpv1alpha1.OpEquals, Value: ptr(sale)}},
+			Count: &cdpv1alpha1.CountComparison{Operator: "Equals", Value: 2}}},
+		{"opened-welcome", cdpv1alpha1.EventCondition{Type: store.EventMessageOpened, Within: ptr(cdpv1alpha1.Duration("1d")),
+			Where: []cdpv1alpha1.AttributeCondition{welcome, {Path: "variant", Operator: cdpv1alpha1.OpEquals, Value: ptr("a")}}}},
+	} {
+		seg := &cdpv1alpha1.Segment{Spec: cdpv1alpha1.SegmentSpec{
+			ResolutionRef: cdpv1alpha1.LocalObjectReference{Name: "customers"},
+			Rule:          cdpv1alpha1.SegmentRule{Condition: cdpv1alpha1.Condition{Event: &tc.rule}},
+		}}
+		seg.Name, seg.Namespace = tc.name, "shop"
+		if _, err := worker.EvaluateSegment(ctx, st, seg, cfg, worker.DeclaredFields(idr, nil),
+			worker.SegmentOptions{Now: clock.Now}); err != nil {
+			t.Fatalf("segment %s: %v", tc.name, err)
+		}
+		members, err := st.SegmentMembers(ctx, "shop", tc.name, 0)
+		if err != nil || len(members) != 1 || members[0].ProfileID != "cus_1" {
+			t.Errorf("segment %s has members %+v (%v), want cus_1", tc.name, members, err)
+		}
+	}
+}
+
+// sendWelcome publishes the profile cus_1 (taro@example.jp) and records the email of step mail
+// of run r1 of campaign welcome sent to it at sentAt, as a delivery worker does.
+func sendWelcome(t *testing.T, st store.Store, sentAt time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	w, err := st.BeginPublish(ctx, store.ResolutionRun{Namespace: "shop", Resolution: "customers", RunID: "g1", StartedAt: sentAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.PutProfile(ctx, store.Profile{ID: "cus_1", Identifiers: map[string][]string{"Email": {"taro@example.jp"}},
+		Records: []store.RecordRef{{Source: "crm", Key: "1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(ctx, store.ResolutionRun{}); err != nil {
+		t.Fatal(err)
+	}
+	run := store.DeliveryRun{Namespace: "shop", Campaign: "welcome", Run: "r1", Trigger: "once", ScheduledAt: sentAt, Shards: 1}
+	if _, err := st.PlanDeliveryRun(ctx, run, slices.Values([]store.PlannedDelivery{{ProfileID: "cus_1", Step: "mail",
+		Variant: "a", Purpose: "Marketing"}})); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.ClaimDeliveries(ctx, store.Claim{Namespace: "shop", Campaign: "welcome", Run: "r1", Worker: "w",
+		Limit: 1, Lease: time.Minute, Now: sentAt})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("claim the row: %v, %v", rows, err)
+	}
+	if n, err := st.RecordOutcomes(ctx, []store.Outcome{{Namespace: "shop", Campaign: "welcome", Run: "r1",
+		ProfileID: "cus_1", Step: "mail", Worker: "w", State: store.DeliverySent, Channel: "mail", ChannelType: "SMTP",
+		Address: "taro@example.jp", At: sentAt}}); err != nil || n != 1 {
+		t.Fatalf("record the email sent: %d, %v", n, err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"IdentityLinks", identityLinkTests},
 		{"Segments", segmentTests},
 		{"Deliveries", deliveryTests},
+		{"Engagements", engagementTests},
 		{"Suppressions", suppressionTests},
 		{"Consents", consentTests},
 		{"RateLimits", rateLimitTests},
