@@ -24,6 +24,7 @@ func deliverJob(p *worker.CampaignPayload, jobSuffix string, sequence int64, opt
 	c := p.Campaign
 	var env []corev1.EnvVar
 	seen := map[string]bool{}
+	var wholeSecrets []string
 	for _, ch := range p.Channels {
 		for _, sk := range worker.ChannelSecrets(ch) {
 			name := worker.SecretEnvName(sk.Name, sk.Key)
@@ -33,6 +34,17 @@ func deliverJob(p *worker.CampaignPayload, jobSuffix string, sequence int64, opt
 			seen[name] = true
 			env = append(env, secretEnv(name, sk.Name, sk.Key))
 		}
+		wholeSecrets = append(wholeSecrets, worker.ChannelWholeSecrets(ch)...)
+	}
+	// A Secret read whole (a webhook's headers) is passed by reference, every key of it under a
+	// prefix, so that its values stay out of the Job; the marker tells the worker it was passed.
+	slices.Sort(wholeSecrets)
+	wholeSecrets = slices.Compact(wholeSecrets)
+	var envFrom []corev1.EnvFromSource
+	for _, secret := range wholeSecrets {
+		envFrom = append(envFrom, corev1.EnvFromSource{Prefix: worker.SecretEnvPrefix(secret),
+			SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: secret}}})
+		env = append(env, corev1.EnvVar{Name: worker.SecretEnvMarker(secret), Value: secret})
 	}
 	if opts.LinkBaseURL != "" && opts.LinkSecret != "" {
 		env = append(env, corev1.EnvVar{Name: worker.EnvLinkBaseURL, Value: opts.LinkBaseURL},
@@ -48,7 +60,7 @@ func deliverJob(p *worker.CampaignPayload, jobSuffix string, sequence int64, opt
 	job, err := buildWorkerJob(workerJob{
 		step: "deliver", name: jobName(p.Run.Run, jobSuffix), namespace: c.Namespace,
 		ownerLabel: LabelCampaign, ownerName: c.Name, generation: c.Generation, sequence: sequence,
-		env: env,
+		env: env, envFrom: envFrom,
 		resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},

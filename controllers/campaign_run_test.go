@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,9 +26,10 @@ import (
 
 // TestCampaignRunsAsAnIndexedJobAndCountsTheLedger starts a once-triggered campaign whose time
 // has come: the controller creates one Indexed Job for the run, with a Pod per shard, the
-// channel's Secret passed by reference and the run in its environment. The test then does what
-// the Job's Pods would, with that same environment, and finishes the Job: the campaign's status
-// shows the ledger's counts, which match what the webhook received.
+// channel's Secrets passed by reference (the signing key by its key, the headers Secret whole)
+// and the run in its environment. The test then does what the Job's Pods would, with that same
+// environment resolved as a kubelet resolves it, and finishes the Job: the campaign's status
+// shows the ledger's counts, which match what the webhook received with the Secret's headers.
 func TestCampaignRunsAsAnIndexedJobAndCountsTheLedger(t *testing.T) {
 	ns := newNamespace(t)
 	ds := syncedSource(t, ns)
@@ -45,12 +47,14 @@ func TestCampaignRunsAsAnIndexedJobAndCountsTheLedger(t *testing.T) {
 	finishJob(t, first, true)
 	expectEvaluated(t, everyone, 3, 3, 1)
 
+	const apiKey = "receiver-api-key-0c4d"
 	var mu sync.Mutex
 	received := map[string]int{}
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var payload struct{ Profile string }
-		if err := json.Unmarshal(body, &payload); err != nil || r.Header.Get("Idempotency-Key") == "" {
+		if err := json.Unmarshal(body, &payload); err != nil || r.Header.Get("Idempotency-Key") == "" ||
+			r.Header.Get("X-Api-Key") != apiKey {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
@@ -64,7 +68,8 @@ func TestCampaignRunsAsAnIndexedJobAndCountsTheLedger(t *testing.T) {
 	channel := &cdpv1alpha1.Channel{ObjectMeta: objectMeta(ns, "crm-hook"), Spec: cdpv1alpha1.ChannelSpec{
 		Type: cdpv1alpha1.ChannelWebhook,
 		Webhook: &cdpv1alpha1.WebhookChannel{URL: hook.URL + "/kizuna",
-			SigningSecretRef: cdpv1alpha1.SecretKeySelector{Name: "hook-signing", Key: "key"}},
+			SigningSecretRef: cdpv1alpha1.SecretKeySelector{Name: "hook-signing", Key: "key"},
+			HeadersSecretRef: &cdpv1alpha1.LocalObjectReference{Name: "hook-headers"}},
 	}}
 	camp := &cdpv1alpha1.Campaign{ObjectMeta: objectMeta(ns, "notify-crm"), Spec: cdpv1alpha1.CampaignSpec{
 		Audience:    cdpv1alpha1.Audience{Include: []cdpv1alpha1.LocalObjectReference{{Name: "everyone"}}},
@@ -77,7 +82,8 @@ func TestCampaignRunsAsAnIndexedJobAndCountsTheLedger(t *testing.T) {
 	}}
 	const signingKey = "0123456789abcdef0123456789abcdef"
 	signing := secret(ns, "hook-signing", map[string]string{"key": signingKey})
-	create(t, signing, channel, camp)
+	headers := secret(ns, "hook-headers", map[string]string{"X-Api-Key": apiKey + "\n"})
+	create(t, signing, headers, channel, camp)
 
 	run := jobName("notify-crm", strconv.FormatInt(at.Unix(), 10))
 	eventuallyReady(t, camp, metav1.ConditionTrue, cdpv1alpha1.ReasonReady)
@@ -95,6 +101,14 @@ func TestCampaignRunsAsAnIndexedJobAndCountsTheLedger(t *testing.T) {
 	if ref := env[worker.SecretEnvName("hook-signing", "key")].ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "hook-signing" {
 		t.Fatalf("the signing key is not passed by Secret reference: %+v", env)
 	}
+	envFrom := spec.Template.Spec.Containers[0].EnvFrom
+	if len(envFrom) != 1 || envFrom[0].SecretRef == nil || envFrom[0].SecretRef.Name != "hook-headers" ||
+		envFrom[0].Prefix != worker.SecretEnvPrefix("hook-headers") || env[worker.SecretEnvMarker("hook-headers")].Value != "hook-headers" {
+		t.Fatalf("the headers Secret is not passed whole by reference: envFrom %+v", envFrom)
+	}
+	if encoded, err := json.Marshal(job); err != nil || strings.Contains(string(encoded), apiKey) || strings.Contains(string(encoded), signingKey) {
+		t.Fatalf("the Job carries a Secret's value (%v)", err)
+	}
 	var payload worker.CampaignPayload
 	if err := json.Unmarshal([]byte(env[worker.EnvCampaign].Value), &payload); err != nil {
 		t.Fatal(err)
@@ -103,10 +117,10 @@ func TestCampaignRunsAsAnIndexedJobAndCountsTheLedger(t *testing.T) {
 		t.Fatalf("payload = run %q, resolution %q, %d shards, %d channels", payload.Run.Run, payload.Resolution, payload.Run.Shards, len(payload.Channels))
 	}
 
-	// The two Pods of the Job, as `kizuna worker deliver` runs them.
-	creds := worker.MapCredentials{Secrets: map[string]map[string][]byte{"hook-signing": {"key": []byte(signingKey)}}}
+	// The two Pods of the Job, as `kizuna worker deliver` runs them, with the Pod's environment.
+	setPodEnvironment(t, ns, spec.Template.Spec.Containers[0])
 	for shard := range 2 {
-		if _, err := worker.DeliverRun(t.Context(), testStore, &payload, creds, worker.DeliveryOptions{
+		if _, err := worker.DeliverRun(t.Context(), testStore, &payload, worker.EnvCredentials{}, worker.DeliveryOptions{
 			Shard: shard, Worker: "pod-" + strconv.Itoa(shard),
 		}); err != nil {
 			t.Fatal(err)
@@ -140,5 +154,43 @@ func TestCampaignRunsAsAnIndexedJobAndCountsTheLedger(t *testing.T) {
 	}
 	if len(jobs.Items) != 1 {
 		t.Errorf("%d delivery Jobs, want 1", len(jobs.Items))
+	}
+}
+
+// setPodEnvironment sets the environment of a Pod's container in this process for the test, as a
+// kubelet computes it: every key of the envFrom Secrets under their prefix, then env's literal
+// values and Secret keys.
+func setPodEnvironment(t *testing.T, ns string, c corev1.Container) {
+	t.Helper()
+	secretData := func(name string) map[string][]byte {
+		t.Helper()
+		var s corev1.Secret
+		if err := k8sClient.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
+			t.Fatalf("the Pod's Secret %s: %v", name, err)
+		}
+		return s.Data
+	}
+	for _, from := range c.EnvFrom {
+		if from.SecretRef == nil {
+			t.Fatalf("envFrom %+v is not a Secret", from)
+		}
+		for key, value := range secretData(from.SecretRef.Name) {
+			t.Setenv(from.Prefix+key, string(value))
+		}
+	}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			t.Setenv(e.Name, e.Value)
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			value, ok := secretData(ref.Name)[ref.Key]
+			if !ok {
+				t.Fatalf("env %s: Secret %s has no key %s", e.Name, ref.Name, ref.Key)
+			}
+			t.Setenv(e.Name, string(value))
+		default:
+			t.Fatalf("env %s: a source this test does not resolve", e.Name)
+		}
 	}
 }

@@ -30,6 +30,8 @@ type workerJob struct {
 	spec       any
 	// env are further variables, such as one per Secret key.
 	env []corev1.EnvVar
+	// envFrom passes Secrets whole, each key a variable.
+	envFrom []corev1.EnvFromSource
 	// apiToken mounts the service account's token, for a step that reads the API.
 	apiToken  bool
 	resources corev1.ResourceRequirements
@@ -76,6 +78,7 @@ func buildWorkerJob(w workerJob, opts WorkerOptions) (*batchv1.Job, error) {
 						Name:            w.step,
 						Image:           opts.Image,
 						Args:            []string{"worker", w.step},
+						EnvFrom:         w.envFrom,
 						Env:             env,
 						SecurityContext: containerSecurity,
 						// Downloads are spooled and sorts spill to a temporary folder.

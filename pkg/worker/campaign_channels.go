@@ -48,6 +48,15 @@ func ChannelSecrets(ch *cdpv1alpha1.Channel) []cdpv1alpha1.SecretKeySelector {
 	return nil
 }
 
+// ChannelWholeSecrets lists the Secrets a Channel reads every key of (a webhook's headers), so
+// that a Job passes each whole, by reference: their keys are not in the spec.
+func ChannelWholeSecrets(ch *cdpv1alpha1.Channel) []string {
+	if w := ch.Spec.Webhook; w != nil && w.HeadersSecretRef != nil {
+		return []string{w.HeadersSecretRef.Name}
+	}
+	return nil
+}
+
 // NewChannelSender builds the sender of a Channel, its credentials read through creds, and its
 // pacing shared with every other worker through the store.
 func NewChannelSender(ctx context.Context, st store.Store, ch *cdpv1alpha1.Channel, creds Credentials, opts ChannelOptions) (*ChannelSender, error) {
@@ -89,14 +98,16 @@ func NewChannelSender(ctx context.Context, st store.Store, ch *cdpv1alpha1.Chann
 		}
 		sender, err = smtp.New(cfg)
 	case cdpv1alpha1.ChannelWebhook:
-		if spec.Webhook.HeadersSecretRef != nil {
-			return nil, fmt.Errorf("channel %s: spec.webhook.headersSecretRef is not supported by this version: put the credential in the URL's receiver configuration or remove the field", ch.Name)
-		}
 		key, err := secret(spec.Webhook.SigningSecretRef)
 		if err != nil {
 			return nil, err
 		}
 		cfg := webhook.Config{URL: spec.Webhook.URL, SigningKey: []byte(key)}
+		if ref := spec.Webhook.HeadersSecretRef; ref != nil {
+			if cfg.Headers, err = creds.SecretData(ctx, ref.Name); err != nil {
+				return nil, fmt.Errorf("channel %s: headersSecretRef: %w", ch.Name, err)
+			}
+		}
 		if spec.Webhook.Timeout != nil {
 			cfg.Timeout = spec.Webhook.Timeout.Duration
 		}

@@ -25,6 +25,9 @@ import (
 // Credentials gives a worker the Secret values and ConfigMap content a resource refers to.
 type Credentials interface {
 	SecretValue(ctx context.Context, name, key string) (string, error)
+	// SecretData returns every key of a Secret, for a resource that names a Secret and not its
+	// keys (a webhook's headersSecretRef).
+	SecretData(ctx context.Context, name string) (map[string]string, error)
 	ConfigMapValue(ctx context.Context, name, key string) ([]byte, error)
 }
 

@@ -95,12 +95,18 @@ type Sender struct {
 	macs sync.Pool
 }
 
-// reservedHeaders are set by the sender; a headers Secret may not replace them.
+// reservedHeaders are set by the sender or by HTTP itself (the hop-by-hop headers of RFC 9110
+// section 7.6.1); a headers Secret may not replace them.
 var reservedHeaders = map[string]bool{
 	"Content-Type":      true,
 	"Content-Length":    true,
 	"Transfer-Encoding": true,
 	"Connection":        true,
+	"Keep-Alive":        true,
+	"Proxy-Connection":  true,
+	"Te":                true,
+	"Trailer":           true,
+	"Upgrade":           true,
 	"Host":              true,
 	SignatureHeader:     true,
 	IdempotencyHeader:   true,
@@ -137,7 +143,8 @@ func New(cfg Config) (*Sender, error) {
 }
 
 // extraHeaders checks the headers Secret's entries and canonicalises their names. Values are
-// trimmed because a Secret made from files usually ends in a newline, which HTTP forbids.
+// trimmed because a Secret made from files usually ends in a newline, which HTTP forbids. Errors
+// name the key, never the value: it is a credential.
 func extraHeaders(in map[string]string) (http.Header, error) {
 	names := make([]string, 0, len(in))
 	for name := range in {
@@ -145,6 +152,7 @@ func extraHeaders(in map[string]string) (http.Header, error) {
 	}
 	sort.Strings(names)
 	out := make(http.Header, len(in))
+	keyOf := make(map[string]string, len(in))
 	for _, name := range names {
 		if !validHeaderName(name) {
 			return nil, fmt.Errorf("webhook: headers Secret key %q is not an HTTP header name: use letters, digits and -", name)
@@ -153,13 +161,28 @@ func extraHeaders(in map[string]string) (http.Header, error) {
 		if reservedHeaders[canonical] {
 			return nil, fmt.Errorf("webhook: headers Secret key %q would replace a header the sender sets: remove it", name)
 		}
+		if other, ok := keyOf[canonical]; ok {
+			return nil, fmt.Errorf("webhook: headers Secret keys %q and %q are the same header (names are case-insensitive): keep one", other, name)
+		}
+		keyOf[canonical] = name
 		value := strings.TrimSpace(in[name])
-		if strings.ContainsAny(value, "\r\n\x00") {
-			return nil, fmt.Errorf("webhook: headers Secret key %q has a line break or NUL in its value: remove it", name)
+		if !validHeaderValue(value) {
+			return nil, fmt.Errorf("webhook: headers Secret key %q has a line break, NUL or other control character in its value: remove it", name)
 		}
 		out[canonical] = []string{value}
 	}
 	return out, nil
+}
+
+// validHeaderValue reports whether value is an RFC 9110 field value: no control characters
+// but tab.
+func validHeaderValue(value string) bool {
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // validHeaderName reports whether name is an RFC 9110 token.

@@ -291,6 +291,52 @@ func TestRetryKeepsTheIdempotencyKeyAndSignsAfresh(t *testing.T) {
 	}
 }
 
+// TestHeadersSecretIsSentOnEveryRequest sends two messages, the first retried, with the headers
+// of a headers Secret as a channel's worker reads it (keys in any case, values ending in the
+// newline of a file): every request carries each header once, under its canonical name, with its
+// value trimmed, next to the sender's own headers.
+func TestHeadersSecretIsSentOnEveryRequest(t *testing.T) {
+	clock := clocktesting.NewFakeClock(start)
+	rcv := newReceiver(t, clock, answer{status: http.StatusServiceUnavailable}, answer{status: http.StatusOK})
+	headers := map[string]string{
+		"x-api-key":     apiKeyValue + "\n",
+		"Authorization": "Bearer receiver-token-77c1",
+		"X-Tenant":      "  kizuna-store\t",
+	}
+	s := newSender(t, rcv.server.URL, clock, func(c *Config) { c.Headers = headers })
+	first, second := message(), message()
+	second.ID = "welcome-series.r1.p-000043.s1"
+	if _, err := s.Send(context.Background(), first); delivery.Classify(err).Kind != delivery.Transient {
+		t.Fatalf("first attempt: %v, want a transient failure", err)
+	}
+	for _, m := range []*delivery.Message{first, second} {
+		if _, err := s.Send(context.Background(), m); err != nil {
+			t.Fatalf("Send %s: %v", m.ID, err)
+		}
+	}
+
+	got := rcv.received()
+	if len(got) != 3 {
+		t.Fatalf("receiver got %d requests, want 3", len(got))
+	}
+	want := map[string]string{
+		"X-Api-Key":     apiKeyValue,
+		"Authorization": "Bearer receiver-token-77c1",
+		"X-Tenant":      "kizuna-store",
+		"Content-Type":  "application/json",
+	}
+	for i, req := range got {
+		for name, value := range want {
+			if v := req.header.Values(name); len(v) != 1 || v[0] != value {
+				t.Errorf("request %d: %s = %q, want once %q", i+1, name, v, value)
+			}
+		}
+		if id := req.header.Get("Idempotency-Key"); id != []string{first.ID, first.ID, second.ID}[i] {
+			t.Errorf("request %d: Idempotency-Key = %q", i+1, id)
+		}
+	}
+}
+
 func TestAnswersMapToFailures(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -440,6 +486,14 @@ func TestNewRefusesBadConfigurations(t *testing.T) {
 		{name: "header replaces the signature", edit: func(c *Config) { c.Headers = map[string]string{"kizuna-signature": "v"} }, errHas: "would replace"},
 		{name: "header replaces the content type", edit: func(c *Config) { c.Headers = map[string]string{"content-type": "text/plain"} }, errHas: "would replace"},
 		{name: "header value with a line break", edit: func(c *Config) { c.Headers = map[string]string{"X-Api-Key": "a\r\nX-Evil: 1"} }, errHas: "line break"},
+		{name: "header replaces the idempotency key", edit: func(c *Config) { c.Headers = map[string]string{"idempotency-key": "v"} }, errHas: `key "idempotency-key" would replace`},
+		{name: "header replaces the host", edit: func(c *Config) { c.Headers = map[string]string{"Host": "evil.example"} }, errHas: `key "Host" would replace`},
+		{name: "header replaces the content length", edit: func(c *Config) { c.Headers = map[string]string{"content-length": "0"} }, errHas: `key "content-length" would replace`},
+		{name: "hop-by-hop header", edit: func(c *Config) { c.Headers = map[string]string{"Transfer-Encoding": "chunked"} }, errHas: `key "Transfer-Encoding" would replace`},
+		{name: "header name with a colon", edit: func(c *Config) { c.Headers = map[string]string{"X-Api-Key:": "v"} }, errHas: `key "X-Api-Key:" is not an HTTP header name`},
+		{name: "header value with a control character", edit: func(c *Config) { c.Headers = map[string]string{"X-Api-Key": "a\x7fb"} }, errHas: `key "X-Api-Key" has a line break, NUL or other control character`},
+		{name: "header value with a NUL", edit: func(c *Config) { c.Headers = map[string]string{"X-Api-Key": "a\x00b"} }, errHas: `key "X-Api-Key" has a line break, NUL`},
+		{name: "one header twice", edit: func(c *Config) { c.Headers = map[string]string{"X-Api-Key": "a", "x-api-key": "b"} }, errHas: `keys "X-Api-Key" and "x-api-key" are the same header`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
