@@ -11,7 +11,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/delivery/template"
@@ -54,8 +56,31 @@ func setupCampaign(mgr ctrl.Manager, b base, opts controller.Options, o Options)
 		Watches(&cdpv1alpha1.Segment{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexSegments)).
 		Watches(&cdpv1alpha1.Channel{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexChannels)).
 		Watches(&cdpv1alpha1.DeliveryPolicy{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexDeliveryPolicies)).
+		// An Events source's sync ending releases the runs of event triggers that waited for it,
+		// and its declared properties are what their where may read.
+		Watches(&cdpv1alpha1.DataSource{}, handler.EnqueueRequestsFromMapFunc(r.eventCampaignsOfSource)).
 		WithOptions(opts).
 		Complete(r)
+}
+
+// eventCampaignsOfSource lists the campaigns with an event trigger in an Events DataSource's
+// namespace.
+func (r *campaignReconciler) eventCampaignsOfSource(ctx context.Context, obj client.Object) []reconcile.Request {
+	ds, ok := obj.(*cdpv1alpha1.DataSource)
+	if !ok || ds.Spec.Type != cdpv1alpha1.DataSourceEvents {
+		return nil
+	}
+	var campaigns cdpv1alpha1.CampaignList
+	if err := r.List(ctx, &campaigns, client.InNamespace(ds.Namespace)); err != nil {
+		return nil
+	}
+	var requests []reconcile.Request
+	for _, c := range campaigns.Items {
+		if c.Spec.Trigger.Event != nil {
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
+		}
+	}
+	return requests
 }
 
 func (r *campaignReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -116,39 +141,58 @@ func (r *campaignReconciler) assess(ctx context.Context, c *cdpv1alpha1.Campaign
 		a.spec = checkTemplatesFitChannels(c, channelTypes)
 	}
 	if a.spec == nil && a.missing == nil && a.notReady == nil {
-		known, err := r.knownAttributes(ctx, c)
+		idr, fields, err := r.audienceFields(ctx, c)
 		if err != nil {
 			return assessment{}, err
 		}
-		a.spec = checkTemplateReads(c, channelTypes, known)
+		if fields != nil {
+			known := map[string]bool{}
+			for name := range fields.Attributes {
+				known[name] = true
+			}
+			a.spec = checkTemplateReads(c, channelTypes, known)
+			if a.spec == nil {
+				a.spec = checkEventTrigger(c, idr.Name, fields.EventProperties)
+			}
+		}
 	}
 	return a, nil
 }
 
-// knownAttributes returns the attributes the DataSources of the audience's resolution declare,
-// or nil when they cannot be known yet.
-func (r *campaignReconciler) knownAttributes(ctx context.Context, c *cdpv1alpha1.Campaign) (map[string]bool, error) {
+// audienceFields returns the resolution the audience's segments select from and the fields its
+// DataSources declare, or nil when they cannot be known yet.
+func (r *campaignReconciler) audienceFields(ctx context.Context, c *cdpv1alpha1.Campaign) (*cdpv1alpha1.IdentityResolution, *worker.Fields, error) {
 	var seg cdpv1alpha1.Segment
 	if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.Audience.Include[0].Name}, &seg); err != nil {
-		return nil, client.IgnoreNotFound(err)
+		return nil, nil, client.IgnoreNotFound(err)
 	}
 	var idr cdpv1alpha1.IdentityResolution
 	if err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: seg.Spec.ResolutionRef.Name}, &idr); err != nil {
-		return nil, client.IgnoreNotFound(err)
+		return nil, nil, client.IgnoreNotFound(err)
 	}
 	var sources cdpv1alpha1.DataSourceList
 	if err := r.List(ctx, &sources, client.InNamespace(c.Namespace)); err != nil {
-		return nil, fmt.Errorf("list data sources: %w", err)
+		return nil, nil, fmt.Errorf("list data sources: %w", err)
 	}
 	ptrs := make([]*cdpv1alpha1.DataSource, len(sources.Items))
 	for i := range sources.Items {
 		ptrs[i] = &sources.Items[i]
 	}
-	known := map[string]bool{}
-	for name := range worker.DeclaredFields(&idr, ptrs).Attributes {
-		known[name] = true
+	fields := worker.DeclaredFields(&idr, ptrs)
+	return &idr, &fields, nil
+}
+
+// checkEventTrigger checks that an event trigger's where reads event properties the namespace's
+// Events DataSources declare, with operators their types allow: a misspelt property would
+// otherwise make every run fail.
+func checkEventTrigger(c *cdpv1alpha1.Campaign, resolution string, properties map[string]cdpv1alpha1.AttributeType) *problem {
+	if c.Spec.Trigger.Event == nil {
+		return nil
 	}
-	return known, nil
+	if err := worker.CheckEventTrigger(c, resolution, properties); err != nil {
+		return &problem{cdpv1alpha1.ReasonInvalidEventFilter, err.Error() + "."}
+	}
+	return nil
 }
 
 // checkTemplateReads checks that every template reads only attributes the audience's sources

@@ -35,6 +35,9 @@ const (
 	// failedRunRetry is how long a run whose Job failed waits before a new Job continues it: a
 	// refused credential or an unreachable provider is not fixed in seconds.
 	failedRunRetry = 15 * time.Minute
+	// defaultEventCheck is how often an event trigger looks for new events when the spec says
+	// nothing (the API's default).
+	defaultEventCheck = time.Minute
 )
 
 // runIfDue reflects the campaign's runs into status and starts the Job that is due, if any.
@@ -311,9 +314,39 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 		}
 		run.Trigger, run.ScheduledAt, run.EnteredAfter = worker.TriggerSegmentEntry, due, last
 	case trigger.Event != nil:
-		r.setRunning(c, metav1.ConditionFalse, cdpv1alpha1.ReasonEventTriggerPending,
-			"Runs on events start with the event collector; until then this campaign sends nothing.")
-		return time.Time{}, nil, nil
+		every, err := trigger.Event.CheckEvery.Parse()
+		if err != nil || every <= 0 {
+			every = defaultEventCheck
+		}
+		created := c.CreationTimestamp.Time
+		due := created.Add(now.Sub(created).Truncate(every))
+		next = due.Add(every)
+		if !due.After(last) {
+			return next, nil, nil
+		}
+		after, through := worker.EventWindow(trigger.Event, created, last, due)
+		if !through.After(after) {
+			return next, nil, nil // the first check comes before the delay has passed
+		}
+		if syncing, err := r.eventSyncBefore(ctx, c.Namespace, through); err != nil || syncing != "" {
+			if syncing != "" {
+				r.setRunning(c, metav1.ConditionFalse, cdpv1alpha1.ReasonWaitingForEvents,
+					fmt.Sprintf("Job %s began syncing events before %s, where the window of the run due at %s ends, and has not finished: the run waits for it, so as to miss none of its events.",
+						syncing, through.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339)))
+			}
+			return next, nil, err
+		}
+		inputs, err := r.eventInputs(ctx, c)
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		arrived, err := worker.EventsArrived(ctx, r.store, c, inputs.IdentityResolution.Name, inputs.Properties, after, through)
+		if err != nil || !arrived {
+			// Nothing to do: the next check reads from the same start, so an event that a sync
+			// brings late into this window is still found.
+			return next, nil, err
+		}
+		run.Trigger, run.ScheduledAt, run.ReceivedAfter, run.ReceivedThrough = worker.TriggerEvent, due, after, through
 	default:
 		return time.Time{}, nil, nil
 	}
@@ -377,6 +410,14 @@ func (r *campaignReconciler) payload(ctx context.Context, c *cdpv1alpha1.Campaig
 		ch.Status, ch.ManagedFields = cdpv1alpha1.ChannelStatus{}, nil
 		p.Channels = append(p.Channels, &ch)
 	}
+	if run.Trigger == worker.TriggerEvent && !run.ReceivedThrough.IsZero() {
+		// A new run of an event trigger; a continuation finds its run planned already.
+		inputs, err := r.eventInputs(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		p.Events = inputs
+	}
 	var policy cdpv1alpha1.DeliveryPolicy
 	err := r.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: campaignPolicy(c)}, &policy)
 	switch {
@@ -387,4 +428,49 @@ func (r *campaignReconciler) payload(ctx context.Context, c *cdpv1alpha1.Campaig
 		return nil, fmt.Errorf("read delivery policy: %w", err)
 	}
 	return p, nil
+}
+
+// eventSyncBefore names an unfinished sync Job of an Events DataSource of the namespace that was
+// created at or before t, or returns "". A sync stamps its events' receipt when it starts
+// reading but commits them when it ends: until it does, a run whose window ends at t would not
+// see events received before t, and the next run, reading from t on, would never see them.
+func (r *campaignReconciler) eventSyncBefore(ctx context.Context, namespace string, t time.Time) (string, error) {
+	var sources cdpv1alpha1.DataSourceList
+	if err := r.List(ctx, &sources, client.InNamespace(namespace)); err != nil {
+		return "", fmt.Errorf("list data sources: %w", err)
+	}
+	events := map[string]bool{}
+	for _, ds := range sources.Items {
+		if ds.Spec.Type == cdpv1alpha1.DataSourceEvents {
+			events[ds.Name] = true
+		}
+	}
+	if len(events) == 0 {
+		return "", nil
+	}
+	var jobs batchv1.JobList
+	if err := r.List(ctx, &jobs, client.InNamespace(namespace), client.HasLabels{LabelDataSource}); err != nil {
+		return "", fmt.Errorf("list sync Jobs: %w", err)
+	}
+	for i := range jobs.Items {
+		j := &jobs.Items[i]
+		if events[j.Labels[LabelDataSource]] && !jobFinished(j) && !j.CreationTimestamp.After(t) {
+			return j.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// eventInputs gathers what a run of the campaign's event trigger reads besides the campaign:
+// the resolution its segments select from, and the event properties the namespace declares.
+func (r *campaignReconciler) eventInputs(ctx context.Context, c *cdpv1alpha1.Campaign) (*worker.EventInputs, error) {
+	idr, fields, err := r.audienceFields(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if idr == nil {
+		return nil, fmt.Errorf("the resolution of segment %s is not found", c.Spec.Audience.Include[0].Name)
+	}
+	idr.Status, idr.ManagedFields = cdpv1alpha1.IdentityResolutionStatus{}, nil
+	return &worker.EventInputs{IdentityResolution: idr, Properties: fields.EventProperties}, nil
 }

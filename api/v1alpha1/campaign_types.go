@@ -100,7 +100,7 @@ type CampaignTrigger struct {
 	// +optional
 	SegmentEntry *SegmentEntryTrigger `json:"segmentEntry,omitempty"`
 
-	// Event runs for a profile when it performs an event (sent through the event collector).
+	// Event runs, every checkEvery, for the profiles that performed an event since the last run.
 	// +optional
 	Event *EventTrigger `json:"event,omitempty"`
 }
@@ -120,20 +120,33 @@ type SegmentEntryTrigger struct {
 	CheckEvery Duration `json:"checkEvery,omitempty"`
 }
 
-// EventTrigger starts a journey when a profile performs an event.
+// EventTrigger starts a journey when a profile performs an event. Every checkEvery, a run
+// reaches the audience members who performed an event of the type, passing where, that the
+// store received since the previous run's window, up to delay before the run: received, not
+// occurred, so that an event that arrives late is not missed.
 type EventTrigger struct {
 	// Type of the event, e.g. cart_abandoned.
 	// +required
 	Type AttributeName `json:"type"`
 
-	// Where filters the events by their properties.
+	// Where filters the events by their properties, as a segment's event condition does.
 	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Where []AttributeCondition `json:"where,omitempty"`
 
-	// Delay waits before the first step, e.g. 1h after the cart was abandoned.
+	// Delay waits before the first step, e.g. 1h for a reminder of an abandoned cart: a run
+	// reads the events received at least this long before it, and reads the audience then, so
+	// that a customer who ordered in the meantime can be left out by an excluded segment.
 	// +optional
 	Delay *Duration `json:"delay,omitempty"`
+
+	// CheckEvery is how often new events are looked for: a message goes out up to this long
+	// after its event arrives, plus the delay. Defaults to 1m, at most 1d; a check that finds
+	// no new event starts no Job.
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:XValidation:rule="(self.matches('^[0-9]{1,6}m$') && int(self.substring(0, self.size() - 1)) <= 1440) || (self.matches('^[0-9]{1,6}h$') && int(self.substring(0, self.size() - 1)) <= 24) || self == '1d'",message="checkEvery must be at most 1d (24h): an event trigger that checks less often delays every message as long; use a schedule trigger instead"
+	// +optional
+	CheckEvery Duration `json:"checkEvery,omitempty"`
 }
 
 // CampaignStep is one message of a campaign, with fallbacks.

@@ -32,8 +32,9 @@ const (
 	ReasonDeliveryFailed = "DeliveryJobFailed"
 	// ReasonRunMissed: a scheduled run came later than spec.startingDeadline allows and was skipped.
 	ReasonRunMissed = "RunMissed"
-	// ReasonEventTriggerPending: runs on events start with the event collector.
-	ReasonEventTriggerPending = "EventTriggerPending"
+	// ReasonWaitingForEvents: an event-triggered run is due, but a sync of an Events DataSource
+	// that began before its time is still writing events the run must see.
+	ReasonWaitingForEvents = "WaitingForEvents"
 )
 
 // Reasons of a Segment's Evaluated condition.
@@ -92,6 +93,10 @@ const (
 	ReasonTemplateIncomplete        = "TemplateIncomplete"
 	ReasonSegmentCycle              = "SegmentCycle"
 	ReasonSegmentResolutionMismatch = "SegmentResolutionMismatch"
+
+	// ReasonInvalidEventFilter: a campaign's spec.trigger.event.where names an event property
+	// that no Events DataSource declares, or compares it in a way its type does not allow.
+	ReasonInvalidEventFilter = "InvalidEventFilter"
 
 	// Sync outcomes (DataSource Synced and Syncing).
 	ReasonSyncSucceeded = "SyncSucceeded"

@@ -45,8 +45,22 @@ func campaignLocal(cmd *cobra.Command, st store.Store, set *manifest.Set, send b
 			_, _ = fmt.Fprintf(table, "%s\tError: %v\n", camp.Name, err)
 			continue
 		}
+		if payload.Run.Trigger == worker.TriggerEvent {
+			// Locally, a run reads the events received since the window of the campaign's
+			// latest run in the store (every event the first time; without --send, which records
+			// no run, the same events again), up to the trigger's delay before now.
+			runs, err := st.DeliveryRuns(ctx, camp.Namespace, camp.Name, 1)
+			if err != nil {
+				return fmt.Errorf("read the runs of campaign %s: %w", camp.Name, err)
+			}
+			var previous time.Time
+			if len(runs) > 0 {
+				previous = runs[0].ScheduledAt
+			}
+			payload.Run.ReceivedAfter, payload.Run.ReceivedThrough = worker.EventWindow(camp.Spec.Trigger.Event, time.Time{}, previous, now)
+		}
 		if !send {
-			plan, err := worker.PlanAudience(ctx, st, camp, payload.Run)
+			plan, err := worker.PlanAudience(ctx, st, payload)
 			if err != nil {
 				failed++
 				_, _ = fmt.Fprintf(table, "%s\tError: %v\n", camp.Name, err)
@@ -91,15 +105,24 @@ func localCampaignPayload(set *manifest.Set, camp *cdpv1alpha1.Campaign, now tim
 		Namespace: camp.Namespace, Campaign: camp.Name, Run: camp.Name + "-local-" + strconv.FormatInt(now.UnixMilli(), 10),
 		Trigger: worker.TriggerOnce, ScheduledAt: now, Shards: 1,
 	}}
+	var included *cdpv1alpha1.Segment
 	for _, ref := range camp.Spec.Audience.Include {
 		for _, s := range set.Segments {
 			if s.Object.Namespace == camp.Namespace && s.Object.Name == ref.Name {
-				p.Resolution = s.Object.Spec.ResolutionRef.Name
+				p.Resolution, included = s.Object.Spec.ResolutionRef.Name, s.Object
 			}
 		}
 	}
 	if p.Resolution == "" {
 		return nil, fmt.Errorf("none of the included segments is among the manifests: the resolution to read profiles from is unknown")
+	}
+	if camp.Spec.Trigger.Event != nil {
+		idr, fields, err := segmentInputs(set, included)
+		if err != nil {
+			return nil, err
+		}
+		p.Run.Trigger = worker.TriggerEvent
+		p.Events = &worker.EventInputs{IdentityResolution: idr, Properties: fields.EventProperties}
 	}
 	wanted := map[string]bool{}
 	for _, step := range camp.Spec.Steps {

@@ -96,4 +96,13 @@
 // RandomBucket: a salted hash of the profile ID puts it in one of 100 buckets, the same in
 // SQLite, PostgreSQL and Go (see [Bucket] and bucket.go). PostgreSQL databases must be UTF8, as
 // the store requires, so that ascii() returns code points.
+//
+// # Occurrences
+//
+// A campaign triggered by an event asks another question of the same events: who performed one
+// of the type, passing where, among the events the store received in a window ([Occurrences]).
+// [CompileOccurrences] parses its where with the parser of event conditions and writes it with
+// the same SQL, so that a trigger and a segment read a filter alike; the window bounds
+// received_at instead of occurred_at, so that consecutive windows see each event once however
+// late it arrives. [EvaluateOccurrences] is its reference in memory.
 package segment

@@ -28,11 +28,14 @@ type Profile struct {
 }
 
 // Event is a behavioural event. OccurredAt is read to the microsecond, as the store keeps it.
+// ReceivedAt, when the store received it, matters only to EvaluateOccurrences; zero stands for
+// OccurredAt.
 type Event struct {
 	Type                            string
 	OccurredAt                      time.Time
 	IdentifierType, IdentifierValue string
 	Properties                      map[string]any
+	ReceivedAt                      time.Time
 }
 
 // Evaluate returns the IDs of the profiles of data that satisfy rule, sorted: the same answer

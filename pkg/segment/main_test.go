@@ -110,10 +110,14 @@ func (d *database) write(t testing.TB, data Dataset) {
 	}
 	events := func(namespace string, es []Event) {
 		for i, e := range es {
+			received := e.ReceivedAt
+			if received.IsZero() {
+				received = e.OccurredAt
+			}
 			exec(`INSERT INTO events (namespace, source, event_id, event_type, occurred_at, identifier_type, identifier_value, properties, received_at)
 				VALUES ($1, 'tracker', $2, $3, $4, $5, $6, `+d.jsonArg(7)+`, $8)`,
 				namespace, fmt.Sprintf("e%06d", i), e.Type, d.timeArg(e.OccurredAt), e.IdentifierType, e.IdentifierValue,
-				encodeJSON(t, e.Properties), d.timeArg(e.OccurredAt))
+				encodeJSON(t, e.Properties), d.timeArg(received))
 		}
 	}
 	links := func(namespace, resolution string, ls map[[2]string]string) {

@@ -33,6 +33,16 @@ type CampaignPayload struct {
 	Policy     *cdpv1alpha1.DeliveryPolicy `json:"policy,omitempty"`
 	Resolution string                      `json:"resolution"`
 	Run        CampaignRun                 `json:"run"`
+	// Events is set for the run of an event trigger.
+	Events *EventInputs `json:"events,omitempty"`
+}
+
+// EventInputs are what a run of an event trigger reads besides the campaign: the resolution,
+// whose normalisers link the identifiers of new events to its profiles, and the event
+// properties the namespace's Events DataSources declare, which type the trigger's where.
+type EventInputs struct {
+	IdentityResolution *cdpv1alpha1.IdentityResolution      `json:"identityResolution"`
+	Properties         map[string]cdpv1alpha1.AttributeType `json:"properties,omitempty"`
 }
 
 // DeliveryOptions are the parts of a delivery that come from where it runs.
@@ -85,7 +95,7 @@ func NewDeliverer(ctx context.Context, st store.Store, p *CampaignPayload, creds
 
 // DeliverRun plans the run (once, whichever worker comes first) and delivers one shard of it.
 func DeliverRun(ctx context.Context, st store.Store, p *CampaignPayload, creds Credentials, opts DeliveryOptions) (DeliverySummary, error) {
-	if _, err := PlanCampaignRun(ctx, st, p.Campaign, p.Run); err != nil {
+	if _, err := PlanCampaignRun(ctx, st, p); err != nil {
 		return DeliverySummary{}, err
 	}
 	d, closeSenders, err := NewDeliverer(ctx, st, p, creds, opts)
@@ -114,9 +124,11 @@ type AudiencePlan struct {
 	AlreadyReached int64
 }
 
-// PlanAudience computes who a run would target, without writing a ledger.
-func PlanAudience(ctx context.Context, st store.Store, camp *cdpv1alpha1.Campaign, run CampaignRun) (AudiencePlan, error) {
-	all, err := audience(ctx, st, camp, run)
+// PlanAudience computes who a run would target, without writing a ledger. For an event run, it
+// links the identifiers of new events to profiles first, as a run does.
+func PlanAudience(ctx context.Context, st store.Store, p *CampaignPayload) (AudiencePlan, error) {
+	camp, run := p.Campaign, p.Run
+	all, err := audience(ctx, st, p)
 	if err != nil {
 		return AudiencePlan{}, err
 	}

@@ -29,6 +29,11 @@ type CampaignRun struct {
 	// EnteredAfter, for a segment-entry run, is the previous run's time: the run is for the
 	// profiles that entered an included segment after it and are still members.
 	EnteredAfter time.Time
+	// ReceivedAfter and ReceivedThrough, for an event run, are its window: the run is for the
+	// audience members who performed the trigger's event among the events the store received
+	// after the one, up to and including the other (ScheduledAt when zero). A zero
+	// ReceivedAfter reads every event received up to ReceivedThrough.
+	ReceivedAfter, ReceivedThrough time.Time
 	// Shards is how many workers deliver the run, each the profiles of its shard.
 	Shards int
 }
@@ -36,13 +41,14 @@ type CampaignRun struct {
 // PlanCampaignRun writes the ledger of a run before anything is sent: one row per recipient
 // and step, each assigned its variant (or the holdout) and its shard. Every worker of the run
 // calls it first: the store plans a run once, and the others find it planned.
-func PlanCampaignRun(ctx context.Context, st store.Store, camp *cdpv1alpha1.Campaign, run CampaignRun) (int64, error) {
+func PlanCampaignRun(ctx context.Context, st store.Store, p *CampaignPayload) (int64, error) {
+	camp, run := p.Campaign, p.Run
 	if existing, err := st.DeliveryRun(ctx, run.Namespace, run.Campaign, run.Run); err == nil && !existing.PlannedAt.IsZero() {
 		return 0, nil
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return 0, fmt.Errorf("read run %s: %w", run.Run, err)
 	}
-	recipients, err := audience(ctx, st, camp, run)
+	recipients, err := audience(ctx, st, p)
 	if err != nil {
 		return 0, err
 	}
@@ -89,7 +95,8 @@ func PlanCampaignRun(ctx context.Context, st store.Store, camp *cdpv1alpha1.Camp
 }
 
 // stepTimes returns when each step may be sent: the run's time plus the delays of the steps up
-// to and including it.
+// to and including it. An event trigger's delay has passed already: its run reads the events
+// received at least that long before it (see EventWindow).
 func stepTimes(camp *cdpv1alpha1.Campaign, scheduledAt time.Time) []time.Time {
 	times := make([]time.Time, len(camp.Spec.Steps))
 	at := scheduledAt
@@ -105,9 +112,17 @@ func stepTimes(camp *cdpv1alpha1.Campaign, scheduledAt time.Time) []time.Time {
 }
 
 // audience returns the run's recipients in profile ID order: the members of the included
-// segments (for a segment-entry run, those who entered since the last run) minus the members
-// of the excluded ones.
-func audience(ctx context.Context, st store.Store, camp *cdpv1alpha1.Campaign, run CampaignRun) ([]string, error) {
+// segments (for a segment-entry run, those who entered since the last run; for an event run,
+// those who performed the event) minus the members of the excluded ones.
+func audience(ctx context.Context, st store.Store, p *CampaignPayload) ([]string, error) {
+	camp, run := p.Campaign, p.Run
+	var performed map[string]bool
+	if run.Trigger == TriggerEvent {
+		var err error
+		if performed, err = eventPerformers(ctx, st, p); err != nil {
+			return nil, err
+		}
+	}
 	in := map[string]bool{}
 	for _, ref := range camp.Spec.Audience.Include {
 		members, err := st.SegmentMembers(ctx, run.Namespace, ref.Name, 0)
@@ -116,7 +131,9 @@ func audience(ctx context.Context, st store.Store, camp *cdpv1alpha1.Campaign, r
 		}
 		if run.Trigger != TriggerSegmentEntry {
 			for _, m := range members {
-				in[m.ProfileID] = true
+				if performed == nil || performed[m.ProfileID] {
+					in[m.ProfileID] = true
+				}
 			}
 			continue
 		}

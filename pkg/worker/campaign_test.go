@@ -156,11 +156,11 @@ func TestCampaignDeliversOnceToEveryRecipient(t *testing.T) {
 			publishCustomers(t, st, n)
 			camp, ch := welcomeCampaign(), mailChannel(sink)
 			run := CampaignRun{Namespace: "shop", Campaign: "welcome", Run: "welcome-1", Trigger: TriggerOnce, ScheduledAt: campaignNow, Shards: 2}
-			planned, err := PlanCampaignRun(ctx, st, camp, run)
+			planned, err := PlanCampaignRun(ctx, st, &CampaignPayload{Campaign: camp, Run: run})
 			if err != nil || planned != n {
 				t.Fatalf("PlanCampaignRun = %d, %v; want %d rows", planned, err, n)
 			}
-			if again, err := PlanCampaignRun(ctx, st, camp, run); err != nil || again != 0 {
+			if again, err := PlanCampaignRun(ctx, st, &CampaignPayload{Campaign: camp, Run: run}); err != nil || again != 0 {
 				t.Fatalf("a second plan = %d, %v; want nothing more", again, err)
 			}
 
@@ -293,8 +293,8 @@ func TestCampaignRetriesFailsAndStops(t *testing.T) {
 	clock := func() time.Time { return now }
 	plan := func(run string) {
 		t.Helper()
-		if _, err := PlanCampaignRun(ctx, st, camp, CampaignRun{Namespace: "shop", Campaign: "welcome", Run: run,
-			Trigger: TriggerSchedule, ScheduledAt: now, Shards: 1}); err != nil {
+		if _, err := PlanCampaignRun(ctx, st, &CampaignPayload{Campaign: camp, Run: CampaignRun{Namespace: "shop", Campaign: "welcome", Run: run,
+			Trigger: TriggerSchedule, ScheduledAt: now, Shards: 1}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -386,8 +386,8 @@ func TestCampaignStopsWhenCredentialsAreRefused(t *testing.T) {
 	ch.Spec.SMTP.TLS = cdpv1alpha1.TLSModeSTARTTLS
 	ch.Spec.SMTP.AuthSecretRef = &cdpv1alpha1.LocalObjectReference{Name: "smtp-auth"}
 	creds := MapCredentials{Secrets: map[string]map[string][]byte{"smtp-auth": {"username": []byte("kizuna"), "password": []byte("wrong")}}}
-	if _, err := PlanCampaignRun(ctx, st, camp, CampaignRun{Namespace: "shop", Campaign: "welcome", Run: "r1",
-		Trigger: TriggerOnce, ScheduledAt: campaignNow, Shards: 1}); err != nil {
+	if _, err := PlanCampaignRun(ctx, st, &CampaignPayload{Campaign: camp, Run: CampaignRun{Namespace: "shop", Campaign: "welcome", Run: "r1",
+		Trigger: TriggerOnce, ScheduledAt: campaignNow, Shards: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	sender, err := NewChannelSender(ctx, st, ch, creds, ChannelOptions{SMTPTLSConfig: sink.ClientTLSConfig()})

@@ -169,6 +169,72 @@ spec:
                 text: "{{ honorific .Attributes.last_name }}、クーポンをお贈りします。"
 `,
 	},
+	{
+		name: "Campaign event trigger checked every 24 hours",
+		manifest: `
+kind: Campaign
+spec:
+  audience:
+    include:
+      - name: new-customers
+  trigger:
+    event:
+      type: cart_abandoned
+      checkEvery: 24h
+  steps:
+    - name: reminder
+      messages:
+        - channelRef:
+            name: email
+          template:
+            subject: カートに商品が残っています
+            text: "{{ honorific .Attributes.last_name }}、カートに商品が残っています。"
+`,
+	},
+	{
+		name: "Campaign event trigger checked every 1,440 minutes",
+		manifest: `
+kind: Campaign
+spec:
+  audience:
+    include:
+      - name: new-customers
+  trigger:
+    event:
+      type: cart_abandoned
+      checkEvery: 1440m
+  steps:
+    - name: reminder
+      messages:
+        - channelRef:
+            name: email
+          template:
+            subject: カートに商品が残っています
+            text: "{{ honorific .Attributes.last_name }}、カートに商品が残っています。"
+`,
+	},
+	{
+		name: "Campaign event trigger checked every one day",
+		manifest: `
+kind: Campaign
+spec:
+  audience:
+    include:
+      - name: new-customers
+  trigger:
+    event:
+      type: cart_abandoned
+      checkEvery: 1d
+  steps:
+    - name: reminder
+      messages:
+        - channelRef:
+            name: email
+          template:
+            subject: カートに商品が残っています
+            text: "{{ honorific .Attributes.last_name }}、カートに商品が残っています。"
+`,
+	},
 }
 
 func TestBoundaryManifestsAreAccepted(t *testing.T) {

@@ -1810,6 +1810,78 @@ spec:
 		message: "should match",
 	},
 	{
+		name: "Campaign event trigger checked less often than daily",
+		manifest: `
+kind: Campaign
+spec:
+  audience:
+    include:
+      - name: new-customers
+  trigger:
+    event:
+      type: cart_abandoned
+      checkEvery: 25h
+  steps:
+    - name: reminder
+      messages:
+        - channelRef:
+            name: email
+          template:
+            subject: カートに商品が残っています
+            text: "{{ honorific .Attributes.last_name }}、カートに商品が残っています。"
+`,
+		field:   "spec.trigger.event.checkEvery",
+		message: "checkEvery must be at most 1d",
+	},
+	{
+		name: "Campaign event trigger checked every 1,441 minutes",
+		manifest: `
+kind: Campaign
+spec:
+  audience:
+    include:
+      - name: new-customers
+  trigger:
+    event:
+      type: cart_abandoned
+      checkEvery: 1441m
+  steps:
+    - name: reminder
+      messages:
+        - channelRef:
+            name: email
+          template:
+            subject: カートに商品が残っています
+            text: "{{ honorific .Attributes.last_name }}、カートに商品が残っています。"
+`,
+		field:   "spec.trigger.event.checkEvery",
+		message: "checkEvery must be at most 1d",
+	},
+	{
+		name: "Campaign event trigger checked every zero minutes",
+		manifest: `
+kind: Campaign
+spec:
+  audience:
+    include:
+      - name: new-customers
+  trigger:
+    event:
+      type: cart_abandoned
+      checkEvery: 0m
+  steps:
+    - name: reminder
+      messages:
+        - channelRef:
+            name: email
+          template:
+            subject: カートに商品が残っています
+            text: "{{ honorific .Attributes.last_name }}、カートに商品が残っています。"
+`,
+		field:   "spec.trigger.event.checkEvery",
+		message: "should match",
+	},
+	{
 		name: "Campaign purpose outside the enum",
 		manifest: `
 kind: Campaign
