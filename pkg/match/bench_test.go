@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,7 +37,7 @@ func benchmarkDedupe(b *testing.B, n int) {
 	var peak uint64
 	for range b.N {
 		stop := sampleHeap(&peak)
-		cpu0 := cpuTime()
+		cpu0 := procstat.CPUTime()
 		start := time.Now()
 		var err error
 		res, err = match.Link(context.Background(), d, cfg)
@@ -46,7 +45,7 @@ func benchmarkDedupe(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "s/link")
-		b.ReportMetric((cpuTime() - cpu0).Seconds(), "cpu-s/link")
+		b.ReportMetric((procstat.CPUTime() - cpu0).Seconds(), "cpu-s/link")
 		stop()
 	}
 	b.StopTimer()
@@ -92,14 +91,4 @@ func heapBytes() uint64 {
 	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(sample)
 	return sample[0].Value.Uint64()
-}
-
-// cpuTime is the process's user and system CPU time so far: on a shared machine it says
-// more about the work done than the wall clock.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -66,6 +66,11 @@ var sqliteDialect = &dialect{
 		"{only_new_records}", "WHERE true ON CONFLICT (namespace, source, record_key) DO NOTHING",
 		// The one writer serialises claims: no row a claim reads can be claimed meanwhile.
 		"{skip_locked}", "",
+		// An UPDATE of many rows in a transaction that may abort on a constraint keeps a
+		// statement journal, a temporary file of every page it changes, to undo itself alone:
+		// a tenth of a claim's time. A claim sets no column a constraint could refuse, so it
+		// runs with OR IGNORE, which never aborts and needs no journal.
+		"{update_no_abort}", "UPDATE OR IGNORE",
 	),
 	createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
@@ -121,6 +126,7 @@ var postgresDialect = &dialect{
 		// Concurrent claims of one shard lock the rows they take and pass over those another
 		// claim holds, so that no two workers get the same row and neither waits.
 		"{skip_locked}", "FOR UPDATE SKIP LOCKED",
+		"{update_no_abort}", "UPDATE",
 	),
 	createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    integer     PRIMARY KEY,

@@ -219,7 +219,7 @@ const (
 			SELECT profile_id AS due_profile, step AS due_step FROM deliveries
 			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND shard = ?4 AND {due}
 			LIMIT ?6 {skip_locked})
-		UPDATE deliveries SET state = 'sending', claimed_by = ?7, lease_until = ?8,
+		{update_no_abort} deliveries SET state = 'sending', claimed_by = ?7, lease_until = ?8,
 			attempts = attempts + 1, updated_at = ?5
 		FROM due
 		WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND profile_id = due_profile AND step = due_step
@@ -250,6 +250,24 @@ const (
 			AND deliveries.state = 'sending' AND deliveries.claimed_by = o.column3
 		RETURNING namespace, campaign, run, profile_id, step, state, variant, channel, channel_type,
 			address, updated_at`
+	// sqlRecordOutcome applies one outcome: ?1-?12 as the columns of a row above, ?13-?15 the
+	// run.
+	sqlRecordOutcome = `UPDATE deliveries SET
+			state = ?4,
+			channel = CASE WHEN ?5 = '' THEN channel ELSE ?5 END,
+			channel_type = CASE WHEN ?6 = '' THEN channel_type ELSE ?6 END,
+			address = CASE WHEN ?7 = '' THEN address ELSE ?7 END,
+			message_id = CASE WHEN ?8 = '' THEN message_id ELSE ?8 END,
+			provider_message_id = CASE WHEN ?9 = '' THEN provider_message_id ELSE ?9 END,
+			error = ?10,
+			not_before = COALESCE(?11, not_before),
+			lease_until = NULL,
+			updated_at = ?12,
+			sent_at = CASE WHEN ?4 = 'sent' THEN ?12 ELSE sent_at END
+		WHERE namespace = ?13 AND campaign = ?14 AND run = ?15 AND profile_id = ?1 AND step = ?2
+			AND state = 'sending' AND claimed_by = ?3
+		RETURNING namespace, campaign, run, profile_id, step, state, variant, channel, channel_type,
+			address, updated_at`
 	// PostgreSQL types the columns of a VALUES list that is not inserted from its first row:
 	// the times are cast.
 	outcomeRow     = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS {time}), CAST(? AS {time}))`
@@ -258,6 +276,7 @@ const (
 	sqlInsertOutcomeEventsPrefix = `INSERT INTO events (namespace, source, event_id, event_type,
 		occurred_at, identifier_type, identifier_value, properties, received_at) VALUES `
 	outcomeEventRow              = `(?, ?, ?, ?, ?, ?, ?, ?{json}, ?)`
+	outcomeEventColumns          = 9
 	sqlInsertOutcomeEventsSuffix = ` ON CONFLICT (namespace, source, event_id) DO NOTHING`
 
 	sqlDeliveryCounts = `SELECT state, count(*) FROM deliveries
@@ -665,53 +684,120 @@ func checkOutcome(o Outcome) error {
 	return nil
 }
 
-// recordOutcomes applies the outcomes of one run whose parameters rowArgs holds with one
-// statement, and writes the events of those that applied.
+// recordOutcomes applies the outcomes of one run whose parameters rowArgs holds, and writes the
+// events of those that applied: on a session that runs a prepared statement many times (SQLite,
+// in the same process), one row at a time; otherwise (PostgreSQL, a round trip per statement)
+// with one statement for all the rows and one for their events.
 func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowArgs []any, now time.Time) (int, error) {
+	if r, ok := q.(repeater); ok {
+		return s.recordOutcomesByRow(ctx, r, k, rowArgs, now)
+	}
 	query := s.d.sql(sqlRecordOutcomesPrefix + valuesRows(len(rowArgs)/outcomeColumns, outcomeRow) + sqlRecordOutcomesSuffix)
 	rs, err := q.query(ctx, query, slices.Concat(rowArgs, []any{k.namespace, k.campaign, k.run})...)
 	if err != nil {
 		return 0, fmt.Errorf("update rows: %w", err)
 	}
-	applied := 0
 	var events []any
 	var buf []byte
-	err = func() error {
-		defer rs.Close()
-		for rs.Next() {
-			applied++
-			var r Delivery
-			var state string
-			var at nullTime
-			if err := rs.Scan(&r.Namespace, &r.Campaign, &r.Run, &r.ProfileID, &r.Step, &state, &r.Variant,
-				&r.Channel, &r.ChannelType, &r.Address, &at); err != nil {
-				return err
-			}
-			eventType, ok := outcomeEventTypes[DeliveryState(state)]
-			if !ok {
-				continue
-			}
-			if buf, err = encodeValues(buf[:0], map[string]any{
-				"campaign": r.Campaign, "run": r.Run, "step": r.Step, "variant": r.Variant, "channel": r.Channel,
-			}); err != nil {
-				return err
-			}
-			idType, idValue := eventIdentifier(r)
-			events = append(events, r.Namespace, CampaignEventSource, deliveryEventID(r), eventType,
-				s.d.timeArg(at.Time), idType, idValue, string(buf), s.d.timeArg(now))
-		}
-		return rs.Err()
-	}()
+	applied, err := scanApplied(rs, func(r Delivery, at time.Time) error {
+		events, buf, err = s.appendOutcomeEvent(events, buf, r, at, now)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("read the rows updated: %w", err)
 	}
 	if len(events) > 0 {
-		query := s.d.sql(sqlInsertOutcomeEventsPrefix + valuesRows(len(events)/9, outcomeEventRow) + sqlInsertOutcomeEventsSuffix)
+		query := s.d.sql(sqlInsertOutcomeEventsPrefix + valuesRows(len(events)/outcomeEventColumns, outcomeEventRow) + sqlInsertOutcomeEventsSuffix)
 		if _, err := q.exec(ctx, query, events...); err != nil {
 			return 0, fmt.Errorf("write events: %w", err)
 		}
 	}
 	return applied, nil
+}
+
+// recordOutcomesByRow applies each outcome with one prepared statement, and writes its event
+// with another. In SQLite, which runs in this process, a statement costs no round trip: a
+// statement of many rows would only add parsing its VALUES list, different for each length,
+// and copying the list into a temporary table before the join.
+func (s *sqlStore) recordOutcomesByRow(ctx context.Context, r repeater, k runKey, rowArgs []any, now time.Time) (int, error) {
+	update, err := r.repeat(ctx, s.d.sql(sqlRecordOutcome))
+	if err != nil {
+		return 0, fmt.Errorf("prepare the update: %w", err)
+	}
+	insert, err := r.repeat(ctx, s.d.sql(sqlInsertOutcomeEventsPrefix+outcomeEventRow+sqlInsertOutcomeEventsSuffix))
+	if err != nil {
+		return 0, fmt.Errorf("prepare the event insert: %w", err)
+	}
+	// The rows' statements run without the context's cancellation: the driver would watch it
+	// from a goroutine of its own for each statement, a fifth of the statement's cost, and the
+	// transaction's own statements still honour it.
+	rowCtx := context.WithoutCancel(ctx)
+	args := make([]any, outcomeColumns+3)
+	args[outcomeColumns], args[outcomeColumns+1], args[outcomeColumns+2] = k.namespace, k.campaign, k.run
+	var event []any
+	var buf []byte
+	applied := 0
+	for row := range slices.Chunk(rowArgs, outcomeColumns) {
+		copy(args, row)
+		rs, err := update.query(rowCtx, args...)
+		if err != nil {
+			return 0, fmt.Errorf("update row: %w", err)
+		}
+		n, err := scanApplied(rs, func(r Delivery, at time.Time) error {
+			event, buf, err = s.appendOutcomeEvent(event[:0], buf, r, at, now)
+			return err
+		})
+		if err != nil {
+			return 0, fmt.Errorf("read the row updated: %w", err)
+		}
+		applied += n
+		if n > 0 && len(event) > 0 {
+			if _, err := insert.exec(rowCtx, event...); err != nil {
+				return 0, fmt.Errorf("write event: %w", err)
+			}
+		}
+	}
+	return applied, nil
+}
+
+// scanApplied reads the rows an outcome statement returned, each an outcome that applied, and
+// passes each to fn; it returns how many there were.
+func scanApplied(rs rows, fn func(r Delivery, at time.Time) error) (int, error) {
+	defer rs.Close()
+	applied := 0
+	for rs.Next() {
+		applied++
+		var r Delivery
+		var state string
+		var at nullTime
+		if err := rs.Scan(&r.Namespace, &r.Campaign, &r.Run, &r.ProfileID, &r.Step, &state, &r.Variant,
+			&r.Channel, &r.ChannelType, &r.Address, &at); err != nil {
+			return 0, err
+		}
+		r.State = DeliveryState(state)
+		if err := fn(r, at.Time); err != nil {
+			return 0, err
+		}
+	}
+	return applied, rs.Err()
+}
+
+// appendOutcomeEvent appends the parameters of the event of an applied outcome to events, when
+// its state is one that writes an event; buf is scratch space for the properties' JSON.
+func (s *sqlStore) appendOutcomeEvent(events []any, buf []byte, r Delivery, at, now time.Time) ([]any, []byte, error) {
+	eventType, ok := outcomeEventTypes[r.State]
+	if !ok {
+		return events, buf, nil
+	}
+	buf, err := encodeValues(buf[:0], map[string]any{
+		"campaign": r.Campaign, "run": r.Run, "step": r.Step, "variant": r.Variant, "channel": r.Channel,
+	})
+	if err != nil {
+		return events, buf, err
+	}
+	idType, idValue := eventIdentifier(r)
+	return append(events, r.Namespace, CampaignEventSource, deliveryEventID(r), eventType,
+		s.d.timeArg(at), idType, idValue, string(buf), s.d.timeArg(now)), buf, nil
 }
 
 // outcomeEventTypes are the outcomes that write an event, the final ones.

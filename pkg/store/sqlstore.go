@@ -67,6 +67,18 @@ type directInserter interface {
 	insertRecords(ctx context.Context, namespace, source string, rows []stagedRecord, at any) error
 }
 
+// repeater is a session that prepares a statement once to run it many times in its
+// transaction; the statement is closed when the transaction ends.
+type repeater interface {
+	repeat(ctx context.Context, query string) (statement, error)
+}
+
+// statement is a prepared statement.
+type statement interface {
+	exec(ctx context.Context, args ...any) (int64, error)
+	query(ctx context.Context, args ...any) (rows, error)
+}
+
 // querier runs the dialect's SQL on a connection, a transaction or a pool.
 type querier interface {
 	exec(ctx context.Context, query string, args ...any) (int64, error)

@@ -13,6 +13,7 @@ import (
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/store"
+	"github.com/kizuna-dev/kizuna/test/procstat"
 	"github.com/kizuna-dev/kizuna/test/smtpsink"
 )
 
@@ -26,7 +27,8 @@ var (
 // BenchmarkDeliver runs a one-step campaign over every published profile with one worker,
 // ledger included: planning, claims, policy decisions, rendering, sending and recording every
 // outcome with its event, on SQLite, to Postfix's smtp-sink and to a loopback webhook receiver.
-// messages/s is the wall clock from the start of planning to the last outcome recorded;
+// messages/s is the wall clock from the start of planning to the last outcome recorded, and
+// cpu-µs/recipient the CPU time of this process (the webhook receiver's included) per recipient;
 // -deliver.store=postgres runs it on PostgreSQL.
 func BenchmarkDeliver(b *testing.B) {
 	b.Run("smtp-sink", func(b *testing.B) {
@@ -94,14 +96,14 @@ func benchmarkDeliver(b *testing.B, ch *cdpv1alpha1.Channel, tmpl cdpv1alpha1.Me
 		payload := &CampaignPayload{Campaign: camp, Channels: []*cdpv1alpha1.Channel{ch}, Resolution: "customers",
 			Run: CampaignRun{Namespace: "shop", Campaign: "newsletter", Run: "r" + strconv.Itoa(i), Trigger: TriggerOnce, ScheduledAt: campaignNow, Shards: 1}}
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), procstat.CPUTime()
 		if _, err := DeliverRun(b.Context(), st, payload, creds, DeliveryOptions{
 			Worker: "bench", Now: func() time.Time { return campaignNow },
 			Channels: ChannelOptions{HTTPConcurrency: *deliverConnections},
 		}); err != nil {
 			b.Fatal(err)
 		}
-		elapsed := time.Since(start)
+		elapsed, cpu := time.Since(start), procstat.CPUTime()-cpu0
 		b.StopTimer()
 		counts, err := st.DeliveryCounts(b.Context(), "shop", "newsletter", payload.Run.Run)
 		if err != nil {
@@ -112,6 +114,7 @@ func benchmarkDeliver(b *testing.B, ch *cdpv1alpha1.Channel, tmpl cdpv1alpha1.Me
 		}
 		sent = counts.Sent
 		b.ReportMetric(float64(counts.Sent)/elapsed.Seconds(), "messages/s")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/recipient")
 		_ = st.Close()
 		b.StartTimer()
 	}

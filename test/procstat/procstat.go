@@ -1,12 +1,24 @@
 // Package procstat reads what Linux records of the running process, for benchmarks that report
-// peak memory.
+// peak memory and CPU time.
 package procstat
 
 import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
+
+// CPUTime is the process's user and system CPU time so far: on a shared machine it says more
+// about the work done than the wall clock.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // ResetPeakRSS resets the kernel's record of this process's peak resident memory.
 func ResetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
