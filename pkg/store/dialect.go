@@ -66,10 +66,10 @@ var sqliteDialect = &dialect{
 		"{only_new_records}", "WHERE true ON CONFLICT (namespace, source, record_key) DO NOTHING",
 		// The one writer serialises claims: no row a claim reads can be claimed meanwhile.
 		"{skip_locked}", "",
-		// An UPDATE of many rows in a transaction that may abort on a constraint keeps a
-		// statement journal, a temporary file of every page it changes, to undo itself alone:
-		// a tenth of a claim's time. A claim sets no column a constraint could refuse, so it
-		// runs with OR IGNORE, which never aborts and needs no journal.
+		// An UPDATE in a transaction that may abort on a constraint keeps a statement journal,
+		// a temporary file of every page it changes, to undo itself alone: a tenth of a
+		// claim's or an outcome's time. They set no column a constraint could refuse, so they
+		// run with OR IGNORE, which never aborts and needs no journal.
 		"{update_no_abort}", "UPDATE OR IGNORE",
 	),
 	createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -251,8 +251,8 @@ const (
 		RETURNING namespace, campaign, run, profile_id, step, state, variant, channel, channel_type,
 			address, updated_at`
 	// sqlRecordOutcome applies one outcome: ?1-?12 as the columns of a row above, ?13-?15 the
-	// run.
-	sqlRecordOutcome = `UPDATE deliveries SET
+	// run. It sets no column a constraint could refuse (see {update_no_abort}).
+	sqlRecordOutcome = `{update_no_abort} deliveries SET
 			state = ?4,
 			channel = CASE WHEN ?5 = '' THEN channel ELSE ?5 END,
 			channel_type = CASE WHEN ?6 = '' THEN channel_type ELSE ?6 END,

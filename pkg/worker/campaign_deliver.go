@@ -65,6 +65,10 @@ type Deliverer struct {
 	BatchSize   int
 	Lease       time.Duration
 	MaxAttempts int
+
+	// unrecorded are the sends decided and not yet in the ledger, which the caps of the
+	// recipients of the next batches count.
+	unrecorded unrecordedSends
 }
 
 // ErrUnauthorized stops a run: a channel refused its credentials, so every recipient would fail
@@ -85,7 +89,9 @@ type DeliverySummary struct {
 	Claimed, Sent, Failed, Retried, Suppressed, Capped, Deferred int64
 }
 
-// Deliver works through the shard's rows that are due until none is left.
+// Deliver works through the shard's rows that are due until none is left. It is a pipeline:
+// one goroutine claims a batch and decides and renders its messages while each channel's senders
+// work through the previous one, so that sending never stops for a claim.
 func (d *Deliverer) Deliver(ctx context.Context) (DeliverySummary, error) {
 	d.setDefaults()
 	templates, err := parseStepTemplates(d.Campaign)
@@ -98,26 +104,64 @@ func (d *Deliverer) Deliver(ctx context.Context) (DeliverySummary, error) {
 	}
 	w := newOutcomeWriter(d.Store)
 	defer w.close()
-	var summary DeliverySummary
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var tally tally
+	senders := d.startSenders(ctx, cancel, w, &tally)
+	claimErr := d.claimAndPrepare(ctx, templates, w, &tally, senders)
+	senders.stop()
+	summary := tally.summary()
+	// The cause is a channel's refusal, or the caller's cancellation.
+	return summary, errors.Join(context.Cause(ctx), claimErr, w.flush())
+}
+
+// claimAndPrepare claims the shard's due rows a batch at a time, decides each one's fate and
+// hands the messages to send to the senders, until no row is due or ctx ends.
+func (d *Deliverer) claimAndPrepare(ctx context.Context, templates stepTemplates, w *outcomeWriter,
+	tally *tally, senders *senders) error {
 	for {
-		if err := ctx.Err(); err != nil {
-			return summary, err
+		if ctx.Err() != nil {
+			return nil // the senders' cancellation, or the caller's, is reported by Deliver
 		}
 		batch, err := d.Store.ClaimDeliveries(ctx, store.Claim{
-			Namespace: ns, Campaign: d.Campaign.Name, Run: d.Run, Shard: d.Shard,
+			Namespace: d.Campaign.Namespace, Campaign: d.Campaign.Name, Run: d.Run, Shard: d.Shard,
 			Worker: d.Worker, Limit: d.BatchSize, Lease: d.Lease, Now: d.Now(),
 		})
 		if err != nil {
-			return summary, fmt.Errorf("claim deliveries: %w", err)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("claim deliveries: %w", err)
 		}
 		if len(batch) == 0 {
-			return summary, w.flush()
+			return nil
 		}
-		summary.Claimed += int64(len(batch))
-		if err := d.deliverBatch(ctx, batch, templates, w, &summary); err != nil {
-			return summary, errors.Join(err, w.flush())
+		tally.add(func(s *DeliverySummary) { s.Claimed += int64(len(batch)) })
+		sends, err := d.prepareBatch(ctx, batch, templates, w, tally)
+		if err != nil {
+			// The batch's rows stay claimed: a later run of the shard releases them.
+			return err
 		}
+		senders.enqueue(ctx, sends, w)
 	}
+}
+
+// tally counts what a Deliver did, from the goroutines of its pipeline.
+type tally struct {
+	mu sync.Mutex
+	s  DeliverySummary
+}
+
+func (t *tally) add(f func(*DeliverySummary)) {
+	t.mu.Lock()
+	f(&t.s)
+	t.mu.Unlock()
+}
+
+func (t *tally) summary() DeliverySummary {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.s
 }
 
 func (d *Deliverer) setDefaults() {
@@ -146,17 +190,25 @@ type recipient struct {
 	sends    []policy.Send
 }
 
-// deliverBatch decides and sends one claimed batch.
-func (d *Deliverer) deliverBatch(ctx context.Context, batch []store.Delivery, templates stepTemplates,
-	w *outcomeWriter, summary *DeliverySummary) error {
+// prepareBatch decides the fate of each row of a claimed batch: the rows that will not be sent
+// are recorded at once, and the messages to send are returned, rendered.
+func (d *Deliverer) prepareBatch(ctx context.Context, batch []store.Delivery, templates stepTemplates,
+	w *outcomeWriter, tally *tally) ([]*pendingSend, error) {
 	people, err := d.loadRecipients(ctx, batch)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	suppressed, err := d.loadSuppressions(ctx, batch, people)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var summary DeliverySummary
+	defer tally.add(func(s *DeliverySummary) {
+		s.Suppressed += summary.Suppressed
+		s.Deferred += summary.Deferred
+		s.Capped += summary.Capped
+		s.Failed += summary.Failed
+	})
 	now := d.Now()
 	var sends []*pendingSend
 	for i := range batch {
@@ -185,8 +237,6 @@ func (d *Deliverer) deliverBatch(ctx context.Context, batch []store.Delivery, te
 			w.add(out, nil)
 			continue
 		}
-		// A second message to the same person in this batch counts against the caps too.
-		p.sends = append(p.sends, policy.Send{ChannelType: choice.channel.Type, Purpose: purpose, At: now})
 		msg, err := d.message(row, p, choice, zone)
 		if err != nil {
 			out.State, out.Error = store.DeliveryFailed, err.Error()
@@ -194,10 +244,15 @@ func (d *Deliverer) deliverBatch(ctx context.Context, batch []store.Delivery, te
 			w.add(out, nil)
 			continue
 		}
+		// A second message to the same person, in this batch or the next ones, counts against
+		// the caps too, until its outcome is in the ledger.
+		send := policy.Send{ChannelType: choice.channel.Type, Purpose: purpose, At: now}
+		p.sends = append(p.sends, send)
+		d.unrecorded.add(row.ProfileID, send)
 		out.MessageID = msg.ID
-		sends = append(sends, &pendingSend{row: row, out: out, msg: msg, channel: choice.channel})
+		sends = append(sends, &pendingSend{row: row, out: out, msg: msg, channel: choice.channel, capped: send})
 	}
-	return d.send(ctx, sends, w, summary)
+	return sends, nil
 }
 
 // choice is the message of a step that reaches a recipient, and through which channel.
@@ -376,6 +431,9 @@ func (d *Deliverer) loadRecipients(ctx context.Context, batch []store.Delivery) 
 			})
 		}
 	}
+	for id, p := range people {
+		p.sends = d.unrecorded.appendTo(p.sends, id)
+	}
 	if window := d.Policy.CapWindow(); window > 0 {
 		sent, err := d.Store.RecentSends(ctx, ns, ids, d.Now().Add(-window))
 		if err != nil {
@@ -427,68 +485,93 @@ type pendingSend struct {
 	out     store.Outcome
 	msg     *delivery.Message
 	channel *ChannelSender
+	// capped is the send as frequency caps count it, until its outcome is recorded.
+	capped policy.Send
 }
 
-// send sends the batch's messages, each channel with its own concurrency, and records each
-// outcome before the connection that sent it takes the next message.
-func (d *Deliverer) send(ctx context.Context, sends []*pendingSend, w *outcomeWriter, summary *DeliverySummary) error {
-	byChannel := map[*ChannelSender][]*pendingSend{}
-	for _, s := range sends {
-		byChannel[s.channel] = append(byChannel[s.channel], s)
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for ch, queue := range byChannel {
-		next := make(chan *pendingSend)
+// senders are the goroutines of each channel, as many as its concurrency, that send the
+// messages queued for it for the whole of a Deliver, each recording a message's outcome before
+// it takes the next.
+type senders struct {
+	queues map[*ChannelSender]chan *pendingSend
+	wg     sync.WaitGroup
+}
+
+func (d *Deliverer) startSenders(ctx context.Context, cancel context.CancelCauseFunc, w *outcomeWriter, tally *tally) *senders {
+	ss := &senders{queues: map[*ChannelSender]chan *pendingSend{}}
+	for _, ch := range d.Channels {
+		// A queue holds about a batch: the next claim waits while the senders are that far behind.
+		queue := make(chan *pendingSend, d.BatchSize)
+		ss.queues[ch] = queue
 		for range max(ch.Concurrency, 1) {
-			wg.Go(func() {
-				for s := range next {
-					kind := d.sendOne(ctx, s, w)
-					mu.Lock()
-					switch kind {
-					case store.DeliverySent:
-						summary.Sent++
-					case store.DeliveryFailed:
-						summary.Failed++
-					case store.DeliveryPending:
-						summary.Retried++
+			ss.wg.Go(func() {
+				for s := range queue {
+					if ctx.Err() != nil {
+						// Not sent: the row goes back to pending, unchanged but for the attempt.
+						d.release(s, w)
+						continue
 					}
-					mu.Unlock()
+					kind := d.sendOne(ctx, s, w)
+					tally.add(func(sum *DeliverySummary) {
+						switch kind {
+						case store.DeliverySent:
+							sum.Sent++
+						case store.DeliveryFailed:
+							sum.Failed++
+						case store.DeliveryPending:
+							sum.Retried++
+						}
+					})
 					if kind == "" {
 						cancel(&ErrUnauthorized{Channel: ch.Name, Err: errors.New("the provider refused the credentials")})
 					}
 				}
 			})
 		}
-		wg.Go(func() {
-			defer close(next)
-			for _, s := range queue {
-				select {
-				case next <- s:
-				case <-ctx.Done():
-					// Not sent: the rows go back to pending, unchanged but for the attempt.
-					out := s.out
-					out.State, out.NotBefore = store.DeliveryPending, d.Now()
-					w.add(out, nil)
-				}
-			}
-		})
 	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		var unauthorized *ErrUnauthorized
-		if errors.As(err, &unauthorized) {
-			return unauthorized
+	return ss
+}
+
+// enqueue hands a batch's messages to their channels' senders; once ctx ends, the messages not
+// yet queued go back to pending.
+func (ss *senders) enqueue(ctx context.Context, sends []*pendingSend, w *outcomeWriter) {
+	for i, s := range sends {
+		select {
+		case ss.queues[s.channel] <- s:
+		case <-ctx.Done():
+			for _, rest := range sends[i:] {
+				rest.release(w)
+			}
+			return
 		}
 	}
-	return w.err()
+}
+
+// stop waits until the senders have worked through their queues.
+func (ss *senders) stop() {
+	for _, q := range ss.queues {
+		close(q)
+	}
+	ss.wg.Wait()
+}
+
+// release returns an unsent message's row to pending, unchanged but for the attempt.
+func (d *Deliverer) release(s *pendingSend, w *outcomeWriter) {
+	s.release(w)
+	d.unrecorded.remove(s.row.ProfileID, s.capped)
+}
+
+func (s *pendingSend) release(w *outcomeWriter) {
+	out := s.out
+	out.State, out.NotBefore = store.DeliveryPending, out.At
+	w.add(out, nil)
 }
 
 // sendOne sends one message and records its outcome; it returns the row's new state, or "" when
 // the channel refused its credentials.
 func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWriter) store.DeliveryState {
+	// Once the outcome is recorded the ledger counts the send for the caps, if it went.
+	defer d.unrecorded.remove(s.row.ProfileID, s.capped)
 	out := s.out
 	if s.channel.Limiter != nil {
 		if err := s.channel.Limiter.Wait(ctx); err != nil {
@@ -497,13 +580,14 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 			return store.DeliveryPending
 		}
 	}
+	w.sendStarted()
 	receipt, err := s.channel.Sender.Send(ctx, s.msg)
 	out.At = d.Now()
 	if err == nil {
 		out.State, out.ProviderMessageID = store.DeliverySent, receipt.ProviderMessageID
 		// The outcome is durable before this connection sends again: a kill loses at most the
 		// record of the message in flight.
-		_ = w.addAndWait(out)
+		_ = w.addSent(out)
 		return store.DeliverySent
 	}
 	f := delivery.Classify(err)
@@ -511,11 +595,11 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 	switch {
 	case f.Kind == delivery.Unauthorized:
 		out.State, out.NotBefore = store.DeliveryPending, out.At
-		_ = w.addAndWait(out)
+		_ = w.addSent(out)
 		return ""
 	case f.Kind == delivery.Transient && s.row.Attempts < d.MaxAttempts:
 		out.State, out.NotBefore = store.DeliveryPending, out.At.Add(retryDelay(s.row.Attempts, f.RetryAfter))
-		_ = w.addAndWait(out)
+		_ = w.addSent(out)
 		return store.DeliveryPending
 	}
 	out.State = store.DeliveryFailed
@@ -528,7 +612,7 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 			d.Log.Error(err, "suppress a hard-bounced address", "channel", s.channel.Name)
 		}
 	}
-	_ = w.addAndWait(out)
+	_ = w.addSent(out)
 	return store.DeliveryFailed
 }
 
@@ -540,4 +624,39 @@ func retryDelay(attempts int, asked time.Duration) time.Duration {
 	}
 	d := 30 * time.Second << min(max(attempts-1, 0), 7)
 	return min(d, time.Hour)
+}
+
+// unrecordedSends are the sends of a Deliver, by profile, decided and not yet recorded.
+type unrecordedSends struct {
+	mu    sync.Mutex
+	sends map[string][]policy.Send
+}
+
+func (u *unrecordedSends) add(profileID string, s policy.Send) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.sends == nil {
+		u.sends = map[string][]policy.Send{}
+	}
+	u.sends[profileID] = append(u.sends[profileID], s)
+}
+
+func (u *unrecordedSends) remove(profileID string, s policy.Send) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	list := u.sends[profileID]
+	if i := slices.Index(list, s); i >= 0 {
+		list = slices.Delete(list, i, i+1)
+	}
+	if len(list) == 0 {
+		delete(u.sends, profileID)
+	} else {
+		u.sends[profileID] = list
+	}
+}
+
+func (u *unrecordedSends) appendTo(sends []policy.Send, profileID string) []policy.Send {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append(sends, u.sends[profileID]...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
@@ -18,6 +19,9 @@ type outcomeWriter struct {
 	st    store.Store
 	queue chan queuedOutcome
 	done  chan struct{}
+
+	// sending counts the messages handed to a provider whose outcomes are not queued yet.
+	sending atomic.Int64
 
 	mu       sync.Mutex
 	firstErr error
@@ -43,10 +47,15 @@ func (w *outcomeWriter) add(out store.Outcome, written chan error) {
 	w.queue <- queuedOutcome{out: out, written: written}
 }
 
-// addAndWait queues an outcome and waits until it is durable.
-func (w *outcomeWriter) addAndWait(out store.Outcome) error {
+// sendStarted tells the writer a message is on its way, and that its outcome will follow.
+func (w *outcomeWriter) sendStarted() { w.sending.Add(1) }
+
+// addSent queues the outcome of a message sendStarted announced, and waits until it is durable.
+func (w *outcomeWriter) addSent(out store.Outcome) error {
 	written := make(chan error, 1)
 	w.add(out, written)
+	// Queued first, then no longer sending: the writer never finds neither.
+	w.sending.Add(-1)
 	return <-written
 }
 
@@ -67,23 +76,51 @@ func (w *outcomeWriter) close() {
 	<-w.done
 }
 
-// maxOutcomesPerWrite bounds one transaction.
-const maxOutcomesPerWrite = 2000
+// maxOutcomesPerWrite bounds one transaction, and maxGroupWait how long the writer waits for the
+// outcomes of messages still being sent before it commits those it has.
+const (
+	maxOutcomesPerWrite = 2000
+	maxGroupWait        = 2 * time.Millisecond
+)
 
 func (w *outcomeWriter) loop() {
 	defer close(w.done)
+	var wait *time.Timer
 	for first := range w.queue {
 		batch := []queuedOutcome{first}
-	drain:
+		waitUntil := time.Now().Add(maxGroupWait)
+	collect:
 		for len(batch) < maxOutcomesPerWrite {
 			select {
 			case q, ok := <-w.queue:
 				if !ok {
-					break drain
+					break collect
 				}
 				batch = append(batch, q)
+				continue
 			default:
-				break drain
+			}
+			// Nothing more is queued. While messages are still on their way, their outcomes
+			// are worth a short wait: a commit costs about as much for one outcome as for a
+			// hundred, and the connections that sent them wait for it anyway.
+			left := time.Until(waitUntil)
+			if w.sending.Load() == 0 || left <= 0 {
+				break
+			}
+			if wait == nil {
+				wait = time.NewTimer(left)
+			} else {
+				wait.Reset(left)
+			}
+			select {
+			case q, ok := <-w.queue:
+				wait.Stop()
+				if !ok {
+					break collect
+				}
+				batch = append(batch, q)
+			case <-wait.C:
+				break collect
 			}
 		}
 		outs := make([]store.Outcome, len(batch))
