@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"iter"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -140,6 +142,15 @@ type Outcome struct {
 
 // MaxDeliveryErrorBytes bounds the error text kept on a row.
 const MaxDeliveryErrorBytes = 1024
+
+// DeliveryTotal is how many outcomes of one state a channel has had in a namespace, over every
+// campaign and run: sent, failed, suppressed, capped, and deferred (each deferral, so a row
+// deferred twice counts twice). Channel is empty for rows no channel could take.
+type DeliveryTotal struct {
+	Channel string
+	State   DeliveryState
+	Count   int64
+}
 
 // DeliveryCounts counts a run's rows by state.
 type DeliveryCounts struct {
@@ -278,6 +289,12 @@ const (
 	outcomeEventRow              = `(?, ?, ?, ?, ?, ?, ?, ?{json}, ?)`
 	outcomeEventColumns          = 9
 	sqlInsertOutcomeEventsSuffix = ` ON CONFLICT (namespace, source, event_id) DO NOTHING`
+
+	sqlAddDeliveryTotal = `INSERT INTO delivery_totals (namespace, channel, state, slot, count) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (namespace, channel, state, slot) DO UPDATE SET count = delivery_totals.count + excluded.count`
+
+	sqlDeliveryTotals = `SELECT channel, state, CAST(sum(count) AS BIGINT) FROM delivery_totals WHERE namespace = ?
+		GROUP BY channel, state ORDER BY channel, state`
 
 	sqlDeliveryCounts = `SELECT state, count(*) FROM deliveries
 		WHERE namespace = ? AND campaign = ? AND run = ? GROUP BY state`
@@ -645,16 +662,17 @@ func (s *sqlStore) RecordOutcomes(ctx context.Context, outcomes []Outcome) (int,
 	}
 	applied := 0
 	err := s.inTransaction(ctx, workerLock(outcomes[0].Worker), func(sess session) error {
+		totals := map[totalKey]int64{}
 		for _, k := range runs {
 			for part := range slices.Chunk(byRun[k], outcomeBatchRows*outcomeColumns) {
-				n, err := s.recordOutcomes(ctx, sess, k, part, now)
+				n, err := s.recordOutcomes(ctx, sess, k, part, now, totals)
 				if err != nil {
 					return fmt.Errorf("run %s of campaign %s/%s: %w", k.run, k.namespace, k.campaign, err)
 				}
 				applied += n
 			}
 		}
-		return nil
+		return s.addDeliveryTotals(ctx, sess, totalSlot(outcomes[0].Worker), totals)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("record outcomes: %w", err)
@@ -688,9 +706,9 @@ func checkOutcome(o Outcome) error {
 // events of those that applied: on a session that runs a prepared statement many times (SQLite,
 // in the same process), one row at a time; otherwise (PostgreSQL, a round trip per statement)
 // with one statement for all the rows and one for their events.
-func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowArgs []any, now time.Time) (int, error) {
+func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowArgs []any, now time.Time, totals map[totalKey]int64) (int, error) {
 	if r, ok := q.(repeater); ok {
-		return s.recordOutcomesByRow(ctx, r, k, rowArgs, now)
+		return s.recordOutcomesByRow(ctx, r, k, rowArgs, now, totals)
 	}
 	query := s.d.sql(sqlRecordOutcomesPrefix + valuesRows(len(rowArgs)/outcomeColumns, outcomeRow) + sqlRecordOutcomesSuffix)
 	rs, err := q.query(ctx, query, slices.Concat(rowArgs, []any{k.namespace, k.campaign, k.run})...)
@@ -700,6 +718,7 @@ func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowA
 	var events []any
 	var buf []byte
 	applied, err := scanApplied(rs, func(r Delivery, at time.Time) error {
+		countTotal(totals, r)
 		events, buf, err = s.appendOutcomeEvent(events, buf, r, at, now)
 		return err
 	})
@@ -719,7 +738,7 @@ func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowA
 // with another. In SQLite, which runs in this process, a statement costs no round trip: a
 // statement of many rows would only add parsing its VALUES list, different for each length,
 // and copying the list into a temporary table before the join.
-func (s *sqlStore) recordOutcomesByRow(ctx context.Context, r repeater, k runKey, rowArgs []any, now time.Time) (int, error) {
+func (s *sqlStore) recordOutcomesByRow(ctx context.Context, r repeater, k runKey, rowArgs []any, now time.Time, totals map[totalKey]int64) (int, error) {
 	update, err := r.repeat(ctx, s.d.sql(sqlRecordOutcome))
 	if err != nil {
 		return 0, fmt.Errorf("prepare the update: %w", err)
@@ -744,6 +763,7 @@ func (s *sqlStore) recordOutcomesByRow(ctx context.Context, r repeater, k runKey
 			return 0, fmt.Errorf("update row: %w", err)
 		}
 		n, err := scanApplied(rs, func(r Delivery, at time.Time) error {
+			countTotal(totals, r)
 			event, buf, err = s.appendOutcomeEvent(event[:0], buf, r, at, now)
 			return err
 		})
@@ -798,6 +818,60 @@ func (s *sqlStore) appendOutcomeEvent(events []any, buf []byte, r Delivery, at, 
 	idType, idValue := eventIdentifier(r)
 	return append(events, r.Namespace, CampaignEventSource, deliveryEventID(r), eventType,
 		s.d.timeArg(at), idType, idValue, string(buf), s.d.timeArg(now)), buf, nil
+}
+
+// totalKey is a counter of delivery_totals.
+type totalKey struct{ namespace, channel, state string }
+
+// countTotal counts an applied outcome in its channel's totals, if its state is one they keep.
+func countTotal(totals map[totalKey]int64, r Delivery) {
+	switch r.State {
+	case DeliverySent, DeliveryFailed, DeliverySuppressed, DeliveryCapped, DeliveryDeferred:
+		totals[totalKey{r.Namespace, r.Channel, string(r.State)}]++
+	}
+}
+
+// addDeliveryTotals adds a transaction's outcomes to the running totals, in key order so that
+// two transactions never wait for each other's counters in opposite orders.
+func (s *sqlStore) addDeliveryTotals(ctx context.Context, q querier, slot int, totals map[totalKey]int64) error {
+	keys := slices.SortedFunc(maps.Keys(totals), func(a, b totalKey) int {
+		return cmp.Or(strings.Compare(a.namespace, b.namespace), strings.Compare(a.channel, b.channel), strings.Compare(a.state, b.state))
+	})
+	for _, k := range keys {
+		if _, err := q.exec(ctx, s.d.sql(sqlAddDeliveryTotal), k.namespace, k.channel, k.state, slot, totals[k]); err != nil {
+			return fmt.Errorf("add to the delivery totals: %w", err)
+		}
+	}
+	return nil
+}
+
+// totalSlot is the slot of delivery_totals a worker adds to.
+func totalSlot(worker string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(worker))
+	return int(h.Sum32() % 16)
+}
+
+func (s *sqlStore) DeliveryTotals(ctx context.Context, namespace string) ([]DeliveryTotal, error) {
+	rs, err := s.b.read().query(ctx, s.d.sql(sqlDeliveryTotals), namespace)
+	if err != nil {
+		return nil, fmt.Errorf("read the delivery totals of namespace %s: %w", namespace, err)
+	}
+	defer rs.Close()
+	var out []DeliveryTotal
+	for rs.Next() {
+		var t DeliveryTotal
+		var state string
+		if err := rs.Scan(&t.Channel, &state, &t.Count); err != nil {
+			return nil, fmt.Errorf("read the delivery totals of namespace %s: %w", namespace, err)
+		}
+		t.State = DeliveryState(state)
+		out = append(out, t)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("read the delivery totals of namespace %s: %w", namespace, err)
+	}
+	return out, nil
 }
 
 // outcomeEventTypes are the outcomes that write an event, the final ones.

@@ -260,6 +260,10 @@ type Store interface {
 	// written.
 	RecordEngagements(ctx context.Context, engagements []Engagement) (recorded int, err error)
 
+	// DeliveryTotals returns the running totals of a namespace's outcomes per channel and
+	// state, which RecordOutcomes adds to in the transaction of each outcome.
+	DeliveryTotals(ctx context.Context, namespace string) ([]DeliveryTotal, error)
+
 	// DeliveryCounts counts a run's rows by state; a run without rows counts zero.
 	DeliveryCounts(ctx context.Context, namespace, campaign, run string) (DeliveryCounts, error)
 

@@ -167,6 +167,52 @@ var deliveryTests = []test{
 			t.Errorf("run after a second plan = %+v, %v; want %+v", again, err, got)
 		}
 	}},
+	{"outcomes add to their channel's totals, once each, over runs and workers", func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := open(t)
+		rows := []store.PlannedDelivery{planned("p1", "day-1", 0), planned("p2", "day-1", 0), planned("p3", "day-1", 0),
+			planned("p4", "day-1", 0), planned("p5", "day-1", 0)}
+		plan(t, s, deliveryRun("r1", 1), rows...)
+		plan(t, s, deliveryRun("r2", 1), rows[:2]...)
+		ds := claim(t, s, "r1", "w1", 0, 10, time.Minute, t0)
+		via := func(o store.Outcome, channel string) store.Outcome {
+			o.Channel, o.ChannelType = channel, "SMTP"
+			return o
+		}
+		deferred := via(outcome(ds[3], "w1", store.DeliveryDeferred, t0), "mail")
+		deferred.NotBefore = t0.Add(time.Hour)
+		record(t, s,
+			via(outcome(ds[0], "w1", store.DeliverySent, t0), "mail"),
+			via(outcome(ds[1], "w1", store.DeliverySent, t0), "line"),
+			via(outcome(ds[2], "w1", store.DeliveryCapped, t0), "mail"),
+			deferred,
+			outcome(ds[4], "w1", store.DeliverySuppressed, t0),
+			// Not held by w2: it changes nothing, and counts nothing.
+			via(outcome(ds[0], "w2", store.DeliveryFailed, t0), "mail"))
+		// The deferred row is deferred again: each deferral counts. A retry counts nothing.
+		again := claim(t, s, "r1", "w2", 0, 10, time.Minute, t0.Add(time.Hour))
+		if len(again) != 1 {
+			t.Fatalf("claimed %d rows after the deferral, want 1", len(again))
+		}
+		deferred = via(outcome(again[0], "w2", store.DeliveryDeferred, t0.Add(time.Hour)), "mail")
+		deferred.NotBefore = t0.Add(2 * time.Hour)
+		record(t, s, deferred)
+		r2 := claim(t, s, "r2", "w3", 0, 10, time.Minute, t0)
+		record(t, s, via(outcome(r2[0], "w3", store.DeliverySent, t0), "mail"),
+			via(outcome(r2[1], "w3", store.DeliveryPending, t0), "mail"))
+		got, err := s.DeliveryTotals(t.Context(), ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, total := range got {
+			lines = append(lines, fmt.Sprintf("%q %s %d", total.Channel, total.State, total.Count))
+		}
+		mustEqual(t, "totals", lines, []string{`"" suppressed 1`, `"line" sent 1`, `"mail" capped 1`,
+			`"mail" deferred 2`, `"mail" sent 2`})
+		if other, err := s.DeliveryTotals(t.Context(), "team-b"); err != nil || len(other) != 0 {
+			t.Errorf("totals of another namespace = %v, %v; want none", other, err)
+		}
+	}},
 	{"runs are listed newest first and looked up by name", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		for _, run := range []string{"r1", "r2", "r3"} {
