@@ -54,8 +54,10 @@ func setupCampaign(mgr ctrl.Manager, b base, opts controller.Options, o Options)
 		For(&cdpv1alpha1.Campaign{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&batchv1.Job{}).
 		Watches(&cdpv1alpha1.Segment{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexSegments)).
-		Watches(&cdpv1alpha1.Channel{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexChannels)).
-		Watches(&cdpv1alpha1.DeliveryPolicy{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexDeliveryPolicies)).
+		Watches(&cdpv1alpha1.Channel{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexChannels),
+			builder.WithPredicates(ignoreDeliveryCounts)).
+		Watches(&cdpv1alpha1.DeliveryPolicy{}, enqueueReferencing(b.Client, &cdpv1alpha1.CampaignList{}, indexDeliveryPolicies),
+			builder.WithPredicates(ignoreDeliveryCounts)).
 		// An Events source's sync ending releases the runs of event triggers that waited for it,
 		// and its declared properties are what their where may read.
 		Watches(&cdpv1alpha1.DataSource{}, handler.EnqueueRequestsFromMapFunc(r.eventCampaignsOfSource)).

@@ -8,30 +8,40 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/store"
 )
 
 // +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=channels,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=channels/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=cdp.kizuna.dev,resources=campaigns,verbs=get;list;watch
 
 // channelReconciler checks that the Secrets holding a Channel's credentials exist with the keys
-// its provider needs.
-type channelReconciler struct{ base }
+// its provider needs, and reflects what the channel sent and failed to send into status
+// (delivery_totals.go).
+type channelReconciler struct {
+	base
+	store store.Store
+}
 
-func setupChannel(mgr ctrl.Manager, b base, opts controller.Options, _ Options) error {
+func setupChannel(mgr ctrl.Manager, b base, opts controller.Options, o Options) error {
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &cdpv1alpha1.Channel{}, indexSecrets, indexBy(channelSecrets))
 	if err != nil {
 		return err
 	}
-	r := &channelReconciler{b}
-	return ctrl.NewControllerManagedBy(mgr).
+	r := &channelReconciler{base: b, store: o.Store}
+	bld := ctrl.NewControllerManagedBy(mgr).
 		Named("channel").
 		For(&cdpv1alpha1.Channel{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WatchesMetadata(&corev1.Secret{}, enqueueReferencing(b.Client, &cdpv1alpha1.ChannelList{}, indexSecrets)).
-		WithOptions(opts).
-		Complete(r)
+		WatchesMetadata(&corev1.Secret{}, enqueueReferencing(b.Client, &cdpv1alpha1.ChannelList{}, indexSecrets))
+	if o.Store != nil {
+		bld = bld.Watches(&cdpv1alpha1.Campaign{}, handler.EnqueueRequestsFromMapFunc(channelsOfCampaign),
+			builder.WithPredicates(campaignCountsChanged))
+	}
+	return bld.WithOptions(opts).Complete(r)
 }
 
 func (r *channelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -53,7 +63,11 @@ func (r *channelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 	}
 	setConditions(&ch.Status.Conditions, ch.Generation, r.clock.Now(), a)
-	return ctrl.Result{}, r.status().commit(ctx, before, &ch)
+	result, countErr := refreshTotals(ctx, r.store, &ch, setChannelCounts)
+	if err := r.status().commit(ctx, before, &ch); err != nil {
+		return ctrl.Result{}, err
+	}
+	return result, countErr
 }
 
 // secretNeed is a Secret and the keys that must be in it.

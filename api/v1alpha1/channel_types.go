@@ -235,11 +235,14 @@ type ChannelStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 
-	// MessagesSent counts messages the provider accepted, over all campaigns.
+	// MessagesSent counts the messages the provider accepted through this channel, over all
+	// campaigns and runs of the namespace. The count belongs to the channel's name: a Channel
+	// created again under the same name continues it.
 	// +optional
 	MessagesSent int64 `json:"messagesSent,omitempty"`
 
-	// MessagesFailed counts messages the provider refused for good.
+	// MessagesFailed counts the messages that failed for good through this channel: refused by
+	// the provider, still failing after the last retry, or impossible to render.
 	// +optional
 	MessagesFailed int64 `json:"messagesFailed,omitempty"`
 
@@ -255,6 +258,7 @@ type ChannelStatus struct {
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Sent",type=integer,JSONPath=`.status.messagesSent`
+// +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.messagesFailed`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Channel struct {

@@ -160,7 +160,8 @@ type Suppression struct {
 	SoftBounceLimit *int32 `json:"softBounceLimit,omitempty"`
 }
 
-// DeliveryPolicyStatus reports whether the policy is usable.
+// DeliveryPolicyStatus reports whether the policy is usable, and what the caps and quiet hours of
+// the namespace held back.
 type DeliveryPolicyStatus struct {
 	// ObservedGeneration is the generation of the spec the status describes.
 	// +optional
@@ -174,11 +175,14 @@ type DeliveryPolicyStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 
-	// Capped counts messages the caps held back, over all campaigns.
+	// Capped counts the messages frequency caps held back in the namespace, over all campaigns,
+	// runs and channels. The store keeps these counts per namespace, not per policy: every
+	// DeliveryPolicy of a namespace shows the same.
 	// +optional
 	Capped int64 `json:"capped,omitempty"`
 
-	// Deferred counts messages quiet hours moved to a later time.
+	// Deferred counts the times quiet hours moved a message to a later time in the namespace
+	// (a message deferred twice counts twice), over all campaigns, runs and channels.
 	// +optional
 	Deferred int64 `json:"deferred,omitempty"`
 }

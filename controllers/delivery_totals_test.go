@@ -1,0 +1,271 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/store"
+)
+
+// TestChannelsAndPoliciesCountTheNamespaceDeliveries records a campaign's outcomes in the ledger
+// as its delivery Pods would. Once the Campaign's status shows them, the Channels of its steps
+// count what each sent and failed to send, and every DeliveryPolicy of the namespace what caps
+// and quiet hours held back through any channel. More outcomes move the counts on as soon as the
+// Campaign's status changes again, well before the periodic refresh.
+func TestChannelsAndPoliciesCountTheNamespaceDeliveries(t *testing.T) {
+	ns := newNamespace(t)
+	email, backup := smtpChannel(ns, "email", "smtp-auth"), smtpChannel(ns, "backup", "smtp-auth")
+	defaultPolicy := &cdpv1alpha1.DeliveryPolicy{ObjectMeta: objectMeta(ns, cdpv1alpha1.DefaultDeliveryPolicyName)}
+	transactional := &cdpv1alpha1.DeliveryPolicy{ObjectMeta: objectMeta(ns, "transactional")}
+	// The campaign's segment does not exist, so it starts no Job: the test delivers in its place.
+	camp := emailCampaign(ns, "welcome", "new-customers", "email")
+	step := &camp.Spec.Steps[0]
+	step.Messages = append(step.Messages, cdpv1alpha1.StepMessage{
+		ChannelRef: cdpv1alpha1.LocalObjectReference{Name: "backup"}, Template: step.Messages[0].Template,
+	})
+	create(t, email, backup, defaultPolicy, transactional, camp)
+	eventuallyReady(t, email, metav1.ConditionFalse, cdpv1alpha1.ReasonSecretNotFound)
+	eventuallyReady(t, backup, metav1.ConditionFalse, cdpv1alpha1.ReasonSecretNotFound)
+	eventuallyReady(t, defaultPolicy, metav1.ConditionTrue, cdpv1alpha1.ReasonReady)
+	eventuallyReady(t, transactional, metav1.ConditionTrue, cdpv1alpha1.ReasonReady)
+	eventuallyReady(t, camp, metav1.ConditionFalse, cdpv1alpha1.ReasonSegmentNotFound)
+
+	// The Campaign controller copies the ledger's counts into status when it reconciles: every
+	// few seconds while a delivery Job runs, and here when the spec changes.
+	pokeCampaign := func(text string) {
+		update(t, camp, func() { camp.Spec.Steps[0].Messages[0].Template.Text = text })
+	}
+	expectCampaignTotals := func(want cdpv1alpha1.DeliveryCounts) {
+		t.Helper()
+		NewWithT(t).Eventually(func(g Gomega) cdpv1alpha1.DeliveryCounts {
+			g.Expect(k8sClient.Get(t.Context(), client.ObjectKeyFromObject(camp), camp)).To(Succeed())
+			return camp.Status.Totals
+		}).WithTimeout(20 * time.Second).WithPolling(50 * time.Millisecond).Should(Equal(want))
+	}
+
+	first := testClock.Now()
+	deliverRun(t, ns, "welcome", "welcome-1", first,
+		delivered{"p1", "email", store.DeliverySent},
+		delivered{"p2", "email", store.DeliverySent},
+		delivered{"p3", "email", store.DeliveryFailed},
+		delivered{"p4", "backup", store.DeliverySent},
+		delivered{"p5", "email", store.DeliveryCapped},
+		delivered{"p6", "email", store.DeliveryDeferred},
+		delivered{"p7", "", store.DeliverySuppressed})
+	pokeCampaign("ご登録ありがとうございます!")
+	expectCampaignTotals(cdpv1alpha1.DeliveryCounts{Targeted: 7, Sent: 3, Failed: 1, Capped: 1, Deferred: 1, Suppressed: 1})
+	expectDeliveryCounts(t, ns,
+		map[string]channelCounts{"email": {sent: 2, failed: 1}, "backup": {sent: 1}},
+		map[string]policyCounts{"default": {capped: 1, deferred: 1}, "transactional": {capped: 1, deferred: 1}})
+
+	// An hour later the deferred message goes out, and a second run delivers through the backup
+	// channel.
+	second := first.Add(time.Hour)
+	recordOutcomes(t, ns, "welcome", "welcome-1", second, delivered{"p6", "email", store.DeliverySent})
+	deliverRun(t, ns, "welcome", "welcome-2", second,
+		delivered{"p8", "backup", store.DeliverySent},
+		delivered{"p9", "backup", store.DeliveryCapped},
+		delivered{"p10", "backup", store.DeliveryDeferred},
+		delivered{"p11", "backup", store.DeliveryFailed})
+	pokeCampaign("ご登録ありがとうございます。")
+	expectCampaignTotals(cdpv1alpha1.DeliveryCounts{Targeted: 11, Sent: 5, Failed: 2, Capped: 2, Deferred: 1, Suppressed: 1})
+	expectDeliveryCounts(t, ns,
+		map[string]channelCounts{"email": {sent: 3, failed: 1}, "backup": {sent: 2, failed: 1}},
+		map[string]policyCounts{"default": {capped: 2, deferred: 2}, "transactional": {capped: 2, deferred: 2}})
+}
+
+type channelCounts struct{ sent, failed int64 }
+
+type policyCounts struct{ capped, deferred int64 }
+
+// expectDeliveryCounts waits until the Channels and DeliveryPolicies of a namespace show counts.
+func expectDeliveryCounts(t *testing.T, ns string, channels map[string]channelCounts, policies map[string]policyCounts) {
+	t.Helper()
+	NewWithT(t).Eventually(func(g Gomega) {
+		for name, want := range channels {
+			var ch cdpv1alpha1.Channel
+			g.Expect(k8sClient.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &ch)).To(Succeed())
+			g.Expect(channelCounts{ch.Status.MessagesSent, ch.Status.MessagesFailed}).To(Equal(want), "channel %s", name)
+		}
+		for name, want := range policies {
+			var dp cdpv1alpha1.DeliveryPolicy
+			g.Expect(k8sClient.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &dp)).To(Succeed())
+			g.Expect(policyCounts{dp.Status.Capped, dp.Status.Deferred}).To(Equal(want), "delivery policy %s", name)
+		}
+	}).WithTimeout(20 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
+}
+
+// delivered is what became of one profile's message of step "welcome": its channel is empty
+// when none could take it.
+type delivered struct {
+	profile, channel string
+	state            store.DeliveryState
+}
+
+// deliverRun plans a run of step "welcome" of a campaign for the profiles of outcomes, and
+// records their outcomes, as the first delivery Pod of the run would.
+func deliverRun(t *testing.T, ns, campaign, run string, at time.Time, outcomes ...delivered) {
+	t.Helper()
+	rows := make([]store.PlannedDelivery, 0, len(outcomes))
+	for _, o := range outcomes {
+		rows = append(rows, store.PlannedDelivery{ProfileID: o.profile, Step: "welcome", Purpose: string(cdpv1alpha1.PurposeMarketing)})
+	}
+	_, err := testStore.PlanDeliveryRun(t.Context(), store.DeliveryRun{
+		Namespace: ns, Campaign: campaign, Run: run, Trigger: "once", ScheduledAt: at, Shards: 1,
+	}, slices.Values(rows))
+	if err != nil {
+		t.Fatalf("plan run %s: %v", run, err)
+	}
+	recordOutcomes(t, ns, campaign, run, at, outcomes...)
+}
+
+// recordOutcomes claims the rows of a run that are due at a time, which must be those of
+// outcomes, and records what became of them. A deferred row is due again an hour later.
+func recordOutcomes(t *testing.T, ns, campaign, run string, at time.Time, outcomes ...delivered) {
+	t.Helper()
+	const worker = "welcome-pod-0"
+	claimed, err := testStore.ClaimDeliveries(t.Context(), store.Claim{
+		Namespace: ns, Campaign: campaign, Run: run, Worker: worker, Limit: 100, Lease: time.Minute, Now: at,
+	})
+	if err != nil {
+		t.Fatalf("claim the rows of run %s: %v", run, err)
+	}
+	byProfile := map[string]delivered{}
+	for _, o := range outcomes {
+		byProfile[o.profile] = o
+	}
+	if len(claimed) != len(outcomes) {
+		t.Fatalf("claimed %d rows of run %s, want %d", len(claimed), run, len(outcomes))
+	}
+	recorded := make([]store.Outcome, 0, len(claimed))
+	for _, row := range claimed {
+		o, ok := byProfile[row.ProfileID]
+		if !ok {
+			t.Fatalf("claimed the row of %s, which the test does not deliver", row.ProfileID)
+		}
+		out := store.Outcome{Namespace: ns, Campaign: campaign, Run: run, ProfileID: row.ProfileID, Step: row.Step,
+			Worker: worker, State: o.state, At: at}
+		if o.channel != "" {
+			out.Channel, out.ChannelType, out.Address = o.channel, string(cdpv1alpha1.ChannelSMTP), row.ProfileID+"@example.co.jp"
+		}
+		if o.state == store.DeliveryDeferred {
+			out.NotBefore = at.Add(time.Hour)
+		}
+		recorded = append(recorded, out)
+	}
+	if applied, err := testStore.RecordOutcomes(t.Context(), recorded); err != nil || applied != len(recorded) {
+		t.Fatalf("record the outcomes of run %s: %d of %d applied, %v", run, applied, len(recorded), err)
+	}
+}
+
+func TestSetDeliveryCounts(t *testing.T) {
+	totals := []store.DeliveryTotal{
+		{Channel: "", State: store.DeliverySuppressed, Count: 4},
+		{Channel: "", State: store.DeliveryCapped, Count: 1},
+		{Channel: "backup", State: store.DeliveryDeferred, Count: 1},
+		{Channel: "backup", State: store.DeliverySuppressed, Count: 9},
+		{Channel: "email", State: store.DeliveryCapped, Count: 3},
+		{Channel: "email", State: store.DeliveryDeferred, Count: 7},
+		{Channel: "email", State: store.DeliveryFailed, Count: 2},
+		{Channel: "email", State: store.DeliverySent, Count: 5},
+		{Channel: "email-jp", State: store.DeliverySent, Count: 11},
+	}
+	channels := []struct {
+		name string
+		want channelCounts
+	}{
+		{"email", channelCounts{sent: 5, failed: 2}},
+		{"email-jp", channelCounts{sent: 11}},
+		{"backup", channelCounts{}},
+		// The store counts nothing for it: counts from before are dropped.
+		{"unused", channelCounts{}},
+	}
+	for _, tt := range channels {
+		t.Run("channel "+tt.name, func(t *testing.T) {
+			ch := &cdpv1alpha1.Channel{ObjectMeta: metav1.ObjectMeta{Name: tt.name}}
+			ch.Status.MessagesSent, ch.Status.MessagesFailed = 100, 100
+			setChannelCounts(ch, totals)
+			if got := (channelCounts{ch.Status.MessagesSent, ch.Status.MessagesFailed}); got != tt.want {
+				t.Errorf("counts = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+
+	dp := &cdpv1alpha1.DeliveryPolicy{}
+	dp.Status.Capped, dp.Status.Deferred = 100, 100
+	setPolicyCounts(dp, totals)
+	if got, want := (policyCounts{dp.Status.Capped, dp.Status.Deferred}), (policyCounts{capped: 4, deferred: 8}); got != want {
+		t.Errorf("policy counts = %+v, want %+v over every channel", got, want)
+	}
+}
+
+func TestRefreshTotals(t *testing.T) {
+	ch := &cdpv1alpha1.Channel{ObjectMeta: metav1.ObjectMeta{Namespace: "nothing-sent", Name: "email"}}
+	ch.Status.MessagesSent = 7
+	result, err := refreshTotals(context.Background(), nil, ch, setChannelCounts)
+	if err != nil || result != (ctrl.Result{}) || ch.Status.MessagesSent != 7 {
+		t.Errorf("without a store: result %+v, error %v, messagesSent %d; want no requeue and the count left alone",
+			result, err, ch.Status.MessagesSent)
+	}
+	result, err = refreshTotals(context.Background(), testStore, ch, setChannelCounts)
+	if err != nil || result != (ctrl.Result{RequeueAfter: totalsRefreshInterval}) || ch.Status.MessagesSent != 0 {
+		t.Errorf("with a store: result %+v, error %v, messagesSent %d; want a requeue after %s and the store's count, 0",
+			result, err, ch.Status.MessagesSent, totalsRefreshInterval)
+	}
+}
+
+func TestOnlyCountsChanged(t *testing.T) {
+	channel := func(change func(*cdpv1alpha1.Channel)) *cdpv1alpha1.Channel {
+		ch := smtpChannel("shop", "email", "smtp-auth")
+		ch.ResourceVersion, ch.Generation = "10", 1
+		ch.Status.Conditions = []metav1.Condition{{Type: cdpv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: cdpv1alpha1.ReasonReady}}
+		ch.Status.MessagesSent = 3
+		if change != nil {
+			change(ch)
+		}
+		return ch
+	}
+	policy := func(capped int64) *cdpv1alpha1.DeliveryPolicy {
+		dp := &cdpv1alpha1.DeliveryPolicy{ObjectMeta: objectMeta("shop", "default")}
+		dp.Status.Capped = capped
+		return dp
+	}
+	tests := []struct {
+		name     string
+		old, new client.Object
+		want     bool
+	}{
+		{"channel counts", channel(nil), channel(func(ch *cdpv1alpha1.Channel) {
+			ch.ResourceVersion, ch.Status.MessagesSent, ch.Status.MessagesFailed = "11", 4, 1
+		}), true},
+		{"policy counts", policy(1), policy(2), true},
+		{"nothing", channel(nil), channel(nil), false},
+		{"counts and Ready", channel(nil), channel(func(ch *cdpv1alpha1.Channel) {
+			ch.Status.MessagesSent = 4
+			ch.Status.Conditions[0].Status = metav1.ConditionFalse
+		}), false},
+		{"counts and spec", channel(nil), channel(func(ch *cdpv1alpha1.Channel) {
+			ch.Status.MessagesSent = 4
+			ch.Spec.SMTP.Host = "smtp2.example.co.jp"
+		}), false},
+		{"counts and labels", channel(nil), channel(func(ch *cdpv1alpha1.Channel) {
+			ch.Status.MessagesSent = 4
+			ch.Labels = map[string]string{"team": "crm"}
+		}), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := onlyCountsChanged(tt.old, tt.new); got != tt.want {
+				t.Errorf("onlyCountsChanged = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
