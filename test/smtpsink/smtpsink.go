@@ -32,6 +32,10 @@ type Options struct {
 	// DisconnectAfter names SMTP commands after which the server hangs up without replying
 	// (smtp-sink -q), such as "." for the end of a message's data.
 	DisconnectAfter []string
+	// HardReject names SMTP commands the server refuses with HardReply (smtp-sink -f and -B),
+	// SoftReject those it refuses with SoftReply (-r and -b), such as "rcpt".
+	HardReject, SoftReject []string
+	HardReply, SoftReply   string
 }
 
 // Server is a running smtp-sink.
@@ -74,6 +78,18 @@ func Start(opts Options) (*Server, error) {
 	}
 	if len(opts.DisconnectAfter) > 0 {
 		args = append(args, "-q", strings.Join(opts.DisconnectAfter, ","))
+	}
+	if len(opts.HardReject) > 0 {
+		args = append(args, "-f", strings.Join(opts.HardReject, ","))
+	}
+	if opts.HardReply != "" {
+		args = append(args, "-B", opts.HardReply)
+	}
+	if len(opts.SoftReject) > 0 {
+		args = append(args, "-r", strings.Join(opts.SoftReject, ","))
+	}
+	if opts.SoftReply != "" {
+		args = append(args, "-b", opts.SoftReply)
 	}
 	for range 3 {
 		if s.port, err = process.FreePort(); err != nil {

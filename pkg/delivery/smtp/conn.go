@@ -73,6 +73,10 @@ type conn struct {
 	client *mailsmtp.Client
 	// broken is set when the connection's state is unknown or gone; it is then closed, not reused.
 	broken bool
+	// pipelining is set when the server offers PIPELINING (RFC 2920); mailParams are the MAIL
+	// FROM parameters its extensions call for, as go-mail's client adds them.
+	pipelining bool
+	mailParams string
 }
 
 // bound sets the connection's deadline to timeout from now, or the context's deadline if sooner,
@@ -104,7 +108,15 @@ func (s *Sender) dial(ctx context.Context) (*conn, error) {
 		_ = raw.Close()
 		return nil, err
 	}
-	return &conn{raw: raw, client: client}, nil
+	c := &conn{raw: raw, client: client}
+	c.pipelining, _ = client.Extension("PIPELINING")
+	if ok, _ := client.Extension("8BITMIME"); ok {
+		c.mailParams += " BODY=8BITMIME"
+	}
+	if ok, _ := client.Extension("SMTPUTF8"); ok {
+		c.mailParams += " SMTPUTF8"
+	}
+	return c, nil
 }
 
 // handshake reads the greeting, says EHLO, secures the connection as configured and
@@ -194,6 +206,9 @@ func (s *Sender) authFor(mechanism gomail.SMTPAuthType) mailsmtp.Auth {
 func (c *conn) deliver(ctx context.Context, timeout time.Duration, from, to string, msg *gomail.Msg) (string, error) {
 	stop := bound(ctx, c.raw, timeout)
 	defer stop()
+	if c.pipelining {
+		return c.deliverPipelined(from, to, msg)
+	}
 	// go-mail's smtp.Client sends the path as given: RFC 5321 wants it in angle brackets.
 	if err := c.client.Mail("<" + from + ">"); err != nil {
 		return "", c.fail(stageMail, err)
@@ -216,6 +231,90 @@ func (c *conn) deliver(ctx context.Context, timeout time.Duration, from, to stri
 		return dc.ServerResponse(), nil
 	}
 	return "", nil
+}
+
+// deliverPipelined runs one transaction as RFC 2920 allows: MAIL FROM, RCPT TO and DATA go in
+// one write and their three replies are read after it, so a message waits for two round trips
+// instead of four. Over a network to a provider's relay that doubles what a connection sends; on
+// loopback it saves the system calls and goroutine switches of two exchanges. go-mail's client
+// has no pipelining: this speaks through its textproto connection, and leaves the session where
+// the client expects it, between transactions.
+func (c *conn) deliverPipelined(from, to string, msg *gomail.Msg) (string, error) {
+	if strings.ContainsAny(from, "\r\n") || strings.ContainsAny(to, "\r\n") {
+		return "", &stageError{stageMail, &refusal{errors.New("an address contains a line break")}}
+	}
+	text := c.client.Text
+	_, _ = fmt.Fprintf(text.W, "MAIL FROM:<%s>%s\r\nRCPT TO:<%s>\r\nDATA\r\n", from, c.mailParams, to)
+	if err := text.W.Flush(); err != nil {
+		c.broken = true
+		return "", &stageError{stageMail, err}
+	}
+	// Every reply is read, whatever the first ones said: the server answers each command.
+	replies := []struct {
+		stage  stage
+		expect int
+	}{{stageMail, 250}, {stageRcpt, 25}, {stageData, 354}}
+	var first *stageError
+	for _, r := range replies {
+		_, _, err := text.ReadResponse(r.expect)
+		var reply *textproto.Error
+		if err != nil && !errors.As(err, &reply) {
+			// No reply: the connection's state is unknown.
+			c.broken = true
+			return "", &stageError{r.stage, err}
+		}
+		if err != nil && first == nil {
+			first = &stageError{r.stage, err}
+			if reply.Code == 421 {
+				c.broken = true
+			}
+		}
+		if err == nil && r.stage == stageData && first != nil {
+			// A server that accepted DATA after refusing the sender or the recipient (RFC 2920
+			// says it must not) gets an empty message, ended at once, and no message is sent.
+			if _, _, err := c.endData(text); err != nil {
+				return "", err
+			}
+		}
+	}
+	if first != nil {
+		if !c.broken {
+			// The transaction may still be open (a refused recipient): start the next one clean.
+			if err := c.client.Reset(); err != nil {
+				c.broken = true
+			}
+		}
+		return "", first
+	}
+	dot := text.DotWriter()
+	if _, err := msg.WriteTo(dot); err != nil {
+		c.broken = true
+		return "", &stageError{stageContent, err}
+	}
+	if err := dot.Close(); err != nil {
+		c.broken = true
+		return "", &stageError{stageContent, err}
+	}
+	_, response, err := text.ReadResponse(250)
+	if err != nil {
+		return "", c.fail(stageReply, err)
+	}
+	return response, nil
+}
+
+// endData ends a DATA section that nothing was written to, and reads the reply.
+func (c *conn) endData(text *textproto.Conn) (int, string, error) {
+	if err := text.DotWriter().Close(); err != nil {
+		c.broken = true
+		return 0, "", &stageError{stageContent, err}
+	}
+	code, msg, err := text.ReadResponse(0)
+	var reply *textproto.Error
+	if err != nil && !errors.As(err, &reply) {
+		c.broken = true
+		return 0, "", &stageError{stageReply, err}
+	}
+	return code, msg, nil
 }
 
 // fail records whether err left the connection usable and returns err with its stage. A reply

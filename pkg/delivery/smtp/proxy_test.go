@@ -25,9 +25,10 @@ type proxy struct {
 // proxied is one forwarded connection.
 type proxied struct {
 	client, server net.Conn
-	// sent is everything the client sent, in order.
-	sent bytes.Buffer
-	done chan struct{}
+	// sent is everything the client sent, in order; exchange is what both sides sent, each read
+	// on its own line after "C: " or "S: ", in the order the proxy forwarded them.
+	sent, exchange bytes.Buffer
+	done           chan struct{}
 }
 
 func startProxy(t *testing.T, target string) *proxy {
@@ -81,12 +82,12 @@ func (p *proxy) forward(c *proxied) {
 	go func() {
 		defer copies.Done()
 		// Recorded before it is forwarded, so that the server's reply proves the record is there.
-		_, _ = io.Copy(io.MultiWriter(lockedWriter{&p.mu, &c.sent}, c.server), c.client)
+		_, _ = io.Copy(io.MultiWriter(lockedWriter{&p.mu, &c.sent}, taggedWriter{&p.mu, &c.exchange, "C: "}, c.server), c.client)
 		_ = c.server.Close()
 	}()
 	go func() {
 		defer copies.Done()
-		_, _ = io.Copy(c.client, c.server)
+		_, _ = io.Copy(io.MultiWriter(taggedWriter{&p.mu, &c.exchange, "S: "}, c.client), c.server)
 		_ = c.client.Close()
 	}()
 	copies.Wait()
@@ -105,6 +106,20 @@ type lockedWriter struct {
 func (w lockedWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.buf.Write(b)
+}
+
+// taggedWriter appends each write to a buffer on a line of its own, after a tag.
+type taggedWriter struct {
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+	tag string
+}
+
+func (w taggedWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.WriteString("\n" + w.tag)
 	return w.buf.Write(b)
 }
 
@@ -137,6 +152,17 @@ func (p *proxy) transcripts() []string {
 	out := make([]string, len(p.all))
 	for i, c := range p.all {
 		out[i] = c.sent.String()
+	}
+	return out
+}
+
+// exchanges returns what both sides sent on each connection (proxied.exchange), oldest first.
+func (p *proxy) exchanges() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, len(p.all))
+	for i, c := range p.all {
+		out[i] = c.exchange.String()
 	}
 	return out
 }

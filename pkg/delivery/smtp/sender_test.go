@@ -504,3 +504,68 @@ func TestAHangUpAfterTheFinalDotIsTransientAndNotResent(t *testing.T) {
 		}
 	}
 }
+
+// smtp-sink offers PIPELINING (RFC 2920): MAIL FROM, RCPT TO and DATA go out together, with the
+// parameters the server's extensions call for, and a refused recipient fails the message as
+// it does one command at a time, while the connection stays open, reset, for the next one.
+func TestPipelinedTransactions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	t.Run("delivered", func(t *testing.T) {
+		p := startProxy(t, startSMTPSink(t, smtpsink.Options{}).Addr())
+		s := newSender(t, plainConfig(p.port()))
+		for i := range 3 {
+			if _, err := s.Send(ctx, simpleMessage(fmt.Sprintf("pipelined-%d", i))); err != nil {
+				t.Fatalf("Send %d: %v", i, err)
+			}
+		}
+		if accepted, _ := p.counts(); accepted != 1 {
+			t.Errorf("the sender opened %d connections, want 1 for three messages", accepted)
+		}
+		// The three commands reach the server before its first reply to them.
+		exchange := strings.Join(p.exchanges(), "")
+		if n := strings.Count(exchange, "\nC: MAIL FROM:<news@example.co.jp> BODY=8BITMIME\r\nRCPT TO:<taro@example.jp>\r\nDATA\r\n\nS: 250"); n != 3 {
+			t.Errorf("%d pipelined MAIL, RCPT, DATA sequences, want 3:\n%s", n, exchange)
+		}
+		sent := strings.Join(p.transcripts(), "")
+		if strings.Contains(sent, "RSET") {
+			t.Errorf("RSET after transactions that succeeded:\n%s", sent)
+		}
+	})
+	for _, tc := range []struct {
+		name       string
+		opts       smtpsink.Options
+		kind       delivery.Kind
+		hardBounce bool
+		code       string
+	}{
+		{"recipient unknown", smtpsink.Options{HardReject: []string{"rcpt"}, HardReply: "550 5.1.1 User unknown"},
+			delivery.Permanent, true, "550 5.1.1"},
+		{"recipient deferred", smtpsink.Options{SoftReject: []string{"rcpt"}, SoftReply: "451 4.3.0 Try again later"},
+			delivery.Transient, false, "451 4.3.0"},
+		{"sender refused", smtpsink.Options{HardReject: []string{"mail"}, HardReply: "553 5.7.1 Sender rejected"},
+			delivery.Permanent, false, "553 5.7.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startProxy(t, startSMTPSink(t, tc.opts).Addr())
+			s := newSender(t, plainConfig(p.port()))
+			for i := range 2 {
+				_, err := s.Send(ctx, simpleMessage(fmt.Sprintf("refused-%d", i)))
+				f := failureOf(t, err)
+				if f.Kind != tc.kind || f.HardBounce != tc.hardBounce || f.Code != tc.code {
+					t.Errorf("Send %d: %+v, want %s, hard bounce %t, code %s", i, f, tc.kind, tc.hardBounce, tc.code)
+				}
+			}
+			if accepted, _ := p.counts(); accepted != 1 {
+				t.Errorf("the sender opened %d connections, want 1: a refusal leaves the connection usable", accepted)
+			}
+			sent := strings.Join(p.transcripts(), "")
+			if n := strings.Count(sent, "RSET\r\n"); n != 2 {
+				t.Errorf("%d RSETs, want one after each refused transaction:\n%s", n, sent)
+			}
+			if strings.Contains(sent, "Subject:") {
+				t.Errorf("a refused message's content was sent:\n%s", sent)
+			}
+		})
+	}
+}
