@@ -553,8 +553,19 @@ func (s *sqlStore) ClaimDeliveries(ctx context.Context, c Claim) ([]Delivery, er
 	err := s.inTransaction(ctx, workerLock(c.Worker), func(sess session) error {
 		for _, due := range claimConditions {
 			query := s.d.sql(strings.Replace(sqlClaimDeliveries, "{due}", due, 1))
-			rs, err := sess.query(ctx, query, c.Namespace, c.Campaign, c.Run, c.Shard, s.d.timeArg(now),
-				c.Limit-len(claimed), c.Worker, s.d.timeArg(storedTime(now.Add(c.Lease))))
+			args := []any{c.Namespace, c.Campaign, c.Run, c.Shard, s.d.timeArg(now),
+				c.Limit - len(claimed), c.Worker, s.d.timeArg(storedTime(now.Add(c.Lease)))}
+			var rs rows
+			var err error
+			if r, ok := sess.(repeater); ok {
+				// A worker claims again and again: the statements are prepared once.
+				var st statement
+				if st, err = r.repeat(ctx, query); err == nil {
+					rs, err = st.query(ctx, args...)
+				}
+			} else {
+				rs, err = sess.query(ctx, query, args...)
+			}
 			if err != nil {
 				return err
 			}

@@ -378,12 +378,20 @@ type driverStatement struct {
 	named []driver.NamedValue
 }
 
-func (p *driverStatement) bind(args []any) []driver.NamedValue {
+func (p *driverStatement) bind(args []any) ([]driver.NamedValue, error) {
 	p.named = p.named[:0]
 	for i, a := range args {
+		if !driver.IsValue(a) {
+			// As database/sql would: an int becomes an int64, a nil pointer NULL.
+			v, err := driver.DefaultParameterConverter.ConvertValue(a)
+			if err != nil {
+				return nil, fmt.Errorf("parameter %d: %w", i+1, err)
+			}
+			a = v
+		}
 		p.named = append(p.named, driver.NamedValue{Ordinal: i + 1, Value: a})
 	}
-	return p.named
+	return p.named, nil
 }
 
 func (p *driverStatement) exec(ctx context.Context, args ...any) (int64, error) {
@@ -393,7 +401,11 @@ func (p *driverStatement) exec(ctx context.Context, args ...any) (int64, error) 
 		if !ok {
 			return fmt.Errorf("the SQLite driver cannot run statements with a context")
 		}
-		res, err := exec.ExecContext(ctx, p.bind(args))
+		named, err := p.bind(args)
+		if err != nil {
+			return err
+		}
+		res, err := exec.ExecContext(ctx, named)
 		if err != nil {
 			return err
 		}
@@ -410,7 +422,11 @@ func (p *driverStatement) query(ctx context.Context, args ...any) (rows, error) 
 		if !ok {
 			return fmt.Errorf("the SQLite driver cannot run queries with a context")
 		}
-		rs, err := query.QueryContext(ctx, p.bind(args))
+		named, err := p.bind(args)
+		if err != nil {
+			return err
+		}
+		rs, err := query.QueryContext(ctx, named)
 		if err != nil {
 			return err
 		}
