@@ -29,7 +29,8 @@ func secret(ns, name string, data map[string]string) *corev1.Secret {
 	return s
 }
 
-func smtpChannel(ns, name, authSecret string) *cdpv1alpha1.Channel {
+// smtpChannel is an SMTP channel whose credentials are in the Secret smtp-auth.
+func smtpChannel(ns, name string) *cdpv1alpha1.Channel {
 	return &cdpv1alpha1.Channel{
 		ObjectMeta: objectMeta(ns, name),
 		Spec: cdpv1alpha1.ChannelSpec{
@@ -37,7 +38,7 @@ func smtpChannel(ns, name, authSecret string) *cdpv1alpha1.Channel {
 			SMTP: &cdpv1alpha1.SMTPChannel{
 				Host:          "smtp.example.co.jp",
 				From:          cdpv1alpha1.EmailAddress{Address: "news@example.co.jp"},
-				AuthSecretRef: &cdpv1alpha1.LocalObjectReference{Name: authSecret},
+				AuthSecretRef: &cdpv1alpha1.LocalObjectReference{Name: "smtp-auth"},
 			},
 		},
 	}
@@ -129,7 +130,7 @@ func create(t *testing.T, objs ...client.Object) {
 
 func TestChannelTurnsReadyWhenItsSecretAppears(t *testing.T) {
 	ns := newNamespace(t)
-	ch := smtpChannel(ns, "email", "smtp-auth")
+	ch := smtpChannel(ns, "email")
 	create(t, ch)
 
 	c := eventuallyReady(t, ch, metav1.ConditionFalse, cdpv1alpha1.ReasonSecretNotFound, `Secret "smtp-auth" not found`)
@@ -294,7 +295,7 @@ func TestCampaignFollowsItsReferencesAndChecksTemplates(t *testing.T) {
 	create(t, attributeSegment(ns, "new-customers"))
 	eventuallyReady(t, camp, metav1.ConditionFalse, cdpv1alpha1.ReasonChannelNotFound)
 
-	create(t, secret(ns, "smtp-auth", map[string]string{"username": "u", "password": "p"}), smtpChannel(ns, "email", "smtp-auth"))
+	create(t, secret(ns, "smtp-auth", map[string]string{"username": "u", "password": "p"}), smtpChannel(ns, "email"))
 	eventuallyReady(t, camp, metav1.ConditionTrue, cdpv1alpha1.ReasonReady)
 
 	// A default DeliveryPolicy that is not Ready holds the campaign back.
@@ -353,7 +354,7 @@ func TestSteadyStateWritesNothing(t *testing.T) {
 
 func TestReadyChangesAreRecordedAsEvents(t *testing.T) {
 	ns := newNamespace(t)
-	ch := smtpChannel(ns, "email", "smtp-auth")
+	ch := smtpChannel(ns, "email")
 	create(t, ch)
 	eventuallyReady(t, ch, metav1.ConditionFalse, cdpv1alpha1.ReasonSecretNotFound)
 	create(t, secret(ns, "smtp-auth", map[string]string{"username": "u", "password": "p"}))

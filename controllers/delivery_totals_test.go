@@ -22,7 +22,7 @@ import (
 // Campaign's status changes again, well before the periodic refresh.
 func TestChannelsAndPoliciesCountTheNamespaceDeliveries(t *testing.T) {
 	ns := newNamespace(t)
-	email, backup := smtpChannel(ns, "email", "smtp-auth"), smtpChannel(ns, "backup", "smtp-auth")
+	email, backup := smtpChannel(ns, "email"), smtpChannel(ns, "backup")
 	defaultPolicy := &cdpv1alpha1.DeliveryPolicy{ObjectMeta: objectMeta(ns, cdpv1alpha1.DefaultDeliveryPolicyName)}
 	transactional := &cdpv1alpha1.DeliveryPolicy{ObjectMeta: objectMeta(ns, "transactional")}
 	// The campaign's segment does not exist, so it starts no Job: the test delivers in its place.
@@ -224,7 +224,7 @@ func TestRefreshTotals(t *testing.T) {
 
 func TestOnlyCountsChanged(t *testing.T) {
 	channel := func(change func(*cdpv1alpha1.Channel)) *cdpv1alpha1.Channel {
-		ch := smtpChannel("shop", "email", "smtp-auth")
+		ch := smtpChannel("shop", "email")
 		ch.ResourceVersion, ch.Generation = "10", 1
 		ch.Status.Conditions = []metav1.Condition{{Type: cdpv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: cdpv1alpha1.ReasonReady}}
 		ch.Status.MessagesSent = 3

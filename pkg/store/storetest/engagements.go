@@ -34,8 +34,9 @@ func opened(run, profileID, step string, at time.Time) store.Engagement {
 		Type: store.EventMessageOpened, ChannelType: "SMTP", At: at}
 }
 
-func clicked(run, profileID, step, url string, at time.Time) store.Engagement {
-	e := opened(run, profileID, step, at)
+// clicked is a click of the message of run r1's step day-1.
+func clicked(profileID, url string, at time.Time) store.Engagement {
+	e := opened("r1", profileID, "day-1", at)
 	e.Type, e.URL = store.EventMessageClicked, url
 	return e
 }
@@ -62,15 +63,15 @@ var engagementTests = []test{
 				ChannelType: "SMS", Address: "+819012345678"},
 			store.PlannedDelivery{ProfileID: "p3", Step: "day-1", Purpose: "Marketing", Channel: "hook", ChannelType: "Webhook"})
 		at := t0.Add(time.Hour).Add(123456789)
-		smsClick := clicked("r1", "p2", "day-1", "https://kizuna-store.example/sale?utm=sms", at)
+		smsClick := clicked("p2", "https://kizuna-store.example/sale?utm=sms", at)
 		smsClick.ChannelType = "SMS"
 		// A message of a run the ledger does not hold (its campaign was deleted, say).
 		unknown := opened("r9", "p4", "day-1", at)
 		if n := engage(t, s,
 			opened("r1", "p1", "day-1", at),
-			clicked("r1", "p1", "day-1", "https://kizuna-store.example/new", at),
+			clicked("p1", "https://kizuna-store.example/new", at),
 			smsClick,
-			clicked("r1", "p3", "day-1", "https://kizuna-store.example/hook", at),
+			clicked("p3", "https://kizuna-store.example/hook", at),
 			unknown,
 		); n != 5 {
 			t.Errorf("recorded %d events, want 5", n)
@@ -105,10 +106,10 @@ var engagementTests = []test{
 			{"an open", opened("r1", "p1", "day-1", second.Add(100*time.Millisecond)), 1},
 			{"the same open reloaded in the same second", opened("r1", "p1", "day-1", second.Add(900*time.Millisecond)), 0},
 			{"an open a second later", opened("r1", "p1", "day-1", second.Add(time.Second)), 1},
-			{"a click", clicked("r1", "p1", "day-1", page, second), 1},
-			{"the same click fetched again in the same second", clicked("r1", "p1", "day-1", page, second.Add(500*time.Millisecond)), 0},
-			{"a click of another link of the message in the same second", clicked("r1", "p1", "day-1", other, second), 1},
-			{"the first click again a minute later", clicked("r1", "p1", "day-1", page, second.Add(time.Minute)), 1},
+			{"a click", clicked("p1", page, second), 1},
+			{"the same click fetched again in the same second", clicked("p1", page, second.Add(500*time.Millisecond)), 0},
+			{"a click of another link of the message in the same second", clicked("p1", other, second), 1},
+			{"the first click again a minute later", clicked("p1", page, second.Add(time.Minute)), 1},
 			{"an open of another step of the message's run", opened("r1", "p1", "day-2", second), 1},
 		}
 		total := 0
@@ -123,7 +124,7 @@ var engagementTests = []test{
 		}
 		// A batch recorded twice, as a retried request would, writes nothing the second time.
 		batch := []store.Engagement{opened("r1", "p1", "day-1", second.Add(time.Hour)),
-			clicked("r1", "p1", "day-1", page, second.Add(time.Hour))}
+			clicked("p1", page, second.Add(time.Hour))}
 		if n := engage(t, s, batch...); n != 2 {
 			t.Errorf("a new batch recorded %d events, want 2", n)
 		}
