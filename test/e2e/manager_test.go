@@ -1,18 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/kizuna-dev/kizuna/test/envtest"
 )
 
 // TestSamplesBecomeReady applies config/samples and waits until the manager, running as a process
@@ -20,34 +14,11 @@ import (
 func TestSamplesBecomeReady(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	dir := filepath.Join(envtest.RepoRoot(), "config", "samples")
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var objects []*unstructured.Unstructured
-	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
-			continue
-		}
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		decoder := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-		for {
-			var u unstructured.Unstructured
-			if err := decoder.Decode(&u.Object); err != nil {
-				break
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
-			u.SetNamespace(ns)
-			if err := k8s.Create(context.Background(), &u); err != nil {
-				t.Fatalf("create %s %s from %s: %v", u.GetKind(), u.GetName(), filepath.Base(f), err)
-			}
-			objects = append(objects, &u)
+	objects := sampleObjects(t)
+	for _, u := range objects {
+		u.SetNamespace(ns)
+		if err := k8s.Create(context.Background(), u); err != nil {
+			t.Fatalf("create sample %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
 	}
 

@@ -49,8 +49,12 @@ const toolsModule = "hack/tools/mailpit"
 // Options shape the server a test needs.
 type Options struct {
 	// Users, when not empty, makes SMTP AUTH required, with these usernames and passwords. Mailpit
-	// then offers PLAIN and LOGIN, with or without TLS, and refuses MAIL FROM before AUTH (530).
+	// then offers PLAIN and LOGIN, and refuses MAIL FROM before AUTH (530). It offers them only
+	// after STARTTLS, unless InsecureAuth is set.
 	Users map[string]string
+	// InsecureAuth lets clients authenticate without TLS: for clients that cannot be made to
+	// trust the server's certificate, such as the worker processes of a local cluster.
+	InsecureAuth bool
 	// STARTTLS makes the server offer STARTTLS with a certificate made for 127.0.0.1;
 	// Server.ClientTLSConfig trusts it.
 	STARTTLS bool
@@ -116,6 +120,9 @@ func (s *Server) prepare(opts Options) ([]string, error) {
 			return nil, fmt.Errorf("mailsink: %w", err)
 		}
 		args = append(args, "--smtp-auth-file", authFile)
+		if opts.InsecureAuth {
+			args = append(args, "--smtp-auth-allow-insecure")
+		}
 	}
 	if opts.STARTTLS {
 		certFile, keyFile := filepath.Join(s.dir, "smtp.crt"), filepath.Join(s.dir, "smtp.key")
