@@ -5,9 +5,12 @@
 //     resource says what it waits for, and turns Ready as soon as the Secrets appear. The samples'
 //     sources are placeholders, so their syncs are suspended.
 //  2. examples/retail, four customer-data sources with real files: each DataSource syncs in a Job,
-//     bad rows are quarantined with their line numbers, and the records land in the store; the
-//     IdentityResolution merges them into profiles, the Segments are evaluated, and the
-//     newsletter Campaign delivers to an SMTP server (Mailpit) the demo starts.
+//     bad rows are quarantined with their line numbers, and the records land in the store;
+//  3. the IdentityResolution merges them into profiles, the Segments are evaluated, and the
+//     newsletter Campaign delivers to an SMTP server (Mailpit) the demo starts;
+//  4. a click on the newsletter's tracked link, served by the manager's link server, is an event:
+//     a Segment selects who clicked, and an event-triggered Campaign sends them a follow-up;
+//  5. examples/febrl-dedupe: records without a shared key, deduplicated by learnt match weights.
 //
 // It stops everything it started on Ctrl-C, or right after showing the result with -exit.
 package main
@@ -15,14 +18,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"syscall"
 	"time"
@@ -45,6 +53,9 @@ const (
 	// workerImage is the image the manager's Jobs run; the process kubelet runs it as bin/kizuna.
 	workerImage = "ghcr.io/kizuna-dev/kizuna:demo"
 	secretsFile = "secrets.yaml"
+	// linkSecret is the Secret, in each namespace that sends, whose key signs the links in
+	// messages.
+	linkSecret = "kizuna-links"
 )
 
 func main() {
@@ -73,6 +84,9 @@ type demo struct {
 	timeout    time.Duration
 	// sink is the SMTP server the example campaign delivers to.
 	sink *mailsink.Server
+	// linkAddr is where the manager serves the unsubscribe and tracking links, and linkBaseURL
+	// the base of the links in messages.
+	linkAddr, linkBaseURL string
 }
 
 func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time.Duration) error {
@@ -108,10 +122,16 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 	if err != nil {
 		return err
 	}
+	linkAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
 	d := &demo{ctx: ctx, client: c, kubectlBin: filepath.Join(assets, "kubectl"), kubeconfig: local.Kubeconfig,
-		binary: binary, storeDSN: "sqlite:" + filepath.Join(dir, "kizuna.db"), timeout: timeout}
+		binary: binary, storeDSN: "sqlite:" + filepath.Join(dir, "kizuna.db"), timeout: timeout,
+		linkAddr: linkAddr, linkBaseURL: "http://" + linkAddr}
 
-	step("starting the manager: " + kizuna + " manager --store-dsn " + d.storeDSN)
+	step("starting the manager: " + kizuna + " manager --store-dsn " + d.storeDSN +
+		" --links-bind-address " + d.linkAddr + " --link-base-url " + d.linkBaseURL + " --link-secret " + linkSecret)
 	logPath := filepath.Join(dir, "manager.log")
 	stopManager, err := d.startManager(logPath)
 	if err != nil {
@@ -127,6 +147,9 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 	err = d.samples()
 	if err == nil {
 		err = d.examples()
+	}
+	if err == nil {
+		err = d.clicks()
 	}
 	if err == nil {
 		err = d.probabilistic()
@@ -150,7 +173,8 @@ func run(ctx context.Context, kizuna string, exitAfterShowing bool, timeout time
 
 func (d *demo) startManager(logPath string) (stop func(), err error) {
 	manager := exec.Command(d.binary, "manager", "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--store-dsn="+d.storeDSN, "--worker-image="+workerImage)
+		"--store-dsn="+d.storeDSN, "--worker-image="+workerImage,
+		"--links-bind-address="+d.linkAddr, "--link-base-url="+d.linkBaseURL, "--link-secret="+linkSecret)
 	manager.Env = append(os.Environ(), "KUBECONFIG="+d.kubeconfig)
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -216,13 +240,10 @@ func (d *demo) samples() error {
 	return nil
 }
 
-// applyExample applies the manifests of an example folder into a new namespace. The process
+// applyExample applies the manifests of an example folder into a namespace. The process
 // kubelet runs workers on this machine, so a file source's path can point into the repository:
 // the local stand-in for a volume mounted into the worker.
 func (d *demo) applyExample(namespace, dir string) error {
-	if err := d.createNamespace(namespace); err != nil {
-		return err
-	}
 	absolutePaths := func(u *unstructured.Unstructured) error {
 		path, found, _ := unstructured.NestedString(u.Object, "spec", "source", "file", "path")
 		if found && !filepath.IsAbs(path) {
@@ -258,6 +279,13 @@ func (d *demo) examples() error {
 	d.sink = sink
 	fmt.Printf("    an SMTP server (Mailpit) listens on %s for the example campaign\n", sink.SMTPAddr())
 	started := time.Now()
+	if err := d.createNamespace(examplesNamespace); err != nil {
+		return err
+	}
+	step("kubectl create secret generic " + linkSecret + " --from-literal=key=<32 random bytes, hex>: the key that signs the links in this namespace's messages")
+	if err := d.createLinkSecret(examplesNamespace); err != nil {
+		return err
+	}
 	if err := d.applyExample(examplesNamespace, dir); err != nil {
 		return err
 	}
@@ -307,7 +335,7 @@ func (d *demo) segments(dir string, started time.Time) error {
 		d.kubectl("get", "segments", "-n", examplesNamespace, "-o", "yaml")
 		return err
 	}
-	step("kubectl get segments -o wide: audiences by attribute (東京都) and by behaviour (2 purchases in 180 days)")
+	step("kubectl get segments -o wide: audiences by attribute (東京都), by behaviour (2 purchases in 180 days), and by clicks on the newsletter (none yet)")
 	d.kubectl("get", "segments", "-n", examplesNamespace, "-o", "wide")
 	step("kizuna preview segment: size, members with what the rule reads, and the SQL it runs")
 	if err := d.run("preview", "segment", "-f", filepath.Join(dir, "segments.yaml"), "--manifests", dir,
@@ -320,7 +348,7 @@ func (d *demo) segments(dir string, started time.Time) error {
 // campaigns follows the segments: the example's newsletter to the Tokyo customers runs as an
 // Indexed Job once its segment is evaluated, and its messages arrive at the demo's SMTP server.
 func (d *demo) campaigns(started time.Time) error {
-	if err := d.waitFor(examplesNamespace, started, "the Campaign's run is complete", delivered); err != nil {
+	if err := d.waitFor(examplesNamespace, started, "the newsletter's run is complete", runCompleted("autumn-newsletter")); err != nil {
 		d.kubectl("get", "campaigns", "-n", examplesNamespace, "-o", "yaml")
 		return err
 	}
@@ -334,6 +362,11 @@ func (d *demo) campaigns(started time.Time) error {
 	if err != nil {
 		return err
 	}
+	printMessages(messages)
+	return nil
+}
+
+func printMessages(messages []mailsink.Summary) {
 	for _, m := range messages {
 		to := ""
 		if len(m.To) > 0 {
@@ -341,15 +374,125 @@ func (d *demo) campaigns(started time.Time) error {
 		}
 		fmt.Printf("    %s  %s  Message-ID <%s>\n", to, m.Subject, m.MessageID)
 	}
+}
+
+// clicks is the fourth act: a click on a tracked link of the newsletter is an event, recorded by
+// the manager's link server, that a segment selects and an event-triggered campaign answers.
+func (d *demo) clicks() error {
+	step("4. clicks are events: a customer clicks the newsletter's link")
+	link, to, err := d.trackedLink(examplesNamespace)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    the message to %s links to the manager's link server, not to the shop:\n    %s\n", to, link)
+	step("following the link, as the customer's click does (curl -sI <link>)")
+	// The redirect is shown, not followed: the shop's site is not on this machine.
+	noRedirects := &http.Client{Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	request, err := http.NewRequestWithContext(d.ctx, http.MethodGet, link, nil)
+	if err != nil {
+		return err
+	}
+	response, err := noRedirects.Do(request)
+	if err != nil {
+		return fmt.Errorf("follow the tracked link: %w", err)
+	}
+	_ = response.Body.Close()
+	if response.StatusCode != http.StatusFound {
+		return fmt.Errorf("the tracked link answered %s, not a redirect", response.Status)
+	}
+	clicked := time.Now()
+	fmt.Printf("    %s, Location: %s\n", response.Status, response.Header.Get("Location"))
+	fmt.Println("    the link server recorded an event message_clicked for the address the message went to,")
+	fmt.Println("    with the newsletter's campaign, run, step and variant, and the url followed")
+
+	step("waiting for what selects the event: both look every minute")
+	fmt.Println("    Segment newsletter-clickers: a rule on message_clicked events of the newsletter, evaluated every minute")
+	fmt.Println("    Campaign autumn-follow-up: spec.trigger.event {type: message_clicked, where: campaign = autumn-newsletter, checkEvery: 1m}")
+	followedUp := func(states []state) bool {
+		return runCompleted("autumn-follow-up")(states) && slices.ContainsFunc(states, func(s state) bool {
+			return s.kind == "Segment" && s.name == "newsletter-clickers" && s.size > 0
+		})
+	}
+	if err := d.waitFor(examplesNamespace, clicked, "the segment holds the customer who clicked, and the follow-up's run is complete", followedUp); err != nil {
+		d.kubectl("get", "segment,campaign", "-n", examplesNamespace, "-o", "wide")
+		return err
+	}
+	step("kubectl get segment newsletter-clickers -o wide: the click, selected by a segment")
+	d.kubectl("get", "segment", "newsletter-clickers", "-n", examplesNamespace, "-o", "wide")
+	step("kubectl get campaign autumn-follow-up, and its Job: a run for who clicked, started by the event")
+	d.kubectl("get", "campaign", "autumn-follow-up", "-n", examplesNamespace)
+	d.kubectl("get", "jobs", "-n", examplesNamespace, "-l", "cdp.kizuna.dev/campaign=autumn-follow-up")
+	step("the follow-up at the SMTP server: only the customer who clicked receives it")
+	messages, err := d.sink.Messages(d.ctx)
+	if err != nil {
+		return err
+	}
+	printMessages(slices.DeleteFunc(messages, func(m mailsink.Summary) bool { return m.Created.Before(clicked) }))
 	return nil
 }
 
-// probabilistic is the fourth act: records without a shared key, deduplicated by match weights
+// trackedLink returns the first click-tracking link of a namespace's messages at the SMTP
+// server, and the address of the message it is in.
+func (d *demo) trackedLink(namespace string) (link, to string, err error) {
+	pattern := regexp.MustCompile(regexp.QuoteMeta(d.linkBaseURL+"/"+namespace+"/c/") + `\S+`)
+	summaries, err := d.sink.Messages(d.ctx)
+	if err != nil {
+		return "", "", err
+	}
+	for _, s := range summaries {
+		m, err := d.sink.Message(d.ctx, s.ID)
+		if err != nil {
+			return "", "", err
+		}
+		if link := pattern.FindString(m.Text); link != "" && len(m.To) > 0 {
+			return link, m.To[0].Address, nil
+		}
+	}
+	return "", "", errors.New("no message at the SMTP server has a tracked link")
+}
+
+// createLinkSecret creates the namespace's link signing key: 32 random bytes, the least the
+// manager accepts.
+func (d *demo) createLinkSecret(namespace string) error {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	secret := &unstructured.Unstructured{}
+	secret.SetAPIVersion("v1")
+	secret.SetKind("Secret")
+	secret.SetNamespace(namespace)
+	secret.SetName(linkSecret)
+	if err := unstructured.SetNestedField(secret.Object, map[string]any{"key": hex.EncodeToString(key)}, "stringData"); err != nil {
+		return err
+	}
+	if err := d.client.Create(d.ctx, secret); err != nil {
+		return fmt.Errorf("create Secret %s: %w", linkSecret, err)
+	}
+	fmt.Printf("    Secret/%s created\n", linkSecret)
+	return nil
+}
+
+// freeLoopbackAddr returns a loopback address with a port free at the time of the call.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	return addr, l.Close()
+}
+
+// probabilistic is the fifth act: records without a shared key, deduplicated by match weights
 // that EM learns from the data itself.
 func (d *demo) probabilistic() error {
 	dir := filepath.Join(envtest.RepoRoot(), "examples", "febrl-dedupe")
-	step("4. examples/febrl-dedupe in namespace " + febrlNamespace + ": 2,000 person records with typos, no email, no phone")
+	step("5. examples/febrl-dedupe in namespace " + febrlNamespace + ": 2,000 person records with typos, no email, no phone")
 	started := time.Now()
+	if err := d.createNamespace(febrlNamespace); err != nil {
+		return err
+	}
 	if err := d.applyExample(febrlNamespace, dir); err != nil {
 		return err
 	}
@@ -435,13 +578,15 @@ func kustomizationFiles(dir string) ([]string, error) {
 
 var kinds = []string{"DataSource", "IdentityResolution", "Segment", "Channel", "DeliveryPolicy", "Campaign"}
 
-// state is what the demo waits on: each Kizuna object's kind and conditions.
+// state is what the demo waits on: each Kizuna object's kind, name and conditions.
 type state struct {
-	kind       string
+	kind, name string
 	conditions map[string]string // type -> status
 	reasons    map[string]string // type -> reason
 	// runCompleted tells, of a Campaign, that its latest run is complete.
 	runCompleted bool
+	// size is a Segment's number of members.
+	size int64
 }
 
 func (d *demo) states(namespace string) ([]state, error) {
@@ -453,8 +598,9 @@ func (d *demo) states(namespace string) ([]state, error) {
 			return nil, err
 		}
 		for _, item := range list.Items {
-			s := state{kind: kind, conditions: map[string]string{}, reasons: map[string]string{}}
+			s := state{kind: kind, name: item.GetName(), conditions: map[string]string{}, reasons: map[string]string{}}
 			_, s.runCompleted, _ = unstructured.NestedString(item.Object, "status", "lastRun", "completionTime")
+			s.size, _, _ = unstructured.NestedInt64(item.Object, "status", "size")
 			conds, _, _ := unstructured.NestedSlice(item.Object, "status", "conditions")
 			for _, c := range conds {
 				if m, ok := c.(map[string]any); ok {
@@ -492,10 +638,13 @@ func published(states []state) bool {
 	})
 }
 
-func delivered(states []state) bool {
-	return !slices.ContainsFunc(states, func(s state) bool {
-		return s.kind == "Campaign" && !s.runCompleted
-	})
+// runCompleted holds once the named Campaign's latest run is complete.
+func runCompleted(campaign string) func([]state) bool {
+	return func(states []state) bool {
+		return slices.ContainsFunc(states, func(s state) bool {
+			return s.kind == "Campaign" && s.name == campaign && s.runCompleted
+		})
+	}
 }
 
 func evaluated(states []state) bool {
