@@ -103,7 +103,10 @@ func Sync(ctx context.Context, st store.Store, cfg SyncConfig) (store.SyncRun, e
 			return run, nil
 		}
 		return run, readErr
-	case read == 0:
+	case read == 0 && cfg.Mode == store.SyncSnapshot:
+		// A snapshot without rows would mark every record deleted: far more often an export that
+		// went wrong than a source that lost all its customers. An append (events, or a query
+		// with a cursor that found nothing new) is simply up to date.
 		return w.Abort(ctx, store.SyncFailed, 0,
 			fmt.Sprintf("%s has no data rows: nothing was loaded and the previous data was kept", cfg.Input))
 	case float64(quarantined) > cfg.MaxErrorRatio*float64(read):

@@ -134,6 +134,27 @@ func TestSyncAboveMaxErrorRatioKeepsThePreviousData(t *testing.T) {
 	}
 }
 
+// An append that finds no new rows (a cursor query after a quiet hour) succeeds and keeps what
+// was loaded; only a snapshot without rows fails.
+func TestAnAppendWithoutNewRowsSucceeds(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t)
+	cfg := recordsConfig("run-1", &FileSource{Path: writeFile(t, dir, "first.csv", "id,email,name,spend\n1,a@example.jp,A,1\n"),
+		Format: Format{Type: FormatCSV}})
+	cfg.Mode = store.SyncAppend
+	if run, err := Sync(context.Background(), st, cfg); err != nil || run.Status != store.SyncSucceeded {
+		t.Fatalf("first sync = %+v, %v; want Succeeded", run, err)
+	}
+	cfg.RunID, cfg.Input = "run-2", &FileSource{Path: writeFile(t, dir, "none.csv", "id,email,name,spend\n"), Format: Format{Type: FormatCSV}}
+	run, err := Sync(context.Background(), st, cfg)
+	if err != nil || run.Status != store.SyncSucceeded || run.RowsRead != 0 {
+		t.Fatalf("an append without rows = %+v, %v; want Succeeded with 0 rows read", run, err)
+	}
+	if live, deleted := keys(t, st); len(live) != 1 || len(deleted) != 0 {
+		t.Errorf("after an empty append: live %v, deleted %v; want record 1 untouched", live, deleted)
+	}
+}
+
 func TestSyncOfWholeFileProblemsFailsClearly(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
