@@ -312,6 +312,12 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 		if !due.After(last) {
 			return next, nil, nil
 		}
+		entered, err := worker.ProfilesEntered(ctx, r.store, c, last)
+		if err != nil || !entered {
+			// Nobody new: no Job, and the window still starts at the previous run, so the
+			// next check finds whoever enters before it.
+			return next, nil, err
+		}
 		run.Trigger, run.ScheduledAt, run.EnteredAfter = worker.TriggerSegmentEntry, due, last
 	case trigger.Event != nil:
 		every, err := trigger.Event.CheckEvery.Parse()

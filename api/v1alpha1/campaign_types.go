@@ -114,7 +114,8 @@ type OnceTrigger struct {
 
 // SegmentEntryTrigger checks for new members periodically.
 type SegmentEntryTrigger struct {
-	// CheckEvery is how often new members are looked for. Defaults to 15m.
+	// CheckEvery is how often new members are looked for. Defaults to 15m; a check that finds
+	// nobody who entered since the previous run starts no Job.
 	// +kubebuilder:default="15m"
 	// +optional
 	CheckEvery Duration `json:"checkEvery,omitempty"`
@@ -204,9 +205,10 @@ type VariantTemplate struct {
 }
 
 // MessageTemplate holds the parts of a message as Go templates over the profile, e.g.
-// {{ .Attributes.last_name }}{{ sama }}. Which parts a channel needs: SMTP needs subject and text
-// or html; SMS, LINE and Push need text; Webhook needs payload. The controller checks that every
-// template parses and that the channel's parts are present.
+// {{ honorific .Attributes.last_name }}. Which parts a channel needs: SMTP needs subject and text
+// or html; SMS and Push need text; LINE needs text or a payload (a Flex message); Webhook needs
+// payload. The controller checks that every template parses and that the channel's parts are
+// present.
 // +kubebuilder:validation:XValidation:rule="has(self.text) || has(self.html) || has(self.payload)",message="template must set at least one of text, html or payload"
 type MessageTemplate struct {
 	// Subject of an email, or the title of a push notification.
@@ -344,7 +346,8 @@ type CampaignStatus struct {
 	// +optional
 	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
 
-	// NextRunTime is when the next scheduled run starts.
+	// NextRunTime is when the next run is due; for a segmentEntry or event trigger, the next
+	// check, which starts a run only when it finds someone new.
 	// +optional
 	NextRunTime *metav1.Time `json:"nextRunTime,omitempty"`
 }
@@ -357,7 +360,7 @@ type CampaignStatus struct {
 // +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`
 // +kubebuilder:printcolumn:name="Sent",type=integer,JSONPath=`.status.totals.sent`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
-// +kubebuilder:printcolumn:name="Next Run",type=date,JSONPath=`.status.nextRunTime`,priority=1
+// +kubebuilder:printcolumn:name="Next Run",type=string,JSONPath=`.status.nextRunTime`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.status) || !has(oldSelf.status.totals) || !has(oldSelf.status.totals.sent) || oldSelf.status.totals.sent == 0 || oldSelf.spec.steps.all(o, !self.spec.steps.exists(n, n.name == o.name) || self.spec.steps.exists(n, n.name == o.name && n.messages.map(m, m.channelRef.name) == o.messages.map(m, m.channelRef.name)))",message="spec.steps[].messages[].channelRef cannot change once the campaign has sent (status.totals.sent > 0): the ledger and frequency caps count per channel; add a new step or create a new Campaign"
 type Campaign struct {

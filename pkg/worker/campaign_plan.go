@@ -168,6 +168,50 @@ func audience(ctx context.Context, st store.Store, p *CampaignPayload) ([]string
 	return ids, nil
 }
 
+// ProfilesEntered tells whether any profile entered one of the campaign's included segments
+// after after, counting entries as a segment-entry run does (see audience), though not whether
+// those who entered are still members or excluded: the manager asks it before it starts a run,
+// so that a check that finds nobody new starts no Job.
+//
+// It reads the segments' evaluations, newest first, down to the first that finished at or
+// before after: an evaluation counts its entries, and the history stamps each of them with its
+// finish time, so this is the history's answer from a few rows. The history itself would return
+// every entry and exit since, thousands after a resolution's first publish; the Segment's status
+// has only the latest evaluation's count, and a later evaluation that found nobody new would
+// hide an earlier one that did.
+func ProfilesEntered(ctx context.Context, st store.Store, camp *cdpv1alpha1.Campaign, after time.Time) (bool, error) {
+	for _, ref := range camp.Spec.Audience.Include {
+		entered, err := segmentEntered(ctx, st, camp.Namespace, ref.Name, after)
+		if err != nil || entered {
+			return entered, err
+		}
+	}
+	return false, nil
+}
+
+// segmentEntered reads a segment's evaluations in pages of growing size: a check usually finds
+// one or two since the previous run. Evaluations of a segment take turns under its lock, so
+// their finish times grow with their numbers.
+func segmentEntered(ctx context.Context, st store.Store, namespace, segment string, after time.Time) (bool, error) {
+	for limit := 4; ; limit *= 4 {
+		evaluations, err := st.SegmentEvaluations(ctx, namespace, segment, limit)
+		if err != nil {
+			return false, fmt.Errorf("read the evaluations of segment %s: %w", segment, err)
+		}
+		for _, e := range evaluations {
+			if !e.FinishedAt.After(after) {
+				return false, nil
+			}
+			if e.Entered > 0 {
+				return true, nil
+			}
+		}
+		if len(evaluations) < limit {
+			return false, nil
+		}
+	}
+}
+
 // withoutEarlierRecipients drops the profiles that an earlier run of the campaign already
 // reached (or is about to), unless spec.reEligibleAfter has passed since: a daily run over
 // "birthday this month" greets each customer once. A profile whose earlier message was

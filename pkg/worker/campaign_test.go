@@ -120,7 +120,7 @@ func deliverer(t *testing.T, st store.Store, camp *cdpv1alpha1.Campaign, ch *cdp
 	}
 }
 
-func openTestStore(t *testing.T, name string) store.Store {
+func openTestStore(t *testing.T, name string, opts ...store.Option) store.Store {
 	t.Helper()
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "kizuna.db")
 	if name == "postgres" {
@@ -130,7 +130,7 @@ func openTestStore(t *testing.T, name string) store.Store {
 		}
 		dsn = pg.DSN(db)
 	}
-	st, err := store.Open(t.Context(), dsn)
+	st, err := store.Open(t.Context(), dsn, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

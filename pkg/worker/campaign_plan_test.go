@@ -1,0 +1,71 @@
+package worker
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+
+	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/store"
+)
+
+// TestProfilesEntered asks whether anyone entered a campaign's segments after a time. Segment
+// first let a in at 1 minute and b at 2, then changed nothing in eight evaluations, more than
+// one page of them; segment second let z in at 20 minutes.
+func TestProfilesEntered(t *testing.T) {
+	minute := func(n int) time.Time { return campaignNow.Add(time.Duration(n) * time.Minute) }
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			clock := clocktesting.NewFakePassiveClock(campaignNow)
+			st := openTestStore(t, backend, store.WithClock(clock))
+			evaluate := func(segment string, at time.Time, members ...string) {
+				t.Helper()
+				clock.SetTime(at)
+				selects := make([]string, len(members))
+				for i, m := range members {
+					selects[i] = "SELECT '" + m + "'"
+				}
+				if _, err := st.EvaluateSegment(t.Context(), store.SegmentEvaluation{
+					Namespace: "shop", Segment: segment, Resolution: "customers", ResolutionGeneration: 1,
+					Query: strings.Join(selects, " UNION ALL "),
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			evaluate("first", minute(1), "a")
+			for n := 2; n <= 10; n++ {
+				evaluate("first", minute(n), "a", "b")
+			}
+			evaluate("second", minute(20), "z")
+
+			for _, tc := range []struct {
+				name    string
+				include []string
+				after   time.Time
+				want    bool
+			}{
+				{"an entry nine evaluations back", []string{"first"}, campaignNow, true},
+				{"an entry after, in the middle of a minute", []string{"first"}, minute(1).Add(30 * time.Second), true},
+				{"the last entry finished at the time, not after it", []string{"first"}, minute(2), false},
+				{"nothing since the latest evaluation", []string{"first"}, minute(10), false},
+				{"an entry in the second included segment", []string{"first", "second"}, minute(10), true},
+				{"nothing in either", []string{"first", "second"}, minute(20), false},
+				{"a segment never evaluated", []string{"unknown"}, campaignNow, false},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					camp := &cdpv1alpha1.Campaign{}
+					camp.Namespace = "shop"
+					for _, name := range tc.include {
+						camp.Spec.Audience.Include = append(camp.Spec.Audience.Include, cdpv1alpha1.LocalObjectReference{Name: name})
+					}
+					got, err := ProfilesEntered(t.Context(), st, camp, tc.after)
+					if err != nil || got != tc.want {
+						t.Errorf("ProfilesEntered(%v, after %v) = %v, %v; want %v", tc.include, tc.after, got, err, tc.want)
+					}
+				})
+			}
+		})
+	}
+}
