@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/delivery/template"
 	"github.com/kizuna-dev/kizuna/pkg/schedule"
 )
 
@@ -170,6 +171,41 @@ func TestMissingTemplateParts(t *testing.T) {
 	for _, tt := range tests {
 		if got := missingTemplateParts(tt.channel, tt.tmpl); got != tt.want {
 			t.Errorf("missingTemplateParts(%s, %+v) = %q, want %q", tt.channel, tt.tmpl, got, tt.want)
+		}
+	}
+}
+
+// The parts each channel type needs are checked twice before a run: by missingTemplateParts
+// (reason TemplateIncomplete) and by template.Check (InvalidTemplate, and every later check of a
+// template). They must agree on every channel type and every set of parts, or a Campaign is
+// refused by one for a template the other accepts.
+func TestMissingTemplatePartsAgreesWithTemplateCheck(t *testing.T) {
+	channels := []cdpv1alpha1.ChannelType{cdpv1alpha1.ChannelSMTP, cdpv1alpha1.ChannelWebhook, cdpv1alpha1.ChannelSMS,
+		cdpv1alpha1.ChannelLINE, cdpv1alpha1.ChannelPush}
+	for _, channel := range channels {
+		for set := range 1 << 4 {
+			// Each part is fine for every channel that sends it, so that Check's only problem
+			// can be a part that is missing.
+			var tmpl cdpv1alpha1.MessageTemplate
+			if set&1 != 0 {
+				tmpl.Subject = "ご案内"
+			}
+			if set&2 != 0 {
+				tmpl.Text = "こんにちは"
+			}
+			if set&4 != 0 {
+				tmpl.HTML = "<p>こんにちは</p>"
+			}
+			if set&8 != 0 {
+				tmpl.Payload = `{"type": "text", "text": "こんにちは"}`
+			}
+			missing := missingTemplateParts(channel, tmpl)
+			report := template.Check(template.Parts{Subject: tmpl.Subject, Text: tmpl.Text, HTML: tmpl.HTML, Payload: tmpl.Payload},
+				nil, template.ChannelKind(channel), nil)
+			if (missing == "") != (report.Err() == nil) {
+				t.Errorf("%s with subject %t, text %t, html %t, payload %t: missingTemplateParts says %q, template.Check says %v",
+					channel, tmpl.Subject != "", tmpl.Text != "", tmpl.HTML != "", tmpl.Payload != "", missing, report.Err())
+			}
 		}
 	}
 }

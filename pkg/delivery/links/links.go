@@ -145,8 +145,8 @@ func (s *Signer) OpenURL(c Claims) string {
 	return s.base + "/o/" + s.sign(KindOpen, c, "") + ".gif"
 }
 
-// Recipient is the links of one message's recipient. Its ClickURL makes it the link builder of
-// a message template's data.
+// Recipient is the links of one message's recipient. Its ClickURL and OpenURL make it the link
+// builder of a message template's data.
 type Recipient struct {
 	signer *Signer
 	claims Claims

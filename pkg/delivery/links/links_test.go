@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"html"
 	"regexp"
 	"strings"
 	"testing"
@@ -298,6 +299,32 @@ func TestRecipientBuildsTemplateLinks(t *testing.T) {
 	}
 	if got, err := s.Verify(tokenOf(r.OpenURL())); err != nil || got.Kind != KindOpen {
 		t.Fatalf("open link verifies as %+v, %v", got, err)
+	}
+}
+
+// The open pixel a template renders is the recipient's signed open link, escaped for HTML.
+func TestRecipientBuildsTheTemplateOpenPixel(t *testing.T) {
+	s := newSigner(t, key1)
+	m, err := template.Parse(template.Parts{HTML: `<p>{{ .Attributes.last_name }}様</p>{{ openPixel }}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Render(template.Data{Attributes: map[string]any{"last_name": "山田"}, LinkBuilder: s.For(claims())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := regexp.MustCompile(`^<p>山田様</p><img src="([^"]+)" width="1" height="1" alt="" style="[^"<>]*opacity:0[^"<>]*">$`).FindStringSubmatch(out.HTML)
+	if img == nil {
+		t.Fatalf("html = %q, want the paragraph and a hidden 1x1 image", out.HTML)
+	}
+	src := html.UnescapeString(img[1])
+	if !strings.HasPrefix(src, base+"/o/") || !strings.HasSuffix(src, ".gif") {
+		t.Fatalf("pixel src = %q, want %s/o/{token}.gif", src, base)
+	}
+	got, err := s.Verify(tokenOf(src))
+	if err != nil || got.Kind != KindOpen || got.Claims.Campaign != claims().Campaign || got.Claims.ProfileID != claims().ProfileID ||
+		!s.MatchesAddress(got.Claims, claims().Address) {
+		t.Fatalf("pixel %s verifies as %+v, %v; want an open link of the recipient's message", src, got, err)
 	}
 }
 

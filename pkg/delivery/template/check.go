@@ -53,9 +53,12 @@ func (r Report) Err() error {
 //
 //   - every part parses;
 //   - the parts the channel sends are present: SMTP a subject and a text or html body; SMS and
-//     Push a text; LINE a text or a payload (a message object); Webhook needs none;
+//     Push a text; LINE a text or a payload (a message object); Webhook a payload, which is the
+//     request's whole body;
 //   - every attribute a part reads is in known, the attributes the resolution's DataSources
 //     declare (a nil known skips this), and every identifier is an identifier type;
+//   - every target of track is an absolute http or https URL, and only the html part calls
+//     openPixel;
 //   - every part renders, and a payload renders valid JSON, for two sample recipients: one
 //     whose attributes, identifiers and links are all absent, except the required attributes
 //     (recipients without them are not sent the message, see Missing), and one whose every
@@ -153,13 +156,14 @@ func (c *checker) warning(format string, args ...any) {
 	c.report.Warnings = append(c.report.Warnings, fmt.Sprintf(format, args...))
 }
 
-// sent are the parts each channel sends; a Webhook's body may carry any of them.
+// sent are the parts each channel sends. A Webhook posts its payload alone: the receiver gets the
+// document the payload describes, and nothing else of the template.
 var sent = map[ChannelKind][]Part{
 	SMTP:    {PartSubject, PartText, PartHTML},
 	SMS:     {PartText},
 	LINE:    {PartText, PartPayload},
 	Push:    {PartSubject, PartText},
-	Webhook: {PartSubject, PartText, PartHTML, PartPayload},
+	Webhook: {PartPayload},
 }
 
 func (c *checker) channelParts(p Parts, channel ChannelKind) {
@@ -184,6 +188,9 @@ func (c *checker) channelParts(p Parts, channel ChannelKind) {
 			c.problem("the template has neither text nor payload, one of which a LINE channel sends: set text, or payload to a LINE message object")
 		}
 	case Webhook:
+		if p.Payload == "" {
+			c.problem("the template has no payload, which a Webhook channel posts as the request's body: set payload to the JSON document the receiver expects")
+		}
 	default:
 		c.problem("channel type %q is unknown: use SMTP, Webhook, SMS, LINE or Push", channel)
 		return
@@ -196,7 +203,8 @@ func (c *checker) channelParts(p Parts, channel ChannelKind) {
 	}
 }
 
-// reads reports the names a part reads that do not exist, and says whether all of them do.
+// reads reports the names a part reads that do not exist, and the helpers it calls wrongly, and
+// says whether it has none of either.
 func (c *checker) reads(part Part, a *analysis) bool {
 	problems := len(c.report.Problems)
 	for _, f := range a.unknownFields {
@@ -221,6 +229,12 @@ func (c *checker) reads(part Part, a *analysis) bool {
 		if !isWebURL(t.what) {
 			c.problem("%s template calls track with %q (%s): track needs an absolute http or https URL, such as \"https://shop.example.co.jp/sale\"",
 				part, t.what, t.where)
+		}
+	}
+	if part != PartHTML {
+		for _, where := range a.openPixels {
+			c.problem("%s template calls openPixel (%s), which renders an HTML image: call it in the html template only, at the end of its body",
+				part, where)
 		}
 	}
 	for _, d := range a.reads.Dynamic {

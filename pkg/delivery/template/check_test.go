@@ -24,6 +24,10 @@ func TestCheckAcceptsGoodTemplates(t *testing.T) {
 			Text:    "{{ default \"お客\" .Attributes.first_name }}様\n{{ yen \"円\" .Attributes.points }}\n{{ unsubscribeURL }}",
 			HTML:    `<p>{{ .Attributes.last_name }}様</p><a href="{{ track "https://shop.example.co.jp/" }}">ショップ</a><a href="{{ unsubscribeURL }}">配信停止</a>`,
 		}, nil, SMTP},
+		{"email with an open pixel", Parts{
+			Subject: "ご案内",
+			HTML:    `<html><body><p>{{ .Attributes.last_name }}様</p>{{ openPixel }}</body></html>`,
+		}, nil, SMTP},
 		{"email with a guarded method call", Parts{
 			Subject: "{{ with .Attributes.last_order_at }}{{ localDate \"1月2日\" . }}{{ end }}のご注文",
 			HTML:    `<p>{{ index .Attributes "address.city" }}</p>`,
@@ -33,7 +37,6 @@ func TestCheckAcceptsGoodTemplates(t *testing.T) {
 		{"LINE text", Parts{Text: "{{ .Attributes.last_name }}様"}, nil, LINE},
 		{"LINE flex message", Parts{Payload: `{"type": "flex", "altText": "{{ .Attributes.last_name }}様へ", "contents": {"type": "bubble"}}`}, nil, LINE},
 		{"webhook", Parts{Payload: `{"name": "{{ .Attributes.last_name }}", "points": {{ json .Attributes.points }}, "email": "{{ .Identifiers.Email }}"}`}, nil, Webhook},
-		{"webhook without payload", Parts{Text: "hello"}, nil, Webhook},
 		{"required value printed bare", Parts{Payload: `{"name": {{ json .Attributes.last_name }}}`}, []string{"last_name"}, Webhook},
 	}
 	for _, tt := range tests {
@@ -74,6 +77,9 @@ func TestCheckFindsProblems(t *testing.T) {
 		{"push without text", Parts{Subject: "x"}, nil, Push, known, []string{
 			"the template has no text, which a Push channel sends as the notification's body: set text",
 		}},
+		{"webhook without payload", Parts{Subject: "s", Text: "t"}, nil, Webhook, known, []string{
+			"the template has no payload, which a Webhook channel posts as the request's body: set payload to the JSON document the receiver expects",
+		}},
 		{"LINE with neither", Parts{HTML: "<p>x</p>"}, nil, LINE, known, []string{
 			"the template has neither text nor payload, one of which a LINE channel sends: set text, or payload to a LINE message object",
 		}},
@@ -95,6 +101,13 @@ func TestCheckFindsProblems(t *testing.T) {
 		}},
 		{"relative track target", Parts{Subject: "x", HTML: `<a href="{{ track "/sale" }}">`}, nil, SMTP, known, []string{
 			`html template calls track with "/sale" (html:1:12): track needs an absolute http or https URL, such as "https://shop.example.co.jp/sale"`,
+		}},
+		{"open pixel outside html", Parts{Subject: "{{ openPixel }}", Text: "x\n{{ printf \"%s\" openPixel }}", HTML: "<p>{{ openPixel }}</p>"}, nil, SMTP, known, []string{
+			"subject template calls openPixel (subject:1:3), which renders an HTML image: call it in the html template only, at the end of its body",
+			"text template calls openPixel (text:2:15), which renders an HTML image: call it in the html template only, at the end of its body",
+		}},
+		{"open pixel in a payload", Parts{Payload: `{"body": "{{ openPixel }}"}`}, nil, Webhook, known, []string{
+			"payload template calls openPixel (payload:1:13), which renders an HTML image: call it in the html template only, at the end of its body",
 		}},
 		{"value that must be there", Parts{Text: "{{ .Attributes.last_order_at.Year }}"}, nil, SMS, known, []string{
 			"text template fails to render for a recipient without attributes (render text: template: text:1:14: executing \"text\" at <.Attributes.last_order_at.Year>: nil pointer evaluating interface {}.Year): " +
@@ -157,6 +170,11 @@ func TestCheckWarnings(t *testing.T) {
 		{"parts the channel does not send", Parts{Subject: "s", Text: "t", HTML: "<p>h</p>"}, SMS, []string{
 			"subject is set, but SMS channels do not send it: remove it or use another channel",
 			"html is set, but SMS channels do not send it: remove it or use another channel",
+		}},
+		{"parts a webhook does not send", Parts{Subject: "s", Text: "t", HTML: "<p>h</p>", Payload: "{}"}, Webhook, []string{
+			"subject is set, but Webhook channels do not send it: remove it or use another channel",
+			"text is set, but Webhook channels do not send it: remove it or use another channel",
+			"html is set, but Webhook channels do not send it: remove it or use another channel",
 		}},
 		{"dynamic attribute", Parts{Text: `{{ with .Attributes.key }}{{ index $.Attributes . }}{{ end }}`}, Push, []string{
 			"text template reads attributes whose names are only known when it renders (text:1:29: index $.Attributes .): they cannot be checked against the DataSources",

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	htmltemplate "html/template"
 	"math"
 	"net/url"
 	"reflect"
@@ -22,7 +23,7 @@ const (
 )
 
 // dataHelpers need the recipient's Data; rewrite passes it to them as their first argument.
-var dataHelpers = map[string]bool{"localDate": true, "unsubscribeURL": true, "track": true}
+var dataHelpers = map[string]bool{"localDate": true, "unsubscribeURL": true, "track": true, "openPixel": true}
 
 // funcs are the helpers templates may call. They never fail on missing values: a missing
 // attribute renders as empty, and RequiredAttributes keeps such recipients out.
@@ -47,6 +48,7 @@ var funcs = map[string]any{
 	"json":           jsonValue,
 	"unsubscribeURL": unsubscribeURL,
 	"track":          track,
+	"openPixel":      openPixel,
 	"upper":          strings.ToUpper,
 	"lower":          strings.ToLower,
 
@@ -224,6 +226,30 @@ func track(root any, target string) string {
 		return target
 	}
 	return d.LinkBuilder.ClickURL(target)
+}
+
+// pixelStyle hides the open pixel: the image is one transparent pixel already, and opacity hides
+// the frame some clients draw where they block an image. It is not display:none: an image that
+// is not displayed need not be fetched.
+const pixelStyle = "border:0;margin:0;padding:0;width:1px;height:1px;opacity:0"
+
+// openPixel returns the recipient's open-tracking pixel, an <img> whose loading records that the
+// message was displayed: {{ openPixel }} at the end of an HTML body. Without a LinkBuilder (links
+// are not configured) it renders nothing. Only an html part may call it, as Check says: in any
+// other part it would print markup.
+func openPixel(root any) (htmltemplate.HTML, error) {
+	d := dataOf(root)
+	if d == nil || d.LinkBuilder == nil {
+		return "", nil
+	}
+	src := d.LinkBuilder.OpenURL()
+	// html/template prints an HTML value as it is, so the URL is escaped here, and held to the
+	// schemes html/template would let into a src.
+	if !isWebURL(src) {
+		return "", fmt.Errorf("openPixel: the open-tracking URL %q is not an http or https URL", src)
+	}
+	return htmltemplate.HTML(`<img src="` + htmltemplate.HTMLEscapeString(src) +
+		`" width="1" height="1" alt="" style="` + pixelStyle + `">`), nil
 }
 
 func isWebURL(s string) bool {

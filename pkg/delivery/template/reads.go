@@ -60,6 +60,8 @@ type analysis struct {
 	unknownFields []located
 	// trackTargets are the constant targets passed to track.
 	trackTargets []located
+	// openPixels are the positions of the calls of openPixel.
+	openPixels []string
 }
 
 type located struct{ where, what string }
@@ -303,6 +305,8 @@ func (w *walker) call(n parse.Node, function string, args []value) value {
 				w.result.trackTargets = append(w.result.trackTargets, located{w.where(n), a.constant})
 			}
 		}
+	case "openPixel":
+		w.result.openPixels = append(w.result.openPixels, w.where(n))
 	}
 	for _, a := range args {
 		w.escape(n, a)

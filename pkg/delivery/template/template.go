@@ -1,6 +1,6 @@
 // Package template parses, checks and renders the message templates of campaigns: Go templates
 // over a recipient's profile, with helpers for Japanese honorifics, yen amounts, dates in the
-// recipient's zone and signed links.
+// recipient's zone, signed links and the open-tracking pixel.
 //
 // Each part is escaped for where it goes. HTML bodies use html/template's contextual escaping,
 // so profile values cannot inject markup. Payloads are JSON: every value a payload prints is
@@ -38,13 +38,17 @@ type Data struct {
 	TimeZone string
 	// Links holds the signed per-recipient URLs; unsubscribeURL returns Links["unsubscribe"].
 	Links map[string]string
-	// LinkBuilder signs the click-tracking links of the track helper; nil leaves links as written.
+	// LinkBuilder signs the click-tracking links of the track helper and the pixel of openPixel;
+	// nil (links are not configured) leaves links as written and renders no pixel.
 	LinkBuilder LinkBuilder
 }
 
-// LinkBuilder turns a link's target into the recipient's signed click-tracking URL.
+// LinkBuilder makes the recipient's signed tracking URLs.
 type LinkBuilder interface {
+	// ClickURL returns the link that records a click and redirects to target.
 	ClickURL(target string) string
+	// OpenURL returns the image whose loading records that the message was displayed.
+	OpenURL() string
 }
 
 // Part names one part of a message in messages and Reads.
@@ -144,8 +148,8 @@ func parseError(name Part, err error) error {
 
 // Render renders the message for one recipient.
 func (m *Message) Render(d Data) (Rendered, error) {
-	// Helpers that need the recipient (localDate's zone, unsubscribeURL, track) receive the
-	// data as $; a pointer passes it to them without copying.
+	// Helpers that need the recipient (localDate's zone, unsubscribeURL, track, openPixel)
+	// receive the data as $; a pointer passes it to them without copying.
 	data := &d
 	var r Rendered
 	var err error

@@ -276,9 +276,18 @@ func TestYenInATemplate(t *testing.T) {
 	}
 }
 
+// prefixBuilder makes a click link by prepending itself to the target, and an open pixel at
+// itself followed by open.gif.
 type prefixBuilder string
 
 func (p prefixBuilder) ClickURL(target string) string { return string(p) + target }
+func (p prefixBuilder) OpenURL() string               { return string(p) + "open.gif" }
+
+// pixelBuilder makes an open pixel at the URL it is.
+type pixelBuilder string
+
+func (p pixelBuilder) ClickURL(target string) string { return target }
+func (p pixelBuilder) OpenURL() string               { return string(p) }
 
 func TestLinks(t *testing.T) {
 	source := `{{ unsubscribeURL }} {{ track "https://shop.example.co.jp/sale?a=1" }} {{ track "mailto:support@example.co.jp" }} {{ printf "%s" unsubscribeURL }}`
@@ -300,6 +309,46 @@ func TestLinks(t *testing.T) {
 				t.Fatalf("text = %q, want %q", got.Text, tt.want)
 			}
 		})
+	}
+}
+
+func TestOpenPixel(t *testing.T) {
+	const style = `style="border:0;margin:0;padding:0;width:1px;height:1px;opacity:0"`
+	tests := []struct {
+		name    string
+		html    string
+		builder LinkBuilder
+		want    string
+	}{
+		{"with a link builder", `<p>本文</p>{{ openPixel }}`, pixelBuilder("https://kizuna.example/shop/o/AQID.gif"),
+			`<p>本文</p><img src="https://kizuna.example/shop/o/AQID.gif" width="1" height="1" alt="" ` + style + `>`},
+		{"without links", `<p>本文</p>{{ openPixel }}`, nil, `<p>本文</p>`},
+		{"a URL that needs escaping", `{{ openPixel }}`, pixelBuilder(`https://kizuna.example/o/a&b"<c>'.gif`),
+			`<img src="https://kizuna.example/o/a&amp;b&#34;&lt;c&gt;&#39;.gif" width="1" height="1" alt="" ` + style + `>`},
+		// In an attribute, html/template prints the text of HTML without its tags: nothing.
+		{"in an attribute", `<p title="{{ openPixel }}">x</p>`, pixelBuilder("https://kizuna.example/o/AQID.gif"), `<p title="">x</p>`},
+		{"in a defined template", `{{ define "footer" }}{{ openPixel }}{{ end }}<p>x</p>{{ template "footer" . }}`,
+			pixelBuilder("https://kizuna.example/o/AQID.gif"),
+			`<p>x</p><img src="https://kizuna.example/o/AQID.gif" width="1" height="1" alt="" ` + style + `>`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := render(t, Parts{HTML: tt.html}, Data{LinkBuilder: tt.builder})
+			if got.HTML != tt.want {
+				t.Fatalf("html = %q, want %q", got.HTML, tt.want)
+			}
+		})
+	}
+}
+
+func TestOpenPixelRefusesAURLThatIsNotWeb(t *testing.T) {
+	m, err := Parse(Parts{HTML: `{{ openPixel }}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Render(Data{LinkBuilder: pixelBuilder("javascript:alert(1)")})
+	if err == nil || !strings.Contains(err.Error(), `openPixel: the open-tracking URL "javascript:alert(1)" is not an http or https URL`) {
+		t.Fatalf("Render() = %v, want the URL refused", err)
 	}
 }
 

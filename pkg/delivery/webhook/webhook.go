@@ -6,10 +6,10 @@
 //	Idempotency-Key: <message ID>
 //	Kizuna-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
 //
-// The body is the message's payload when the campaign renders one, and otherwise this envelope:
-//
-//	{"id": "<message ID>", "metadata": {"namespace": …, "campaign": …, "run": …, "step": …,
-//	 "variant": …, "profileID": …}, "to": …, "subject": …, "text": …}
+// The body is the message's payload, the JSON document the campaign's payload template renders,
+// byte for byte: the receiver decides its shape, and the template writes it. A message without
+// a payload is refused without a request (a Campaign whose Webhook template has none is not
+// Ready, so only a campaign run outside the controller can reach the sender with one).
 //
 // # Verifying a request
 //
@@ -202,15 +202,6 @@ func validHeaderName(name string) bool {
 	return true
 }
 
-// envelope is the body of a message without a payload.
-type envelope struct {
-	ID       string            `json:"id"`
-	Metadata delivery.Metadata `json:"metadata"`
-	To       string            `json:"to"`
-	Subject  string            `json:"subject"`
-	Text     string            `json:"text"`
-}
-
 // Send posts one message. It returns no provider message ID.
 func (s *Sender) Send(ctx context.Context, m *delivery.Message) (delivery.Receipt, error) {
 	if m.ID == "" {
@@ -246,19 +237,15 @@ func (s *Sender) Send(ctx context.Context, m *delivery.Message) (delivery.Receip
 	return delivery.Receipt{}, s.failure(resp)
 }
 
-// body is the payload when there is one, else the envelope.
+// body is the payload, which must be JSON.
 func (s *Sender) body(m *delivery.Message) ([]byte, error) {
-	if len(m.Payload) > 0 {
-		if !json.Valid(m.Payload) {
-			return nil, errors.New("webhook: the rendered payload is not valid JSON: fix the campaign's payload template")
-		}
-		return m.Payload, nil
+	if len(m.Payload) == 0 {
+		return nil, errors.New("webhook: the message has no payload, which a Webhook channel posts as the request's body: set payload in the campaign's template")
 	}
-	body, err := json.Marshal(envelope{ID: m.ID, Metadata: m.Metadata, To: m.To, Subject: m.Subject, Text: m.Text})
-	if err != nil {
-		return nil, fmt.Errorf("webhook: encode the message: %w", err)
+	if !json.Valid(m.Payload) {
+		return nil, errors.New("webhook: the rendered payload is not valid JSON: fix the campaign's payload template")
 	}
-	return body, nil
+	return m.Payload, nil
 }
 
 // sign returns the Kizuna-Signature value for a body sent at unix time t.

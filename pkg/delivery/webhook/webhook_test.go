@@ -170,12 +170,12 @@ func newSender(t *testing.T, url string, clock *clocktesting.FakeClock, edit ...
 	return s
 }
 
+// message is a webhook message as the worker renders it: a payload, and no address, subject or
+// text, which a Webhook channel does not send.
 func message() *delivery.Message {
 	return &delivery.Message{
 		ID:      "welcome-series.r1.p-000042.s1",
-		To:      "crm-sync",
-		Subject: "ようこそ、山田様",
-		Text:    "絆ストアへのご登録ありがとうございます。㈱キズナ",
+		Payload: []byte(`{"event":"welcome","name":"山田 太郎","points":120,"note":"㈱キズナ"}`),
 		Metadata: delivery.Metadata{
 			Namespace: "kizuna-demo", Campaign: "welcome-series", Run: "r1", Step: "s1",
 			Variant: "b", ProfileID: "p-000042",
@@ -189,7 +189,6 @@ func TestSendPostsThePayloadSigned(t *testing.T) {
 	s := newSender(t, rcv.server.URL+"/hooks/kizuna?tenant=retail", clock)
 
 	m := message()
-	m.Payload = []byte(`{"event":"welcome","name":"山田 太郎","points":120}`)
 	receipt, err := s.Send(context.Background(), m)
 	if err != nil {
 		t.Fatalf("Send: %v", err)
@@ -222,37 +221,6 @@ func TestSendPostsThePayloadSigned(t *testing.T) {
 	}
 	if ua := req.header.Get("User-Agent"); !strings.HasPrefix(ua, "kizuna/") {
 		t.Errorf("User-Agent = %q, want kizuna/<version>", ua)
-	}
-}
-
-func TestSendWithoutPayloadPostsTheEnvelope(t *testing.T) {
-	clock := clocktesting.NewFakeClock(start)
-	rcv := newReceiver(t, clock)
-	s := newSender(t, rcv.server.URL, clock)
-
-	m := message()
-	if _, err := s.Send(context.Background(), m); err != nil {
-		t.Fatalf("Send: %v", err)
-	}
-	var got struct {
-		ID       string            `json:"id"`
-		Metadata map[string]string `json:"metadata"`
-		To       string            `json:"to"`
-		Subject  string            `json:"subject"`
-		Text     string            `json:"text"`
-	}
-	if err := json.Unmarshal(rcv.received()[0].body, &got); err != nil {
-		t.Fatal(err)
-	}
-	if got.ID != m.ID || got.To != m.To || got.Subject != m.Subject || got.Text != m.Text {
-		t.Errorf("envelope = %+v, want the message's id, to, subject and text", got)
-	}
-	wantMetadata := map[string]string{
-		"namespace": "kizuna-demo", "campaign": "welcome-series", "run": "r1", "step": "s1",
-		"variant": "b", "profileID": "p-000042",
-	}
-	if fmt.Sprint(got.Metadata) != fmt.Sprint(wantMetadata) {
-		t.Errorf("metadata = %v, want %v", got.Metadata, wantMetadata)
 	}
 }
 
@@ -390,24 +358,35 @@ func TestAnswersMapToFailures(t *testing.T) {
 	}
 }
 
-func TestInvalidPayloadFailsWithoutARequest(t *testing.T) {
-	clock := clocktesting.NewFakeClock(start)
-	rcv := newReceiver(t, clock)
-	s := newSender(t, rcv.server.URL, clock)
-
-	m := message()
-	m.Payload = []byte(`{"name": "山田",}`)
-	_, err := s.Send(context.Background(), m)
-	if f := delivery.Classify(err); f.Kind != delivery.Permanent || !strings.Contains(err.Error(), "payload template") {
-		t.Errorf("Send = %v, want a permanent failure naming the payload template", err)
+// TestMessagesThatCannotBePostedFailWithoutARequest: a message without an ID, without a payload
+// (a Webhook channel sends nothing else) or with a payload that is not JSON fails for good, with
+// an error that says what to fix, and the receiver hears nothing.
+func TestMessagesThatCannotBePostedFailWithoutARequest(t *testing.T) {
+	tests := []struct {
+		name   string
+		edit   func(*delivery.Message)
+		errHas string
+	}{
+		{"invalid JSON", func(m *delivery.Message) { m.Payload = []byte(`{"name": "山田",}`) }, "fix the campaign's payload template"},
+		{"no payload, only a text", func(m *delivery.Message) { m.Payload, m.Text = nil, "ようこそ" },
+			"the message has no payload, which a Webhook channel posts as the request's body: set payload in the campaign's template"},
+		{"no ID", func(m *delivery.Message) { m.ID = "" }, "the message has no ID"},
 	}
-	m = message()
-	m.ID = ""
-	if _, err := s.Send(context.Background(), m); delivery.Classify(err).Kind != delivery.Permanent {
-		t.Errorf("Send without ID = %v, want a permanent failure", err)
-	}
-	if n := len(rcv.received()); n != 0 {
-		t.Errorf("receiver got %d requests, want none", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := clocktesting.NewFakeClock(start)
+			rcv := newReceiver(t, clock)
+			s := newSender(t, rcv.server.URL, clock)
+			m := message()
+			tt.edit(m)
+			_, err := s.Send(context.Background(), m)
+			if f := delivery.Classify(err); f.Kind != delivery.Permanent || !strings.Contains(err.Error(), tt.errHas) {
+				t.Errorf("Send = %v, want a permanent failure containing %q", err, tt.errHas)
+			}
+			if n := len(rcv.received()); n != 0 {
+				t.Errorf("receiver got %d requests, want none", n)
+			}
+		})
 	}
 }
 
