@@ -7,12 +7,9 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/store"
@@ -31,19 +28,7 @@ func TestCampaignRunsOnEvents(t *testing.T) {
 	t.Cleanup(func() { testClock.SetTime(previous) })
 	testClock.SetTime(time.Now())
 
-	ds := syncedSource(t, ns)
-	create(t, resolution(ns, "customers", "crm"))
-	everyone := &cdpv1alpha1.Segment{ObjectMeta: objectMeta(ns, "everyone"), Spec: cdpv1alpha1.SegmentSpec{
-		ResolutionRef: cdpv1alpha1.LocalObjectReference{Name: "customers"},
-		Rule: cdpv1alpha1.SegmentRule{Condition: cdpv1alpha1.Condition{
-			RandomBucket: &cdpv1alpha1.RandomBucketCondition{Salt: "all", From: 0, To: 99},
-		}},
-	}}
-	create(t, everyone)
-	first := eventuallyJob(t, ns, "customers-resolve-g1-"+inputFingerprint([]*cdpv1alpha1.DataSource{ds}))
-	recordResolution(t, store.ResolutionRun{Namespace: ns, Resolution: "customers", RunID: first.Name}, crmRecords("a", "b")...)
-	finishJob(t, first, true)
-	expectEvaluated(t, everyone, 2, 2, 1)
+	publishedEveryone(t, ns, "a", "b")
 
 	channel := &cdpv1alpha1.Channel{ObjectMeta: objectMeta(ns, "crm-hook"), Spec: cdpv1alpha1.ChannelSpec{
 		Type: cdpv1alpha1.ChannelWebhook,
@@ -89,25 +74,12 @@ func TestCampaignRunsOnEvents(t *testing.T) {
 	// Checks come every minute from the creation on; the first whose window, an hour before it,
 	// is not empty comes at 61 minutes.
 	due := created.Add(61 * time.Minute)
-	running := func(g Gomega) *metav1.Condition {
-		g.Expect(k8sClient.Get(t.Context(), client.ObjectKeyFromObject(camp), camp)).To(Succeed())
-		c := meta.FindStatusCondition(camp.Status.Conditions, cdpv1alpha1.ConditionRunning)
-		g.Expect(c).NotTo(BeNil())
-		return c
-	}
-	deliveryJobs := func() []batchv1.Job {
-		var jobs batchv1.JobList
-		if err := k8sClient.List(t.Context(), &jobs, client.InNamespace(ns), client.MatchingLabels{LabelCampaign: camp.Name}); err != nil {
-			t.Fatal(err)
-		}
-		return jobs.Items
-	}
 	// The fake clock fires no timers: a change to the Events source wakes the campaign.
 	poke := func(value string) {
 		update(t, carts, func() { carts.Labels = map[string]string{"kizuna.test/poke": value} })
 	}
 	NewWithT(t).Eventually(func(g Gomega) {
-		g.Expect(running(g).Reason).To(Equal(cdpv1alpha1.ReasonNotDelivering))
+		g.Expect(runningCondition(g, camp).Reason).To(Equal(cdpv1alpha1.ReasonNotDelivering))
 		g.Expect(camp.Status.NextRunTime).NotTo(BeNil())
 		g.Expect(camp.Status.NextRunTime.Time).To(BeTemporally("==", created.Add(time.Minute)))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
@@ -117,21 +89,21 @@ func TestCampaignRunsOnEvents(t *testing.T) {
 	testClock.SetTime(due.Add(5 * time.Second))
 	poke("1")
 	NewWithT(t).Eventually(func(g Gomega) {
-		c := running(g)
+		c := runningCondition(g, camp)
 		g.Expect(c.Reason).To(Equal(cdpv1alpha1.ReasonWaitingForEvents))
 		g.Expect(c.Message).To(ContainSubstring(sync.Name))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-	if jobs := deliveryJobs(); len(jobs) != 0 {
+	if jobs := campaignJobs(t, camp); len(jobs) != 0 {
 		t.Fatalf("%d delivery Jobs while a sync was writing, want none", len(jobs))
 	}
 
 	// The sync ends having written nothing: the check finds no event and starts no Job.
 	finishJob(t, sync, true)
 	NewWithT(t).Eventually(func(g Gomega) {
-		g.Expect(running(g).Reason).To(Equal(cdpv1alpha1.ReasonNotDelivering))
+		g.Expect(runningCondition(g, camp).Reason).To(Equal(cdpv1alpha1.ReasonNotDelivering))
 		g.Expect(camp.Status.NextRunTime.Time).To(BeTemporally("==", due.Add(time.Minute)))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-	if jobs := deliveryJobs(); len(jobs) != 0 {
+	if jobs := campaignJobs(t, camp); len(jobs) != 0 {
 		t.Fatalf("%d delivery Jobs after a check that found no event, want none", len(jobs))
 	}
 
@@ -172,11 +144,11 @@ func TestCampaignRunsOnEvents(t *testing.T) {
 		t.Errorf("payload events = %+v; want resolution customers and the property total, a Number", payload.Events)
 	}
 	NewWithT(t).Eventually(func(g Gomega) {
-		g.Expect(running(g).Reason).To(Equal(cdpv1alpha1.ReasonDelivering))
+		g.Expect(runningCondition(g, camp).Reason).To(Equal(cdpv1alpha1.ReasonDelivering))
 		g.Expect(camp.Status.LastScheduleTime).NotTo(BeNil())
 		g.Expect(camp.Status.LastScheduleTime.Time).To(BeTemporally("==", second))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-	if jobs := deliveryJobs(); len(jobs) != 1 {
+	if jobs := campaignJobs(t, camp); len(jobs) != 1 {
 		t.Errorf("%d delivery Jobs, want the run's one", len(jobs))
 	}
 }

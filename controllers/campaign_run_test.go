@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -24,17 +25,30 @@ import (
 	"github.com/kizuna-dev/kizuna/pkg/worker"
 )
 
-// TestCampaignRunsAsAnIndexedJobAndCountsTheLedger starts a once-triggered campaign whose time
-// has come: the controller creates one Indexed Job for the run, with a Pod per shard, the
-// channel's Secrets passed by reference (the signing key by its key, the headers Secret whole)
-// and the run in its environment. The test then does what the Job's Pods would, with that same
-// environment resolved as a kubelet resolves it, and finishes the Job: the campaign's status
-// shows the ledger's counts, which match what the webhook received with the Secret's headers.
-func TestCampaignRunsAsAnIndexedJobAndCountsTheLedger(t *testing.T) {
-	ns := newNamespace(t)
+// runningCondition reads the campaign again and returns its Running condition.
+func runningCondition(g Gomega, camp *cdpv1alpha1.Campaign) *metav1.Condition {
+	g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(camp), camp)).To(Succeed())
+	c := meta.FindStatusCondition(camp.Status.Conditions, cdpv1alpha1.ConditionRunning)
+	g.Expect(c).NotTo(BeNil())
+	return c
+}
+
+// campaignJobs lists the delivery Jobs of a campaign.
+func campaignJobs(t *testing.T, camp *cdpv1alpha1.Campaign) []batchv1.Job {
+	t.Helper()
+	var jobs batchv1.JobList
+	if err := k8sClient.List(t.Context(), &jobs, client.InNamespace(camp.Namespace), client.MatchingLabels{LabelCampaign: camp.Name}); err != nil {
+		t.Fatal(err)
+	}
+	return jobs.Items
+}
+
+// publishedEveryone publishes, through a resolution Job, a profile for each CRM customer named,
+// and returns the CRM's DataSource and the segment "everyone" of them all, once evaluated.
+func publishedEveryone(t *testing.T, ns string, customers ...string) (*cdpv1alpha1.DataSource, *cdpv1alpha1.Segment) {
+	t.Helper()
 	ds := syncedSource(t, ns)
-	idr := resolution(ns, "customers", "crm")
-	create(t, idr)
+	create(t, resolution(ns, "customers", "crm"))
 	everyone := &cdpv1alpha1.Segment{ObjectMeta: objectMeta(ns, "everyone"), Spec: cdpv1alpha1.SegmentSpec{
 		ResolutionRef: cdpv1alpha1.LocalObjectReference{Name: "customers"},
 		Rule: cdpv1alpha1.SegmentRule{Condition: cdpv1alpha1.Condition{
@@ -43,9 +57,22 @@ func TestCampaignRunsAsAnIndexedJobAndCountsTheLedger(t *testing.T) {
 	}}
 	create(t, everyone)
 	first := eventuallyJob(t, ns, "customers-resolve-g1-"+inputFingerprint([]*cdpv1alpha1.DataSource{ds}))
-	recordResolution(t, store.ResolutionRun{Namespace: ns, Resolution: "customers", RunID: first.Name}, crmRecords("a", "b", "c")...)
+	recordResolution(t, store.ResolutionRun{Namespace: ns, Resolution: "customers", RunID: first.Name}, crmRecords(customers...)...)
 	finishJob(t, first, true)
-	expectEvaluated(t, everyone, 3, 3, 1)
+	n := int64(len(customers))
+	expectEvaluated(t, everyone, n, n, 1)
+	return ds, everyone
+}
+
+// TestCampaignRunsAsAnIndexedJobAndCountsTheLedger starts a once-triggered campaign whose time
+// has come: the controller creates one Indexed Job for the run, with a Pod per shard, the
+// channel's Secrets passed by reference (the signing key by its key, the headers Secret whole)
+// and the run in its environment. The test then does what the Job's Pods would, with that same
+// environment resolved as a kubelet resolves it, and finishes the Job: the campaign's status
+// shows the ledger's counts, which match what the webhook received with the Secret's headers.
+func TestCampaignRunsAsAnIndexedJobAndCountsTheLedger(t *testing.T) {
+	ns := newNamespace(t)
+	publishedEveryone(t, ns, "a", "b", "c")
 
 	const apiKey = "receiver-api-key-0c4d"
 	var mu sync.Mutex

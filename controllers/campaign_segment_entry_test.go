@@ -7,10 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	batchv1 "k8s.io/api/batch/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/store"
@@ -28,19 +25,7 @@ func TestCampaignRunsOnSegmentEntry(t *testing.T) {
 	t.Cleanup(func() { testClock.SetTime(previous) })
 	testClock.SetTime(time.Now())
 
-	ds := syncedSource(t, ns)
-	create(t, resolution(ns, "customers", "crm"))
-	everyone := &cdpv1alpha1.Segment{ObjectMeta: objectMeta(ns, "everyone"), Spec: cdpv1alpha1.SegmentSpec{
-		ResolutionRef: cdpv1alpha1.LocalObjectReference{Name: "customers"},
-		Rule: cdpv1alpha1.SegmentRule{Condition: cdpv1alpha1.Condition{
-			RandomBucket: &cdpv1alpha1.RandomBucketCondition{Salt: "all", From: 0, To: 99},
-		}},
-	}}
-	create(t, everyone)
-	first := eventuallyJob(t, ns, "customers-resolve-g1-"+inputFingerprint([]*cdpv1alpha1.DataSource{ds}))
-	recordResolution(t, store.ResolutionRun{Namespace: ns, Resolution: "customers", RunID: first.Name}, crmRecords("a", "b", "c")...)
-	finishJob(t, first, true)
-	expectEvaluated(t, everyone, 3, 3, 1)
+	ds, everyone := publishedEveryone(t, ns, "a", "b", "c")
 	// The campaign is created in a later second than the evaluation: its creation time, kept to
 	// the second, comes after a, b and c entered.
 	evaluated := everyone.Status.LastEvaluationTime.Time
@@ -67,25 +52,12 @@ func TestCampaignRunsOnSegmentEntry(t *testing.T) {
 	eventuallyReady(t, camp, metav1.ConditionTrue, cdpv1alpha1.ReasonReady)
 
 	created := camp.CreationTimestamp.Time
-	running := func(g Gomega) *metav1.Condition {
-		g.Expect(k8sClient.Get(t.Context(), client.ObjectKeyFromObject(camp), camp)).To(Succeed())
-		c := meta.FindStatusCondition(camp.Status.Conditions, cdpv1alpha1.ConditionRunning)
-		g.Expect(c).NotTo(BeNil())
-		return c
-	}
-	deliveryJobs := func() []batchv1.Job {
-		var jobs batchv1.JobList
-		if err := k8sClient.List(t.Context(), &jobs, client.InNamespace(ns), client.MatchingLabels{LabelCampaign: camp.Name}); err != nil {
-			t.Fatal(err)
-		}
-		return jobs.Items
-	}
 	// The fake clock fires no timers: a change to the segment wakes the campaign.
 	poke := func(value string) {
 		update(t, everyone, func() { everyone.Labels = map[string]string{"kizuna.test/poke": value} })
 	}
 	NewWithT(t).Eventually(func(g Gomega) {
-		g.Expect(running(g).Reason).To(Equal(cdpv1alpha1.ReasonNotDelivering))
+		g.Expect(runningCondition(g, camp).Reason).To(Equal(cdpv1alpha1.ReasonNotDelivering))
 		g.Expect(camp.Status.NextRunTime).NotTo(BeNil())
 		g.Expect(camp.Status.NextRunTime.Time).To(BeTemporally("==", created.Add(15*time.Minute)))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
@@ -95,10 +67,10 @@ func TestCampaignRunsOnSegmentEntry(t *testing.T) {
 	testClock.SetTime(firstCheck.Add(5 * time.Second))
 	poke("1")
 	NewWithT(t).Eventually(func(g Gomega) {
-		g.Expect(running(g).Reason).To(Equal(cdpv1alpha1.ReasonNotDelivering))
+		g.Expect(runningCondition(g, camp).Reason).To(Equal(cdpv1alpha1.ReasonNotDelivering))
 		g.Expect(camp.Status.NextRunTime.Time).To(BeTemporally("==", firstCheck.Add(15*time.Minute)))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-	if jobs := deliveryJobs(); len(jobs) != 0 {
+	if jobs := campaignJobs(t, camp); len(jobs) != 0 {
 		t.Fatalf("%d delivery Jobs after a check that found nobody new, want none", len(jobs))
 	}
 	if camp.Status.LastScheduleTime != nil {
@@ -139,11 +111,11 @@ func TestCampaignRunsOnSegmentEntry(t *testing.T) {
 		t.Errorf("the run's rows = %+v, %v; want one for p-d", rows, err)
 	}
 	NewWithT(t).Eventually(func(g Gomega) {
-		g.Expect(running(g).Reason).To(Equal(cdpv1alpha1.ReasonDelivering))
+		g.Expect(runningCondition(g, camp).Reason).To(Equal(cdpv1alpha1.ReasonDelivering))
 		g.Expect(camp.Status.LastScheduleTime).NotTo(BeNil())
 		g.Expect(camp.Status.LastScheduleTime.Time).To(BeTemporally("==", secondCheck))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-	if jobs := deliveryJobs(); len(jobs) != 1 {
+	if jobs := campaignJobs(t, camp); len(jobs) != 1 {
 		t.Errorf("%d delivery Jobs, want the run's one", len(jobs))
 	}
 }

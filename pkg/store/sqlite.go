@@ -346,7 +346,11 @@ func (s *sqliteSession) repeat(ctx context.Context, query string) (statement, er
 	if err != nil {
 		return nil, err
 	}
-	return &driverStatement{conn: s.conn, st: st}, nil
+	cs, ok := st.(contextStmt)
+	if !ok {
+		return nil, fmt.Errorf("the SQLite driver cannot run statements with a context")
+	}
+	return &driverStatement{conn: s.conn, st: cs}, nil
 }
 
 // closeRepeated finalizes the statements of repeat, before the database closes.
@@ -374,8 +378,14 @@ func (b *sqliteBackend) closeRepeated() {
 // driver's connection: they are the few rows of a RETURNING clause.
 type driverStatement struct {
 	conn  *sql.Conn
-	st    driver.Stmt
+	st    contextStmt
 	named []driver.NamedValue
+}
+
+// contextStmt is a driver's statement that runs with a context, as modernc.org/sqlite's do.
+type contextStmt interface {
+	driver.StmtExecContext
+	driver.StmtQueryContext
 }
 
 func (p *driverStatement) bind(args []any) ([]driver.NamedValue, error) {
@@ -395,17 +405,13 @@ func (p *driverStatement) bind(args []any) ([]driver.NamedValue, error) {
 }
 
 func (p *driverStatement) exec(ctx context.Context, args ...any) (int64, error) {
+	named, err := p.bind(args)
+	if err != nil {
+		return 0, err
+	}
 	var n int64
-	err := p.conn.Raw(func(any) error {
-		exec, ok := p.st.(driver.StmtExecContext)
-		if !ok {
-			return fmt.Errorf("the SQLite driver cannot run statements with a context")
-		}
-		named, err := p.bind(args)
-		if err != nil {
-			return err
-		}
-		res, err := exec.ExecContext(ctx, named)
+	err = p.conn.Raw(func(any) error {
+		res, err := p.st.ExecContext(ctx, named)
 		if err != nil {
 			return err
 		}
@@ -416,17 +422,13 @@ func (p *driverStatement) exec(ctx context.Context, args ...any) (int64, error) 
 }
 
 func (p *driverStatement) query(ctx context.Context, args ...any) (rows, error) {
+	named, err := p.bind(args)
+	if err != nil {
+		return nil, err
+	}
 	var out valueRows
-	err := p.conn.Raw(func(any) error {
-		query, ok := p.st.(driver.StmtQueryContext)
-		if !ok {
-			return fmt.Errorf("the SQLite driver cannot run queries with a context")
-		}
-		named, err := p.bind(args)
-		if err != nil {
-			return err
-		}
-		rs, err := query.QueryContext(ctx, named)
+	err = p.conn.Raw(func(any) error {
+		rs, err := p.st.QueryContext(ctx, named)
 		if err != nil {
 			return err
 		}

@@ -1,87 +1,24 @@
 package admission
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
-	"github.com/kizuna-dev/kizuna/test/envtest"
+	"github.com/kizuna-dev/kizuna/test/samples"
 )
-
-// sampleObjects reads every document of every file config/samples/kustomization.yaml lists, in
-// the kustomization's order.
-func sampleObjects(t *testing.T) []*unstructured.Unstructured {
-	t.Helper()
-	dir := filepath.Join(envtest.RepoRoot(), "config", "samples")
-	raw, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
-	if err != nil {
-		t.Fatalf("read the samples' kustomization: %v", err)
-	}
-	var kustomization struct {
-		Resources []string `json:"resources"`
-	}
-	if err := yaml.Unmarshal(raw, &kustomization); err != nil {
-		t.Fatalf("parse the samples' kustomization: %v", err)
-	}
-	if len(kustomization.Resources) == 0 {
-		t.Fatal("config/samples/kustomization.yaml lists no resources")
-	}
-	var objects []*unstructured.Unstructured
-	for _, file := range kustomization.Resources {
-		content, err := os.ReadFile(filepath.Join(dir, file))
-		if err != nil {
-			t.Fatalf("read sample %s: %v", file, err)
-		}
-		reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(content)))
-		documents := 0
-		for {
-			doc, err := reader.Read()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("split sample %s into documents: %v", file, err)
-			}
-			var content map[string]any
-			if err := yaml.Unmarshal(doc, &content); err != nil {
-				t.Fatalf("parse a document of sample %s: %v", file, err)
-			}
-			if len(content) == 0 {
-				continue // only comments or an empty document
-			}
-			obj := &unstructured.Unstructured{Object: content}
-			if obj.GetNamespace() != "" {
-				t.Errorf("sample %s: %s %s sets namespace %q; samples must be applicable to any namespace",
-					file, obj.GetKind(), obj.GetName(), obj.GetNamespace())
-			}
-			objects = append(objects, obj)
-			documents++
-		}
-		if documents == 0 {
-			t.Errorf("sample %s holds no objects", file)
-		}
-	}
-	return objects
-}
 
 // TestSamplesAreAccepted creates every sample in a fresh namespace. The samples also serve as the
 // valid baseline the invalid cases are variations of.
 func TestSamplesAreAccepted(t *testing.T) {
 	ns := newNamespace(t)
 	kinds := map[string]int{}
-	for _, obj := range sampleObjects(t) {
+	for _, obj := range samples.Load(t) {
 		obj.SetNamespace(ns)
 		// Strict: a misspelt field would otherwise be dropped with only a warning.
 		if err := k8s.Create(context.Background(), obj, client.FieldValidation("Strict")); err != nil {
@@ -104,7 +41,7 @@ func TestSamplesReferenceOnlyWhatTheyDeclare(t *testing.T) {
 	declared := map[string]bool{} // "Kind/name"
 	keys := map[string]bool{}     // "Kind/name/key" for Secrets and ConfigMaps
 	var refs []reference
-	for _, obj := range sampleObjects(t) {
+	for _, obj := range samples.Load(t) {
 		declared[obj.GetKind()+"/"+obj.GetName()] = true
 		for _, field := range []string{"data", "stringData", "binaryData"} {
 			values, _, _ := unstructured.NestedMap(obj.Object, field)

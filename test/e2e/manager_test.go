@@ -7,6 +7,8 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kizuna-dev/kizuna/test/samples"
 )
 
 // TestSamplesBecomeReady applies config/samples and waits until the manager, running as a process
@@ -14,7 +16,7 @@ import (
 func TestSamplesBecomeReady(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	objects := sampleObjects(t)
+	objects := samples.Load(t)
 	for _, u := range objects {
 		u.SetNamespace(ns)
 		if err := k8s.Create(context.Background(), u); err != nil {
