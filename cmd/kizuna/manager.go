@@ -159,7 +159,7 @@ func addLinkServer(mgr ctrl.Manager, st store.Store, opts managerOptions) error 
 		return fmt.Errorf("--links-bind-address needs --link-base-url and --link-secret: the links served are those the workers sign")
 	}
 	reader := mgr.GetAPIReader()
-	handler := &linkserver.Server{Store: st, BaseURL: opts.workers.LinkBaseURL,
+	handler := &linkserver.Server{Store: st, BaseURL: opts.workers.LinkBaseURL, Log: ctrl.Log.WithName("links"),
 		Key: func(ctx context.Context, namespace string) ([]byte, error) {
 			var secret corev1.Secret
 			if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: opts.workers.LinkSecret}, &secret); err != nil {

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
+
 	"github.com/kizuna-dev/kizuna/pkg/delivery/links"
 	"github.com/kizuna-dev/kizuna/pkg/store"
 )
@@ -31,6 +33,8 @@ type Server struct {
 	Now func() time.Time
 	// KeyTTL is how long a namespace's key is used before it is read again. Defaults to a minute.
 	KeyTTL time.Duration
+	// Log receives the opens and clicks that could not be recorded.
+	Log logr.Logger
 
 	mu       sync.Mutex
 	handlers map[string]cachedHandler
@@ -115,13 +119,18 @@ func (s *Server) handler(ctx context.Context, namespace string) (http.Handler, e
 
 // recordEngagement records an open or a click of the message of c as an event, so that a
 // segment can select who opened a campaign or clicked in it. The namespace is the URL's, whose
-// key verified the link.
+// key verified the link. A store that cannot record it is logged, not answered: the customer
+// still reaches the page (or the pixel loads), since a tracked link must never break while the
+// database is away; the event is lost.
 func (s *Server) recordEngagement(ctx context.Context, namespace string, c links.Claims, eventType, target string) error {
 	_, err := s.Store.RecordEngagements(ctx, []store.Engagement{{
 		Namespace: namespace, Campaign: c.Campaign, Run: c.Run, ProfileID: c.ProfileID, Step: c.Step,
 		Type: eventType, ChannelType: c.ChannelType, URL: target, At: s.now(),
 	}})
-	return err
+	if err != nil {
+		s.Log.Error(err, "record an engagement", "namespace", namespace, "campaign", c.Campaign, "type", eventType)
+	}
+	return nil
 }
 
 func (s *Server) now() time.Time {

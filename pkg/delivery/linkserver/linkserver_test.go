@@ -256,3 +256,33 @@ func sendWelcome(t *testing.T, st store.Store, sentAt time.Time) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A click while the store cannot record it still takes the customer to the page: the event is
+// lost, not the visit.
+func TestAClickRedirectsWhenTheStoreIsAway(t *testing.T) {
+	st, err := store.Open(t.Context(), "sqlite:"+filepath.Join(t.TempDir(), "kizuna.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Close()
+	key := []byte(strings.Repeat("s", 32))
+	srv := httptest.NewServer(&Server{Store: st, BaseURL: "https://kizuna.example.jp",
+		Key: func(context.Context, string) ([]byte, error) { return key, nil }})
+	defer srv.Close()
+	signer, err := links.NewSigner(NamespaceBaseURL(srv.URL, "shop"), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const page = "https://kizuna-store.example/sale"
+	claims := links.Claims{Namespace: "shop", Campaign: "welcome", Run: "r1", Step: "mail", ProfileID: "cus_1",
+		ChannelType: "SMTP", IssuedAt: time.Now()}
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirects.Get(signer.ClickURL(claims, page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != page {
+		t.Errorf("click with the store closed = %d to %q, want a redirect to %s", resp.StatusCode, resp.Header.Get("Location"), page)
+	}
+}
