@@ -259,8 +259,12 @@ func (c *conn) deliverPipelined(from, to string, msg *gomail.Msg) (string, error
 		_, _, err := text.ReadResponse(r.expect)
 		var reply *textproto.Error
 		if err != nil && !errors.As(err, &reply) {
-			// No reply: the connection's state is unknown.
+			// No reply: the connection's state is unknown. A reply that came first says more
+			// (a 421 to MAIL FROM from a server closing an idle connection: Send dials again).
 			c.broken = true
+			if first != nil {
+				return "", first
+			}
 			return "", &stageError{r.stage, err}
 		}
 		if err != nil && first == nil {

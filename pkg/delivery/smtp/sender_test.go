@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -567,5 +568,92 @@ func TestPipelinedTransactions(t *testing.T) {
 				t.Errorf("a refused message's content was sent:\n%s", sent)
 			}
 		})
+	}
+}
+
+// A pipelining server that closes an idle pooled connection answers the next MAIL FROM with 421
+// and hangs up before the other replies: the sender dials again and the message goes out, as
+// without pipelining.
+func TestAPipelinedConnectionClosedWith421IsRedialled(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var mu sync.Mutex
+	connections, delivered := 0, 0
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			connections++
+			idle := connections == 1
+			mu.Unlock()
+			go serveSMTP(c, idle, func() { mu.Lock(); delivered++; mu.Unlock() })
+		}
+	}()
+	s := newSender(t, plainConfig(l.Addr().(*net.TCPAddr).Port))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if _, err := s.Send(ctx, simpleMessage("before-idle")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Send(ctx, simpleMessage("after-idle")); err != nil {
+		t.Fatalf("Send after a 421 from a closing connection: %v, want it sent on a new connection", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if connections != 2 || delivered != 2 {
+		t.Errorf("%d connections and %d messages delivered, want 2 and 2", connections, delivered)
+	}
+}
+
+// serveSMTP is a minimal pipelining SMTP server for one connection. When idle, it answers the
+// second MAIL FROM with 421 and closes, as a server that timed the connection out after one
+// message.
+func serveSMTP(c net.Conn, idle bool, delivered func()) {
+	defer c.Close()
+	mails := 0
+	r := bufio.NewReader(c)
+	reply := func(s string) { _, _ = io.WriteString(c, s+"\r\n") }
+	reply("220 test ESMTP")
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+		case strings.HasPrefix(cmd, "EHLO"):
+			reply("250-test\r\n250-PIPELINING\r\n250 8BITMIME")
+		case strings.HasPrefix(cmd, "MAIL") && idle && mails == 1:
+			reply("421 4.4.2 test: idle timeout, closing")
+			return
+		case strings.HasPrefix(cmd, "MAIL"):
+			mails++
+			reply("250 2.0.0 ok")
+		case strings.HasPrefix(cmd, "RCPT"), strings.HasPrefix(cmd, "RSET"):
+			reply("250 2.0.0 ok")
+		case cmd == "DATA":
+			reply("354 go ahead")
+			for {
+				data, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if data == ".\r\n" {
+					break
+				}
+			}
+			delivered()
+			reply("250 2.0.0 queued")
+		case cmd == "QUIT":
+			reply("221 bye")
+			return
+		default:
+			reply("502 5.5.2 unknown")
+		}
 	}
 }
