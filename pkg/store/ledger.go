@@ -308,9 +308,11 @@ const (
 )
 
 // claimConditions are the due rows of each claimable state, in the order a claim takes them:
-// rows whose worker died first, since they have waited longest.
+// rows whose worker died first, since they have waited longest. A worker never takes back rows of
+// its own whose lease ended: it still holds them, queued to send (a worker that restarted under
+// the same name has released them, ReleaseShard).
 var claimConditions = []string{
-	`state = 'sending' AND lease_until < ?5`,
+	`state = 'sending' AND lease_until < ?5 AND claimed_by <> ?7`,
 	`state = 'deferred' AND not_before <= ?5`,
 	`state = 'pending' AND not_before <= ?5`,
 }

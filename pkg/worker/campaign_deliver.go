@@ -138,6 +138,16 @@ func (d *Deliverer) claimAndPrepare(ctx context.Context, templates stepTemplates
 		}
 		tally.add(func(s *DeliverySummary) { s.Claimed += int64(len(batch)) })
 		sends, err := d.prepareBatch(ctx, batch, templates, w, tally)
+		if err != nil && ctx.Err() != nil {
+			// Stopped while reading the batch's recipients, before deciding any row: the rows
+			// go back to pending, as those in the queues do.
+			for i := range batch {
+				out := d.outcome(&batch[i], d.Now())
+				out.State, out.NotBefore = store.DeliveryPending, out.At
+				w.add(out, nil)
+			}
+			return nil
+		}
 		if err != nil {
 			// The batch's rows stay claimed: a later run of the shard releases them.
 			return err
@@ -512,6 +522,12 @@ func (d *Deliverer) startSenders(ctx context.Context, cancel context.CancelCause
 						continue
 					}
 					kind := d.sendOne(ctx, s, w)
+					if err := w.err(); err != nil {
+						// An outcome could not be recorded: sending more would send messages the
+						// ledger cannot account for, so the run stops, and the rows not sent
+						// are sent again after their lease.
+						cancel(err)
+					}
 					tally.add(func(sum *DeliverySummary) {
 						switch kind {
 						case store.DeliverySent:

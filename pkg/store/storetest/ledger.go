@@ -343,7 +343,7 @@ var deliveryTests = []test{
 		slices.Sort(all)
 		mustEqual(t, "claimed", all, rowKeys(deliveries(t, s, "r1")))
 	}},
-	{"an expired lease is claimed again and the old worker's late outcome is not applied", func(t *testing.T, open func(t *testing.T) store.Store) {
+	{"an expired lease is claimed again by another worker, and the old worker's late outcome is not applied", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		plan(t, s, deliveryRun("r1", 1), planned("p1", "day-1", 0), planned("p2", "day-1", 0))
 		first := claim(t, s, "r1", "old", 0, 10, time.Minute, t0)
@@ -352,6 +352,10 @@ var deliveryTests = []test{
 		}
 		if during := claim(t, s, "r1", "new", 0, 10, time.Minute, t0.Add(time.Minute-time.Microsecond)); len(during) != 0 {
 			t.Errorf("a claim during the lease took %v", rowKeys(during))
+		}
+		// The worker that holds them still has them queued: it does not take them twice.
+		if own := claim(t, s, "r1", "old", 0, 10, time.Minute, t0.Add(time.Minute+time.Microsecond)); len(own) != 0 {
+			t.Errorf("the old worker claimed its own rows again after their lease: %v", rowKeys(own))
 		}
 		second := claim(t, s, "r1", "new", 0, 10, time.Minute, t0.Add(time.Minute+time.Microsecond))
 		mustEqual(t, "claim after the lease", rowStates(second), []string{"p1/day-1 sending 2 new", "p2/day-1 sending 2 new"})
