@@ -108,6 +108,7 @@ type EmailAddress struct {
 }
 
 // WebhookChannel posts a JSON payload per message.
+// +kubebuilder:validation:XValidation:rule="!has(self.headersSecretRef) || self.headersSecretRef.name != self.signingSecretRef.name",message="headersSecretRef must name another Secret than signingSecretRef: every key of it is sent as a header, the signing key included"
 type WebhookChannel struct {
 	// URL the payload is posted to. Put no credentials in it.
 	// +kubebuilder:validation:MaxLength=2048

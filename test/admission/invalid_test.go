@@ -1406,6 +1406,23 @@ spec:
 		message: "url must not contain credentials: use signingSecretRef or headersSecretRef",
 	},
 	{
+		name: "Channel webhook headers from the signing key's Secret",
+		manifest: `
+kind: Channel
+spec:
+  type: Webhook
+  webhook:
+    url: https://hooks.example.com/messages
+    signingSecretRef:
+      name: crm-webhook
+      key: signingKey
+    headersSecretRef:
+      name: crm-webhook
+`,
+		field:   "spec.webhook",
+		message: "headersSecretRef must name another Secret than signingSecretRef",
+	},
+	{
 		name: "Channel webhook url without a scheme",
 		manifest: `
 kind: Channel
