@@ -298,8 +298,17 @@ func (s *sqliteSession) closeStmts() {
 func (s *sqliteSession) release() {
 	ctx := context.Background()
 	if err := s.rollback(ctx); err != nil {
-		// A connection whose state is unknown must not serve the next sync.
-		_ = s.conn.Raw(func(any) error { return driver.ErrBadConn })
+		// A connection whose state is unknown must not serve the next sync. Its prepared
+		// statements are finalized first, or SQLite would keep the closed connection open.
+		_ = s.conn.Raw(func(dc any) error {
+			if b := s.backend; b.repeatedOn == dc {
+				for _, st := range b.repeated {
+					_ = st.Close()
+				}
+				b.repeated, b.repeatedOn = nil, nil
+			}
+			return driver.ErrBadConn
+		})
 	}
 	_ = s.conn.Close()
 }

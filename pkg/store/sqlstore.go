@@ -67,8 +67,9 @@ type directInserter interface {
 	insertRecords(ctx context.Context, namespace, source string, rows []stagedRecord, at any) error
 }
 
-// repeater is a session that prepares a statement once to run it many times in its
-// transaction; the statement is closed when the transaction ends.
+// repeater is a session that prepares a statement once to run it many times, in this
+// transaction and the next ones on the same connection; the statement lives as long as the
+// connection.
 type repeater interface {
 	repeat(ctx context.Context, query string) (statement, error)
 }
