@@ -135,9 +135,9 @@ func TestCampaignRunsOnEvents(t *testing.T) {
 	}
 	r := payload.Run
 	if r.Run != run || r.Trigger != worker.TriggerEvent || !r.ScheduledAt.Equal(second) || !r.ReceivedAfter.Equal(created) ||
-		!r.ReceivedThrough.Equal(second.Add(-time.Hour)) {
+		!r.ReceivedThrough.Equal(second.Add(-time.Hour-worker.EventSettle)) {
 		t.Errorf("payload run = %+v; want run %s of trigger event at %v, for events received in (%v, %v]",
-			r, run, second, created, second.Add(-time.Hour))
+			r, run, second, created, second.Add(-time.Hour-worker.EventSettle))
 	}
 	if payload.Events == nil || payload.Events.IdentityResolution == nil || payload.Events.IdentityResolution.Name != "customers" ||
 		payload.Events.Properties["total"] != cdpv1alpha1.AttributeNumber {

@@ -65,6 +65,13 @@ func eventPerformers(ctx context.Context, st store.Store, p *CampaignPayload) (m
 	return performed, nil
 }
 
+// EventSettle is how long before a check a run's window ends, besides the trigger's delay. An
+// event is stamped with its receipt time before its transaction commits (a delivery's outcome,
+// a click): one stamped just before a check could commit just after the run read its window, and
+// the next window starts after it. Ending each window a few seconds early loses nothing, since
+// the next one starts where it ended; the events are only read a check later.
+const EventSettle = 5 * time.Second
+
 // EventWindow returns the window of receipt of an event run due at due: the events received
 // after the window of the previous run (due at previous; zero when there was none) and after
 // since, up to the trigger's delay before due. A run thus reads the audience once the delay
@@ -72,10 +79,10 @@ func eventPerformers(ctx context.Context, st store.Store, p *CampaignPayload) (m
 // excluded segment, and every row of a run comes due together. The window is empty (through
 // not after after) while the first delay has not passed.
 func EventWindow(e *cdpv1alpha1.EventTrigger, since, previous, due time.Time) (after, through time.Time) {
-	var delay time.Duration
+	delay := EventSettle
 	if e.Delay != nil {
 		if d, err := e.Delay.Parse(); err == nil {
-			delay = d
+			delay += d
 		}
 	}
 	after = since

@@ -244,14 +244,15 @@ func TestEventWindow(t *testing.T) {
 		since, previous, due   time.Time
 		wantAfter, wantThrough time.Time
 	}{
-		{"the first run without a delay", nil, t0, t0, t0.Add(time.Minute), t0, t0.Add(time.Minute)},
+		{"the first run without a delay ends its window a moment before the check", nil, t0, t0, t0.Add(time.Minute),
+			t0, t0.Add(time.Minute - EventSettle)},
 		{"the next run starts where the previous ended", nil, t0, t0.Add(time.Minute), t0.Add(2 * time.Minute),
-			t0.Add(time.Minute), t0.Add(2 * time.Minute)},
+			t0.Add(time.Minute - EventSettle), t0.Add(2*time.Minute - EventSettle)},
 		{"a delay moves the window back", hour, t0, t0.Add(90 * time.Minute), t0.Add(91 * time.Minute),
-			t0.Add(30 * time.Minute), t0.Add(31 * time.Minute)},
-		{"but not before the campaign", hour, t0, t0, t0.Add(61 * time.Minute), t0, t0.Add(time.Minute)},
-		{"empty until the delay has passed", hour, t0, t0, t0.Add(time.Minute), t0, t0.Add(-59 * time.Minute)},
-		{"locally, every event the first time", hour, time.Time{}, time.Time{}, t0, time.Time{}, t0.Add(-time.Hour)},
+			t0.Add(30*time.Minute - EventSettle), t0.Add(31*time.Minute - EventSettle)},
+		{"but not before the campaign", hour, t0, t0, t0.Add(61 * time.Minute), t0, t0.Add(time.Minute - EventSettle)},
+		{"empty until the delay has passed", hour, t0, t0, t0.Add(time.Minute), t0, t0.Add(-59*time.Minute - EventSettle)},
+		{"locally, every event the first time", hour, time.Time{}, time.Time{}, t0, time.Time{}, t0.Add(-time.Hour - EventSettle)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			after, through := EventWindow(&cdpv1alpha1.EventTrigger{Type: "cart_abandoned", Delay: c.delay}, c.since, c.previous, c.due)
