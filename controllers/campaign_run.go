@@ -312,13 +312,17 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 		if !due.After(last) {
 			return next, nil, nil
 		}
-		entered, err := worker.ProfilesEntered(ctx, r.store, c, last)
+		from, err := worker.WindowStart(ctx, r.store, c, created)
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		entered, err := worker.ProfilesEntered(ctx, r.store, c, from)
 		if err != nil || !entered {
 			// Nobody new: no Job, and the window still starts at the previous run, so the
 			// next check finds whoever enters before it.
 			return next, nil, err
 		}
-		run.Trigger, run.ScheduledAt, run.EnteredAfter = worker.TriggerSegmentEntry, due, last
+		run.Trigger, run.ScheduledAt, run.EnteredAfter = worker.TriggerSegmentEntry, due, from
 	case trigger.Event != nil:
 		every, err := trigger.Event.CheckEvery.Parse()
 		if err != nil || every <= 0 {
@@ -330,7 +334,11 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 		if !due.After(last) {
 			return next, nil, nil
 		}
-		after, through := worker.EventWindow(trigger.Event, created, last, due)
+		from, err := worker.WindowStart(ctx, r.store, c, created)
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		after, through := worker.EventWindow(trigger.Event, created, from, due)
 		if !through.After(after) {
 			return next, nil, nil // the first check comes before the delay has passed
 		}

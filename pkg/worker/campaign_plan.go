@@ -168,6 +168,27 @@ func audience(ctx context.Context, st store.Store, p *CampaignPayload) ([]string
 	return ids, nil
 }
 
+// WindowStart is where the window of a campaign's next segment-entry or event run starts: the
+// time of the latest run the store has planned, or since (the campaign's creation) when it has
+// planned none. A run whose Job failed before it planned (the store out of reach for every
+// retry) thus leaves its window to the next run, which reads it whole instead of losing it; the
+// next run's planning leaves out whom an earlier run reached, so nobody gets two messages.
+func WindowStart(ctx context.Context, st store.Store, camp *cdpv1alpha1.Campaign, since time.Time) (time.Time, error) {
+	// The newest runs come first; a handful holds the latest planned one unless as many Jobs in a
+	// row failed, and then the window reaches back to the creation, which loses nothing either.
+	runs, err := st.DeliveryRuns(ctx, camp.Namespace, camp.Name, 16)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the campaign's runs: %w", err)
+	}
+	start := since
+	for _, r := range runs {
+		if !r.PlannedAt.IsZero() && r.ScheduledAt.After(start) {
+			start = r.ScheduledAt
+		}
+	}
+	return start, nil
+}
+
 // ProfilesEntered tells whether any profile entered one of the campaign's included segments
 // after after, counting entries as a segment-entry run does (see audience), though not whether
 // those who entered are still members or excluded: the manager asks it before it starts a run,

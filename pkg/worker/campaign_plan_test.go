@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +67,40 @@ func TestProfilesEntered(t *testing.T) {
 						t.Errorf("ProfilesEntered(%v, after %v) = %v, %v; want %v", tc.include, tc.after, got, err, tc.want)
 					}
 				})
+			}
+		})
+	}
+}
+
+// The window of the next run starts at the latest run the store planned, not at the latest Job:
+// a run whose Job failed before planning leaves its window to the next one.
+func TestWindowStart(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			st := openTestStore(t, backend)
+			camp := &cdpv1alpha1.Campaign{}
+			camp.Namespace, camp.Name = "shop", "welcome"
+			created := campaignNow.Add(-time.Hour)
+			start := func() time.Time {
+				t.Helper()
+				got, err := WindowStart(t.Context(), st, camp, created)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			if got := start(); !got.Equal(created) {
+				t.Errorf("with no run planned, the window starts at %v, want the creation %v", got, created)
+			}
+			for i, at := range []time.Time{created.Add(15 * time.Minute), created.Add(30 * time.Minute)} {
+				if _, err := st.PlanDeliveryRun(t.Context(), store.DeliveryRun{Namespace: "shop", Campaign: "welcome",
+					Run: fmt.Sprintf("r%d", i), Trigger: TriggerSegmentEntry, ScheduledAt: at, Shards: 1}, slices.Values([]store.PlannedDelivery(nil))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A third run, due at 45 minutes, failed before it planned: the store knows nothing of it.
+			if got, want := start(), created.Add(30*time.Minute); !got.Equal(want) {
+				t.Errorf("the window starts at %v, want the latest planned run's time %v", got, want)
 			}
 		})
 	}
