@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
@@ -24,9 +23,7 @@ import (
 // received since the campaign was created up to an hour before the run.
 func TestCampaignRunsOnEvents(t *testing.T) {
 	ns := newNamespace(t)
-	previous := testClock.Now()
-	t.Cleanup(func() { testClock.SetTime(previous) })
-	testClock.SetTime(time.Now())
+	clockAtNow(t)
 
 	publishedEveryone(t, ns, "a", "b")
 
@@ -125,14 +122,7 @@ func TestCampaignRunsOnEvents(t *testing.T) {
 	poke("2")
 	run := jobName(camp.Name, strconv.FormatInt(second.Unix(), 10))
 	job := eventuallyJob(t, ns, jobName(run, "run"))
-	var payload worker.CampaignPayload
-	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
-		if e.Name == worker.EnvCampaign {
-			if err := json.Unmarshal([]byte(e.Value), &payload); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	payload := jobPayload(t, job)
 	r := payload.Run
 	if r.Run != run || r.Trigger != worker.TriggerEvent || !r.ScheduledAt.Equal(second) || !r.ReceivedAfter.Equal(created) ||
 		!r.ReceivedThrough.Equal(second.Add(-time.Hour-worker.EventSettle)) {

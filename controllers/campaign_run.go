@@ -251,6 +251,18 @@ func (r *campaignReconciler) continuation(ctx context.Context, c *cdpv1alpha1.Ca
 	return earliest, nil, nil
 }
 
+// periodicCheck returns the latest check of a segment-entry or event trigger due by now, every
+// period from the campaign's creation, and the one after it.
+func periodicCheck(c *cdpv1alpha1.Campaign, every cdpv1alpha1.Duration, fallback time.Duration, now time.Time) (due, next time.Time) {
+	period, err := every.Parse()
+	if err != nil || period <= 0 {
+		period = fallback
+	}
+	created := c.CreationTimestamp.Time
+	due = created.Add(now.Sub(created).Truncate(period))
+	return due, due.Add(period)
+}
+
 // newRun returns the Job of a run that is due now, or when the next one will be.
 func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign, now time.Time, jobs []*batchv1.Job) (time.Time, *batchv1.Job, error) {
 	last := c.CreationTimestamp.Time
@@ -302,17 +314,12 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 		}
 		run.Trigger, run.ScheduledAt = worker.TriggerSchedule, due
 	case trigger.SegmentEntry != nil:
-		every, err := trigger.SegmentEntry.CheckEvery.Parse()
-		if err != nil || every <= 0 {
-			every = 15 * time.Minute
-		}
-		created := c.CreationTimestamp.Time
-		due := created.Add(now.Sub(created).Truncate(every))
-		next = due.Add(every)
+		var due time.Time
+		due, next = periodicCheck(c, trigger.SegmentEntry.CheckEvery, 15*time.Minute, now)
 		if !due.After(last) {
 			return next, nil, nil
 		}
-		from, err := worker.WindowStart(ctx, r.store, c, created)
+		from, err := worker.WindowStart(ctx, r.store, c, c.CreationTimestamp.Time)
 		if err != nil {
 			return time.Time{}, nil, err
 		}
@@ -324,16 +331,12 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 		}
 		run.Trigger, run.ScheduledAt, run.EnteredAfter = worker.TriggerSegmentEntry, due, from
 	case trigger.Event != nil:
-		every, err := trigger.Event.CheckEvery.Parse()
-		if err != nil || every <= 0 {
-			every = defaultEventCheck
-		}
-		created := c.CreationTimestamp.Time
-		due := created.Add(now.Sub(created).Truncate(every))
-		next = due.Add(every)
+		var due time.Time
+		due, next = periodicCheck(c, trigger.Event.CheckEvery, defaultEventCheck, now)
 		if !due.After(last) {
 			return next, nil, nil
 		}
+		created := c.CreationTimestamp.Time
 		from, err := worker.WindowStart(ctx, r.store, c, created)
 		if err != nil {
 			return time.Time{}, nil, err

@@ -25,6 +25,27 @@ import (
 	"github.com/kizuna-dev/kizuna/pkg/worker"
 )
 
+// clockAtNow sets the injected clock to the real time for a test, and back after it.
+func clockAtNow(t *testing.T) {
+	previous := testClock.Now()
+	t.Cleanup(func() { testClock.SetTime(previous) })
+	testClock.SetTime(time.Now())
+}
+
+// jobPayload returns the campaign payload a delivery Job passes to its Pods.
+func jobPayload(t *testing.T, job *batchv1.Job) worker.CampaignPayload {
+	t.Helper()
+	var payload worker.CampaignPayload
+	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == worker.EnvCampaign {
+			if err := json.Unmarshal([]byte(e.Value), &payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return payload
+}
+
 // runningCondition reads the campaign again and returns its Running condition.
 func runningCondition(g Gomega, camp *cdpv1alpha1.Campaign) *metav1.Condition {
 	g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(camp), camp)).To(Succeed())

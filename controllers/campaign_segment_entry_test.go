@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
@@ -21,9 +20,7 @@ import (
 // kept the window's start.
 func TestCampaignRunsOnSegmentEntry(t *testing.T) {
 	ns := newNamespace(t)
-	previous := testClock.Now()
-	t.Cleanup(func() { testClock.SetTime(previous) })
-	testClock.SetTime(time.Now())
+	clockAtNow(t)
 
 	ds, everyone := publishedEveryone(t, ns, "a", "b", "c")
 	// The campaign is created in a later second than the evaluation: its creation time, kept to
@@ -90,14 +87,7 @@ func TestCampaignRunsOnSegmentEntry(t *testing.T) {
 
 	run := jobName(camp.Name, strconv.FormatInt(secondCheck.Unix(), 10))
 	job := eventuallyJob(t, ns, jobName(run, "run"))
-	var payload worker.CampaignPayload
-	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
-		if e.Name == worker.EnvCampaign {
-			if err := json.Unmarshal([]byte(e.Value), &payload); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	payload := jobPayload(t, job)
 	r := payload.Run
 	if r.Run != run || r.Trigger != worker.TriggerSegmentEntry || !r.ScheduledAt.Equal(secondCheck) || !r.EnteredAfter.Equal(created) {
 		t.Fatalf("payload run = %+v; want run %s of trigger segmentEntry at %v, for the profiles that entered after %v",

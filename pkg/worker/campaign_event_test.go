@@ -63,15 +63,7 @@ func testEventRuns(t *testing.T, st store.Store) {
 		people[k] = []string{k + "@example.jp"}
 	}
 	syncPeople(t, st, "crm", "r1", people)
-	idr := testResolution()
-	cfg, err := ResolveConfig(idr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := Resolve(ctx, st, cfg, ResolveOptions{RunID: "g1"}); err != nil {
-		t.Fatal(err)
-	}
-	byRecord, _ := profilesByRecord(t, st)
+	idr, cfg, byRecord := resolveTestResolution(t, st)
 	profile := func(keys ...string) []string {
 		ids := make([]string, len(keys))
 		for i, k := range keys {

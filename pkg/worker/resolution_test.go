@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
+	"github.com/kizuna-dev/kizuna/pkg/resolve"
 	"github.com/kizuna-dev/kizuna/pkg/store"
 )
 
@@ -38,6 +39,22 @@ func testResolution() *cdpv1alpha1.IdentityResolution {
 	}}
 	idr.Name, idr.Namespace = "customers", "shop"
 	return idr
+}
+
+// resolveTestResolution publishes generation g1 of testResolution over what the store holds,
+// and returns the resolution, its configuration and each record's profile, by "source/key".
+func resolveTestResolution(t *testing.T, st store.Store) (*cdpv1alpha1.IdentityResolution, *resolve.Config, map[string]string) {
+	t.Helper()
+	idr := testResolution()
+	cfg, err := ResolveConfig(idr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Resolve(t.Context(), st, cfg, ResolveOptions{RunID: "g1"}); err != nil {
+		t.Fatal(err)
+	}
+	byRecord, _ := profilesByRecord(t, st)
+	return idr, cfg, byRecord
 }
 
 // profilesByRecord reads the published profile of every record, and the aliases.

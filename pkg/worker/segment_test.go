@@ -56,15 +56,7 @@ func testSegmentEntersAndExits(t *testing.T, dsn string) {
 	}
 	defer func() { _ = st.Close() }()
 	syncPeople(t, st, "crm", "r1", map[string][]string{"a": {"a@example.jp"}, "b": {"b@example.jp"}, "c": {"c@example.jp"}})
-	idr := testResolution()
-	cfg, err := ResolveConfig(idr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := Resolve(ctx, st, cfg, ResolveOptions{RunID: "g1"}); err != nil {
-		t.Fatal(err)
-	}
-	byRecord, _ := profilesByRecord(t, st)
+	_, cfg, byRecord := resolveTestResolution(t, st)
 	a, b, c := byRecord["crm/a"], byRecord["crm/b"], byRecord["crm/c"]
 
 	day := 24 * time.Hour
