@@ -152,7 +152,7 @@ func (d *Deliverer) claimAndPrepare(ctx context.Context, templates stepTemplates
 			// The batch's rows stay claimed: a later run of the shard releases them.
 			return err
 		}
-		senders.enqueue(ctx, sends, w)
+		d.enqueue(ctx, senders, sends, w)
 	}
 }
 
@@ -550,13 +550,13 @@ func (d *Deliverer) startSenders(ctx context.Context, cancel context.CancelCause
 
 // enqueue hands a batch's messages to their channels' senders; once ctx ends, the messages not
 // yet queued go back to pending.
-func (ss *senders) enqueue(ctx context.Context, sends []*pendingSend, w *outcomeWriter) {
+func (d *Deliverer) enqueue(ctx context.Context, ss *senders, sends []*pendingSend, w *outcomeWriter) {
 	for i, s := range sends {
 		select {
 		case ss.queues[s.channel] <- s:
 		case <-ctx.Done():
 			for _, rest := range sends[i:] {
-				rest.release(w)
+				d.release(rest, w)
 			}
 			return
 		}
@@ -573,14 +573,10 @@ func (ss *senders) stop() {
 
 // release returns an unsent message's row to pending, unchanged but for the attempt.
 func (d *Deliverer) release(s *pendingSend, w *outcomeWriter) {
-	s.release(w)
-	d.unrecorded.remove(s.row.ProfileID, s.capped)
-}
-
-func (s *pendingSend) release(w *outcomeWriter) {
 	out := s.out
 	out.State, out.NotBefore = store.DeliveryPending, out.At
 	w.add(out, nil)
+	d.unrecorded.remove(s.row.ProfileID, s.capped)
 }
 
 // sendOne sends one message and records its outcome; it returns the row's new state, or "" when
