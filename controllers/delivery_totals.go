@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,7 +18,7 @@ import (
 )
 
 // What a namespace delivered, in the status of its Channels and DeliveryPolicies. The store keeps
-// running totals of the ledger's outcomes per channel and state, added to as each outcome is
+// running totals of the ledger's outcomes per channel, policy and state, added to as each outcome is
 // recorded. The Campaign controller copies a run's counts into the Campaign's status as the run
 // progresses; a change of those counts wakes the Channels of the campaign's steps and the
 // DeliveryPolicies of its namespace, which read the totals again.
@@ -41,9 +42,11 @@ func refreshTotals[T client.Object](ctx context.Context, s store.Store, obj T, s
 	return ctrl.Result{RequeueAfter: totalsRefreshInterval}, nil
 }
 
-// setChannelCounts sets what a channel sent and failed to send, from its namespace's totals.
+// setChannelCounts sets what a channel sent and failed to send, and when it last sent, from its
+// namespace's totals.
 func setChannelCounts(ch *cdpv1alpha1.Channel, totals []store.DeliveryTotal) {
 	ch.Status.MessagesSent, ch.Status.MessagesFailed = 0, 0
+	var last time.Time
 	for _, t := range totals {
 		if t.Channel != ch.Name {
 			continue
@@ -51,16 +54,26 @@ func setChannelCounts(ch *cdpv1alpha1.Channel, totals []store.DeliveryTotal) {
 		switch t.State {
 		case store.DeliverySent:
 			ch.Status.MessagesSent += t.Count
+			if t.Last.After(last) {
+				last = t.Last
+			}
 		case store.DeliveryFailed:
 			ch.Status.MessagesFailed += t.Count
 		}
 	}
+	// Kept when the totals have no time: counts from before the store kept one.
+	if !last.IsZero() {
+		ch.Status.LastSendTime = &metav1.Time{Time: last}
+	}
 }
 
-// setPolicyCounts sets what caps and quiet hours held back in the namespace, over all channels.
+// setPolicyCounts sets what the policy's caps and quiet hours held back, over all channels.
 func setPolicyCounts(dp *cdpv1alpha1.DeliveryPolicy, totals []store.DeliveryTotal) {
 	dp.Status.Capped, dp.Status.Deferred = 0, 0
 	for _, t := range totals {
+		if t.Policy != dp.Name {
+			continue
+		}
 		switch t.State {
 		case store.DeliveryCapped:
 			dp.Status.Capped += t.Count
@@ -123,7 +136,8 @@ func splitCounts(obj client.Object) (counts [2]int64, rest client.Object, ok boo
 	case *cdpv1alpha1.Channel:
 		c := x.DeepCopy()
 		counts = [2]int64{c.Status.MessagesSent, c.Status.MessagesFailed}
-		c.Status.MessagesSent, c.Status.MessagesFailed = 0, 0
+		// The last send time moves with the sent count.
+		c.Status.MessagesSent, c.Status.MessagesFailed, c.Status.LastSendTime = 0, 0, nil
 		rest = c
 	case *cdpv1alpha1.DeliveryPolicy:
 		c := x.DeepCopy()

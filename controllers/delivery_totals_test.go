@@ -17,9 +17,9 @@ import (
 
 // TestChannelsAndPoliciesCountTheNamespaceDeliveries records a campaign's outcomes in the ledger
 // as its delivery Pods would. Once the Campaign's status shows them, the Channels of its steps
-// count what each sent and failed to send, and every DeliveryPolicy of the namespace what caps
-// and quiet hours held back through any channel. More outcomes move the counts on as soon as the
-// Campaign's status changes again, well before the periodic refresh.
+// count what each sent and failed to send and show when each last sent, and each DeliveryPolicy
+// what its own caps and quiet hours held back through any channel. More outcomes move the counts
+// on as soon as the Campaign's status changes again, well before the periodic refresh.
 func TestChannelsAndPoliciesCountTheNamespaceDeliveries(t *testing.T) {
 	ns := newNamespace(t)
 	email, backup := smtpChannel(ns, "email"), smtpChannel(ns, "backup")
@@ -52,7 +52,7 @@ func TestChannelsAndPoliciesCountTheNamespaceDeliveries(t *testing.T) {
 	}
 
 	first := testClock.Now()
-	deliverRun(t, ns, "welcome", "welcome-1", first,
+	deliverRun(t, ns, "welcome", "welcome-1", "default", first,
 		delivered{"p1", "email", store.DeliverySent},
 		delivered{"p2", "email", store.DeliverySent},
 		delivered{"p3", "email", store.DeliveryFailed},
@@ -63,14 +63,14 @@ func TestChannelsAndPoliciesCountTheNamespaceDeliveries(t *testing.T) {
 	pokeCampaign("ご登録ありがとうございます!")
 	expectCampaignTotals(cdpv1alpha1.DeliveryCounts{Targeted: 7, Sent: 3, Failed: 1, Capped: 1, Deferred: 1, Suppressed: 1})
 	expectDeliveryCounts(t, ns,
-		map[string]channelCounts{"email": {sent: 2, failed: 1}, "backup": {sent: 1}},
-		map[string]policyCounts{"default": {capped: 1, deferred: 1}, "transactional": {capped: 1, deferred: 1}})
+		map[string]channelCounts{"email": {sent: 2, failed: 1, last: first.Unix()}, "backup": {sent: 1, last: first.Unix()}},
+		map[string]policyCounts{"default": {capped: 1, deferred: 1}, "transactional": {}})
 
-	// An hour later the deferred message goes out, and a second run delivers through the backup
-	// channel.
+	// An hour later the deferred message goes out, and a second run, under the other policy,
+	// delivers through the backup channel two minutes after that.
 	second := first.Add(time.Hour)
-	recordOutcomes(t, ns, "welcome", "welcome-1", second, delivered{"p6", "email", store.DeliverySent})
-	deliverRun(t, ns, "welcome", "welcome-2", second,
+	recordOutcomes(t, ns, "welcome", "welcome-1", "default", second, delivered{"p6", "email", store.DeliverySent})
+	deliverRun(t, ns, "welcome", "welcome-2", "transactional", second.Add(2*time.Minute),
 		delivered{"p8", "backup", store.DeliverySent},
 		delivered{"p9", "backup", store.DeliveryCapped},
 		delivered{"p10", "backup", store.DeliveryDeferred},
@@ -78,11 +78,20 @@ func TestChannelsAndPoliciesCountTheNamespaceDeliveries(t *testing.T) {
 	pokeCampaign("ご登録ありがとうございます。")
 	expectCampaignTotals(cdpv1alpha1.DeliveryCounts{Targeted: 11, Sent: 5, Failed: 2, Capped: 2, Deferred: 1, Suppressed: 1})
 	expectDeliveryCounts(t, ns,
-		map[string]channelCounts{"email": {sent: 3, failed: 1}, "backup": {sent: 2, failed: 1}},
-		map[string]policyCounts{"default": {capped: 2, deferred: 2}, "transactional": {capped: 2, deferred: 2}})
+		map[string]channelCounts{"email": {sent: 3, failed: 1, last: second.Unix()}, "backup": {sent: 2, failed: 1, last: second.Add(2 * time.Minute).Unix()}},
+		map[string]policyCounts{"default": {capped: 1, deferred: 1}, "transactional": {capped: 1, deferred: 1}})
 }
 
-type channelCounts struct{ sent, failed int64 }
+// channelCounts are a Channel's counts, and its last send time in Unix seconds (0 for none).
+type channelCounts struct{ sent, failed, last int64 }
+
+func countsOfChannel(ch *cdpv1alpha1.Channel) channelCounts {
+	c := channelCounts{sent: ch.Status.MessagesSent, failed: ch.Status.MessagesFailed}
+	if ch.Status.LastSendTime != nil {
+		c.last = ch.Status.LastSendTime.Unix()
+	}
+	return c
+}
 
 type policyCounts struct{ capped, deferred int64 }
 
@@ -93,7 +102,7 @@ func expectDeliveryCounts(t *testing.T, ns string, channels map[string]channelCo
 		for name, want := range channels {
 			var ch cdpv1alpha1.Channel
 			g.Expect(k8sClient.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &ch)).To(Succeed())
-			g.Expect(channelCounts{ch.Status.MessagesSent, ch.Status.MessagesFailed}).To(Equal(want), "channel %s", name)
+			g.Expect(countsOfChannel(&ch)).To(Equal(want), "channel %s", name)
 		}
 		for name, want := range policies {
 			var dp cdpv1alpha1.DeliveryPolicy
@@ -111,8 +120,8 @@ type delivered struct {
 }
 
 // deliverRun plans a run of step "welcome" of a campaign for the profiles of outcomes, and
-// records their outcomes, as the first delivery Pod of the run would.
-func deliverRun(t *testing.T, ns, campaign, run string, at time.Time, outcomes ...delivered) {
+// records their outcomes under a DeliveryPolicy, as the first delivery Pod of the run would.
+func deliverRun(t *testing.T, ns, campaign, run, policy string, at time.Time, outcomes ...delivered) {
 	t.Helper()
 	rows := make([]store.PlannedDelivery, 0, len(outcomes))
 	for _, o := range outcomes {
@@ -124,12 +133,13 @@ func deliverRun(t *testing.T, ns, campaign, run string, at time.Time, outcomes .
 	if err != nil {
 		t.Fatalf("plan run %s: %v", run, err)
 	}
-	recordOutcomes(t, ns, campaign, run, at, outcomes...)
+	recordOutcomes(t, ns, campaign, run, policy, at, outcomes...)
 }
 
 // recordOutcomes claims the rows of a run that are due at a time, which must be those of
-// outcomes, and records what became of them. A deferred row is due again an hour later.
-func recordOutcomes(t *testing.T, ns, campaign, run string, at time.Time, outcomes ...delivered) {
+// outcomes, and records what became of them under a DeliveryPolicy. A deferred row is due
+// again an hour later.
+func recordOutcomes(t *testing.T, ns, campaign, run, policy string, at time.Time, outcomes ...delivered) {
 	t.Helper()
 	const worker = "welcome-pod-0"
 	claimed, err := testStore.ClaimDeliveries(t.Context(), store.Claim{
@@ -152,7 +162,7 @@ func recordOutcomes(t *testing.T, ns, campaign, run string, at time.Time, outcom
 			t.Fatalf("claimed the row of %s, which the test does not deliver", row.ProfileID)
 		}
 		out := store.Outcome{Namespace: ns, Campaign: campaign, Run: run, ProfileID: row.ProfileID, Step: row.Step,
-			Worker: worker, State: o.state, At: at}
+			Worker: worker, Policy: policy, State: o.state, At: at}
 		if o.channel != "" {
 			out.Channel, out.ChannelType, out.Address = o.channel, string(cdpv1alpha1.ChannelSMTP), row.ProfileID+"@example.co.jp"
 		}
@@ -167,43 +177,54 @@ func recordOutcomes(t *testing.T, ns, campaign, run string, at time.Time, outcom
 }
 
 func TestSetDeliveryCounts(t *testing.T) {
+	t1 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	t2 := t1.Add(time.Hour)
 	totals := []store.DeliveryTotal{
-		{Channel: "", State: store.DeliverySuppressed, Count: 4},
-		{Channel: "", State: store.DeliveryCapped, Count: 1},
-		{Channel: "backup", State: store.DeliveryDeferred, Count: 1},
-		{Channel: "backup", State: store.DeliverySuppressed, Count: 9},
-		{Channel: "email", State: store.DeliveryCapped, Count: 3},
-		{Channel: "email", State: store.DeliveryDeferred, Count: 7},
-		{Channel: "email", State: store.DeliveryFailed, Count: 2},
-		{Channel: "email", State: store.DeliverySent, Count: 5},
-		{Channel: "email-jp", State: store.DeliverySent, Count: 11},
+		{Channel: "", Policy: "default", State: store.DeliverySuppressed, Count: 4},
+		{Channel: "", Policy: "default", State: store.DeliveryCapped, Count: 1},
+		{Channel: "backup", Policy: "default", State: store.DeliveryDeferred, Count: 1},
+		{Channel: "backup", Policy: "default", State: store.DeliverySuppressed, Count: 9},
+		{Channel: "email", Policy: "", State: store.DeliverySent, Count: 6},
+		{Channel: "email", Policy: "default", State: store.DeliveryCapped, Count: 3},
+		{Channel: "email", Policy: "default", State: store.DeliveryDeferred, Count: 7},
+		{Channel: "email", Policy: "default", State: store.DeliveryFailed, Count: 2, Last: t2.Add(time.Hour)},
+		{Channel: "email", Policy: "default", State: store.DeliverySent, Count: 5, Last: t2},
+		{Channel: "email", Policy: "strict", State: store.DeliveryCapped, Count: 20},
+		{Channel: "email", Policy: "strict", State: store.DeliverySent, Count: 1, Last: t1},
+		{Channel: "email-jp", Policy: "default", State: store.DeliverySent, Count: 11},
 	}
 	channels := []struct {
 		name string
 		want channelCounts
 	}{
-		{"email", channelCounts{sent: 5, failed: 2}},
-		{"email-jp", channelCounts{sent: 11}},
-		{"backup", channelCounts{}},
+		// Over every policy, and the counts from before policies were kept; the last send is
+		// the latest sent, not the latest failure.
+		{"email", channelCounts{sent: 12, failed: 2, last: t2.Unix()}},
+		// No time kept: the one the status had stays.
+		{"email-jp", channelCounts{sent: 11, last: 99}},
+		{"backup", channelCounts{last: 99}},
 		// The store counts nothing for it: counts from before are dropped.
-		{"unused", channelCounts{}},
+		{"unused", channelCounts{last: 99}},
 	}
 	for _, tt := range channels {
 		t.Run("channel "+tt.name, func(t *testing.T) {
 			ch := &cdpv1alpha1.Channel{ObjectMeta: metav1.ObjectMeta{Name: tt.name}}
 			ch.Status.MessagesSent, ch.Status.MessagesFailed = 100, 100
+			ch.Status.LastSendTime = &metav1.Time{Time: time.Unix(99, 0)}
 			setChannelCounts(ch, totals)
-			if got := (channelCounts{ch.Status.MessagesSent, ch.Status.MessagesFailed}); got != tt.want {
+			if got := countsOfChannel(ch); got != tt.want {
 				t.Errorf("counts = %+v, want %+v", got, tt.want)
 			}
 		})
 	}
 
-	dp := &cdpv1alpha1.DeliveryPolicy{}
-	dp.Status.Capped, dp.Status.Deferred = 100, 100
-	setPolicyCounts(dp, totals)
-	if got, want := (policyCounts{dp.Status.Capped, dp.Status.Deferred}), (policyCounts{capped: 4, deferred: 8}); got != want {
-		t.Errorf("policy counts = %+v, want %+v over every channel", got, want)
+	for name, want := range map[string]policyCounts{"default": {capped: 4, deferred: 8}, "strict": {capped: 20}, "other": {}} {
+		dp := &cdpv1alpha1.DeliveryPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		dp.Status.Capped, dp.Status.Deferred = 100, 100
+		setPolicyCounts(dp, totals)
+		if got := (policyCounts{dp.Status.Capped, dp.Status.Deferred}); got != want {
+			t.Errorf("policy %s counts = %+v, want %+v over every channel", name, got, want)
+		}
 	}
 }
 
@@ -245,6 +266,9 @@ func TestOnlyCountsChanged(t *testing.T) {
 	}{
 		{"channel counts", channel(nil), channel(func(ch *cdpv1alpha1.Channel) {
 			ch.ResourceVersion, ch.Status.MessagesSent, ch.Status.MessagesFailed = "11", 4, 1
+		}), true},
+		{"channel counts and last send", channel(nil), channel(func(ch *cdpv1alpha1.Channel) {
+			ch.Status.MessagesSent, ch.Status.LastSendTime = 4, &metav1.Time{Time: time.Unix(99, 0)}
 		}), true},
 		{"policy counts", policy(1), policy(2), true},
 		{"nothing", channel(nil), channel(nil), false},

@@ -247,7 +247,7 @@ type ChannelStatus struct {
 	// +optional
 	MessagesFailed int64 `json:"messagesFailed,omitempty"`
 
-	// LastSendTime is when the channel last sent.
+	// LastSendTime is when the provider last accepted a message through this channel.
 	// +optional
 	LastSendTime *metav1.Time `json:"lastSendTime,omitempty"`
 }

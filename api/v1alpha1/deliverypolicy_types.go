@@ -175,14 +175,14 @@ type DeliveryPolicyStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 
-	// Capped counts the messages frequency caps held back in the namespace, over all campaigns,
-	// runs and channels. The store keeps these counts per namespace, not per policy: every
-	// DeliveryPolicy of a namespace shows the same.
+	// Capped counts the messages this policy's frequency caps held back, over all campaigns,
+	// runs and channels that sent under it. The count belongs to the policy's name: a
+	// DeliveryPolicy created again under the same name continues it.
 	// +optional
 	Capped int64 `json:"capped,omitempty"`
 
-	// Deferred counts the times quiet hours moved a message to a later time in the namespace
-	// (a message deferred twice counts twice), over all campaigns, runs and channels.
+	// Deferred counts the times this policy's quiet hours moved a message to a later time (a
+	// message deferred twice counts twice), over all campaigns, runs and channels.
 	// +optional
 	Deferred int64 `json:"deferred,omitempty"`
 }

@@ -47,6 +47,9 @@ type dialect struct {
 	// selectSegmentFirst runs a segment's query on its own and copies its result into the
 	// temporary table, instead of filling it with INSERT ... SELECT (see EvaluateSegment).
 	selectSegmentFirst bool
+	// lockKeys, when set, takes a transaction-level lock on each key of the array $1, in the
+	// array's order: PostgreSQL's row-free locks. SQLite, one writer at a time, needs none.
+	lockKeys string
 }
 
 var sqliteDialect = &dialect{
@@ -109,6 +112,8 @@ var postgresDialect = &dialect{
 	name:               DialectPostgres,
 	migrations:         "migrations/postgres",
 	dollarPlaceholders: true,
+	// The function scan of unnest yields the keys in the array's order.
+	lockKeys: `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`,
 	slots: strings.NewReplacer(
 		"{stage_records}", "pg_temp.kizuna_stage_records",
 		"{stage_events}", "pg_temp.kizuna_stage_events",

@@ -126,6 +126,8 @@ type Outcome struct {
 	Namespace, Campaign, Run, ProfileID, Step string
 	// Worker is the worker that claimed the row.
 	Worker string
+	// Policy is the DeliveryPolicy the run decided under, for the totals; empty when none.
+	Policy string
 	// State is DeliverySent, DeliveryDeferred, DeliverySuppressed, DeliveryCapped,
 	// DeliveryFailed, or DeliveryPending to be retried.
 	State DeliveryState
@@ -143,13 +145,18 @@ type Outcome struct {
 // MaxDeliveryErrorBytes bounds the error text kept on a row.
 const MaxDeliveryErrorBytes = 1024
 
-// DeliveryTotal is how many outcomes of one state a channel has had in a namespace, over every
-// campaign and run: sent, failed, suppressed, capped, and deferred (each deferral, so a row
-// deferred twice counts twice). Channel is empty for rows no channel could take.
+// DeliveryTotal is how many outcomes of one state a channel has had in a namespace under one
+// DeliveryPolicy, over every campaign and run: sent, failed, suppressed, capped, and deferred
+// (each deferral, so a row deferred twice counts twice). Channel is empty for rows no channel
+// could take, Policy for runs under no policy and for outcomes recorded before totals were kept
+// per policy.
 type DeliveryTotal struct {
 	Channel string
+	Policy  string
 	State   DeliveryState
 	Count   int64
+	// Last is the time of the latest outcome counted; zero for the counts from before it was kept.
+	Last time.Time
 }
 
 // DeliveryCounts counts a run's rows by state.
@@ -204,7 +211,7 @@ const (
 
 	// A worker that starts again takes back the rows of its shard that its previous process
 	// held: ?1-?4 the shard, ?5 now.
-	sqlReleaseShard = `UPDATE deliveries SET state = 'pending', lease_until = NULL, updated_at = ?5
+	sqlReleaseShard = `UPDATE deliveries SET state = 'pending', lease_until = NULL, sent_at = NULL, updated_at = ?5
 		WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state = 'sending' AND shard = ?4`
 
 	sqlNextDelivery = `SELECT min(t) FROM (
@@ -231,7 +238,7 @@ const (
 			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND shard = ?4 AND {due}
 			LIMIT ?6 {skip_locked})
 		{update_no_abort} deliveries SET state = 'sending', claimed_by = ?7, lease_until = ?8,
-			attempts = attempts + 1, updated_at = ?5
+			attempts = attempts + 1, updated_at = ?5, sent_at = NULL
 		FROM due
 		WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND profile_id = due_profile AND step = due_step
 		RETURNING ` + deliveryColumns
@@ -253,7 +260,7 @@ const (
 			not_before = COALESCE(o.column11, deliveries.not_before),
 			lease_until = NULL,
 			updated_at = o.column12,
-			sent_at = CASE WHEN o.column4 = 'sent' THEN o.column12 ELSE deliveries.sent_at END
+			sent_at = CASE WHEN o.column4 = 'sent' THEN o.column12 END
 		FROM (VALUES `
 	sqlRecordOutcomesSuffix = `) AS o
 		WHERE deliveries.namespace = ? AND deliveries.campaign = ? AND deliveries.run = ?
@@ -274,7 +281,7 @@ const (
 			not_before = COALESCE(?11, not_before),
 			lease_until = NULL,
 			updated_at = ?12,
-			sent_at = CASE WHEN ?4 = 'sent' THEN ?12 ELSE sent_at END
+			sent_at = CASE WHEN ?4 = 'sent' THEN ?12 END
 		WHERE namespace = ?13 AND campaign = ?14 AND run = ?15 AND profile_id = ?1 AND step = ?2
 			AND state = 'sending' AND claimed_by = ?3
 		RETURNING namespace, campaign, run, profile_id, step, state, variant, channel, channel_type,
@@ -290,11 +297,13 @@ const (
 	outcomeEventColumns          = 9
 	sqlInsertOutcomeEventsSuffix = ` ON CONFLICT (namespace, source, event_id) DO NOTHING`
 
-	sqlAddDeliveryTotal = `INSERT INTO delivery_totals (namespace, channel, state, slot, count) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (namespace, channel, state, slot) DO UPDATE SET count = delivery_totals.count + excluded.count`
+	sqlAddDeliveryTotal = `INSERT INTO delivery_totals (namespace, channel, policy, state, slot, count, last_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (namespace, channel, policy, state, slot) DO UPDATE SET count = delivery_totals.count + excluded.count,
+			last_at = CASE WHEN delivery_totals.last_at >= excluded.last_at THEN delivery_totals.last_at ELSE excluded.last_at END`
 
-	sqlDeliveryTotals = `SELECT channel, state, CAST(sum(count) AS BIGINT) FROM delivery_totals WHERE namespace = ?
-		GROUP BY channel, state ORDER BY channel, state`
+	sqlDeliveryTotals = `SELECT channel, policy, state, CAST(sum(count) AS BIGINT), max(last_at) FROM delivery_totals
+		WHERE namespace = ? GROUP BY channel, policy, state ORDER BY channel, policy, state`
 
 	sqlDeliveryCounts = `SELECT state, count(*) FROM deliveries
 		WHERE namespace = ? AND campaign = ? AND run = ? GROUP BY state`
@@ -303,7 +312,7 @@ const (
 		WHERE namespace = ? AND campaign = ? AND run = ? ORDER BY profile_id, step LIMIT ?`
 
 	sqlRecentSendsPrefix = `SELECT profile_id, channel_type, purpose, campaign, sent_at FROM deliveries
-		WHERE namespace = ? AND state = 'sent' AND sent_at >= ? AND profile_id IN (`
+		WHERE namespace = ? AND sent_at >= ? AND profile_id IN (`
 	sqlRecentSendsSuffix = `) ORDER BY profile_id, sent_at`
 )
 
@@ -639,8 +648,8 @@ func scanDeliveries(rs rows, out []Delivery) ([]Delivery, error) {
 // below SQLite's limit of 32766 per statement.
 const outcomeBatchRows = 500
 
-// runKey names a campaign run.
-type runKey struct{ namespace, campaign, run string }
+// runKey names a campaign run, and the policy its outcomes count under.
+type runKey struct{ namespace, campaign, run, policy string }
 
 func (s *sqlStore) RecordOutcomes(ctx context.Context, outcomes []Outcome) (int, error) {
 	if len(outcomes) == 0 {
@@ -665,7 +674,7 @@ func (s *sqlStore) RecordOutcomes(ctx context.Context, outcomes []Outcome) (int,
 				notBefore = s.d.timeArg(storedTime(o.NotBefore))
 			}
 		}
-		k := runKey{o.Namespace, o.Campaign, o.Run}
+		k := runKey{o.Namespace, o.Campaign, o.Run, o.Policy}
 		if _, ok := byRun[k]; !ok {
 			runs = append(runs, k)
 		}
@@ -675,7 +684,7 @@ func (s *sqlStore) RecordOutcomes(ctx context.Context, outcomes []Outcome) (int,
 	}
 	applied := 0
 	err := s.inTransaction(ctx, workerLock(outcomes[0].Worker), func(sess session) error {
-		totals := map[totalKey]int64{}
+		totals := totalCounts{}
 		for _, k := range runs {
 			for part := range slices.Chunk(byRun[k], outcomeBatchRows*outcomeColumns) {
 				n, err := s.recordOutcomes(ctx, sess, k, part, now, totals)
@@ -719,7 +728,7 @@ func checkOutcome(o Outcome) error {
 // events of those that applied: on a session that runs a prepared statement many times (SQLite,
 // in the same process), one row at a time; otherwise (PostgreSQL, a round trip per statement)
 // with one statement for all the rows and one for their events.
-func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowArgs []any, now time.Time, totals map[totalKey]int64) (int, error) {
+func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowArgs []any, now time.Time, totals totalCounts) (int, error) {
 	if r, ok := q.(repeater); ok {
 		return s.recordOutcomesByRow(ctx, r, k, rowArgs, now, totals)
 	}
@@ -731,7 +740,7 @@ func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowA
 	var events []any
 	var buf []byte
 	applied, err := scanApplied(rs, func(r Delivery, at time.Time) error {
-		countTotal(totals, r)
+		totals.count(r, k.policy, at)
 		events, buf, err = s.appendOutcomeEvent(events, buf, r, at, now)
 		return err
 	})
@@ -751,7 +760,7 @@ func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowA
 // with another. In SQLite, which runs in this process, a statement costs no round trip: a
 // statement of many rows would only add parsing its VALUES list, different for each length,
 // and copying the list into a temporary table before the join.
-func (s *sqlStore) recordOutcomesByRow(ctx context.Context, r repeater, k runKey, rowArgs []any, now time.Time, totals map[totalKey]int64) (int, error) {
+func (s *sqlStore) recordOutcomesByRow(ctx context.Context, r repeater, k runKey, rowArgs []any, now time.Time, totals totalCounts) (int, error) {
 	update, err := r.repeat(ctx, s.d.sql(sqlRecordOutcome))
 	if err != nil {
 		return 0, fmt.Errorf("prepare the update: %w", err)
@@ -776,7 +785,7 @@ func (s *sqlStore) recordOutcomesByRow(ctx context.Context, r repeater, k runKey
 			return 0, fmt.Errorf("update row: %w", err)
 		}
 		n, err := scanApplied(rs, func(r Delivery, at time.Time) error {
-			countTotal(totals, r)
+			totals.count(r, k.policy, at)
 			event, buf, err = s.appendOutcomeEvent(event[:0], buf, r, at, now)
 			return err
 		})
@@ -834,24 +843,41 @@ func (s *sqlStore) appendOutcomeEvent(events []any, buf []byte, r Delivery, at, 
 }
 
 // totalKey is a counter of delivery_totals.
-type totalKey struct{ namespace, channel, state string }
+type totalKey struct{ namespace, channel, policy, state string }
 
-// countTotal counts an applied outcome in its channel's totals, if its state is one they keep.
-func countTotal(totals map[totalKey]int64, r Delivery) {
+// totalCounts are what a transaction adds to the counters of delivery_totals: how many
+// outcomes, and the time of the latest.
+type totalCounts map[totalKey]struct {
+	n    int64
+	last time.Time
+}
+
+// count counts an applied outcome, at its time, in its channel's and policy's totals, if its
+// state is one they keep.
+func (t totalCounts) count(r Delivery, policy string, at time.Time) {
 	switch r.State {
 	case DeliverySent, DeliveryFailed, DeliverySuppressed, DeliveryCapped, DeliveryDeferred:
-		totals[totalKey{r.Namespace, r.Channel, string(r.State)}]++
+		k := totalKey{r.Namespace, r.Channel, policy, string(r.State)}
+		c := t[k]
+		c.n++
+		if at.After(c.last) {
+			c.last = at
+		}
+		t[k] = c
 	}
 }
 
 // addDeliveryTotals adds a transaction's outcomes to the running totals, in key order so that
 // two transactions never wait for each other's counters in opposite orders.
-func (s *sqlStore) addDeliveryTotals(ctx context.Context, q querier, slot int, totals map[totalKey]int64) error {
+func (s *sqlStore) addDeliveryTotals(ctx context.Context, q querier, slot int, totals totalCounts) error {
 	keys := slices.SortedFunc(maps.Keys(totals), func(a, b totalKey) int {
-		return cmp.Or(strings.Compare(a.namespace, b.namespace), strings.Compare(a.channel, b.channel), strings.Compare(a.state, b.state))
+		return cmp.Or(strings.Compare(a.namespace, b.namespace), strings.Compare(a.channel, b.channel),
+			strings.Compare(a.policy, b.policy), strings.Compare(a.state, b.state))
 	})
 	for _, k := range keys {
-		if _, err := q.exec(ctx, s.d.sql(sqlAddDeliveryTotal), k.namespace, k.channel, k.state, slot, totals[k]); err != nil {
+		c := totals[k]
+		if _, err := q.exec(ctx, s.d.sql(sqlAddDeliveryTotal), k.namespace, k.channel, k.policy, k.state, slot, c.n,
+			s.d.timeArg(c.last)); err != nil {
 			return fmt.Errorf("add to the delivery totals: %w", err)
 		}
 	}
@@ -875,10 +901,11 @@ func (s *sqlStore) DeliveryTotals(ctx context.Context, namespace string) ([]Deli
 	for rs.Next() {
 		var t DeliveryTotal
 		var state string
-		if err := rs.Scan(&t.Channel, &state, &t.Count); err != nil {
+		var last nullTime
+		if err := rs.Scan(&t.Channel, &t.Policy, &state, &t.Count, &last); err != nil {
 			return nil, fmt.Errorf("read the delivery totals of namespace %s: %w", namespace, err)
 		}
-		t.State = DeliveryState(state)
+		t.State, t.Last = DeliveryState(state), last.Time
 		out = append(out, t)
 	}
 	if err := rs.Err(); err != nil {
@@ -1013,15 +1040,16 @@ func (s *sqlStore) RecentSends(ctx context.Context, namespace string, profileIDs
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		if err := s.recentSends(ctx, s.d.sql(sqlRecentSendsPrefix+inList(len(ids))+sqlRecentSendsSuffix), args, out); err != nil {
+		if err := recentSends(ctx, s.b.read(), s.d.sql(sqlRecentSendsPrefix+inList(len(ids))+sqlRecentSendsSuffix), args, out); err != nil {
 			return nil, fmt.Errorf("read the recent sends of %s: %w", namespace, err)
 		}
 	}
 	return out, nil
 }
 
-func (s *sqlStore) recentSends(ctx context.Context, query string, args []any, out map[string][]Sent) error {
-	rs, err := s.b.read().query(ctx, query, args...)
+// recentSends reads the sends a query of sqlRecentSends finds on q into out, by profile.
+func recentSends(ctx context.Context, q querier, query string, args []any, out map[string][]Sent) error {
+	rs, err := q.query(ctx, query, args...)
 	if err != nil {
 		return err
 	}

@@ -272,8 +272,17 @@ type Store interface {
 	Deliveries(ctx context.Context, namespace, campaign, run string, limit int) ([]Delivery, error)
 
 	// RecentSends returns, by profile, the messages each of profileIDs was sent at or after
-	// since, across all campaigns, oldest first: what frequency caps count.
+	// since, across all campaigns, oldest first: what frequency caps count. A message a worker
+	// has reserved (ReserveSends) and not yet recorded counts as sent at its reservation.
 	RecentSends(ctx context.Context, namespace string, profileIDs []string, since time.Time) (map[string][]Sent, error)
+
+	// ReserveSends decides which of a worker's claimed rows may be sent under the frequency
+	// caps, and reserves those, in one transaction that holds each profile for itself: a
+	// reservation of another worker, for another campaign, either sees these sends or waits
+	// for them, so two campaigns deciding for one person at once cannot both take a cap's
+	// last place. A reserved row counts as sent until its outcome: sent keeps counting,
+	// anything else releases it. It returns, for each of r.Sends, whether it was reserved.
+	ReserveSends(ctx context.Context, r Reservation) ([]bool, error)
 
 	// Suppress stops messages to an address. Suppressing an address again replaces the reason
 	// and source and keeps the first CreatedAt.

@@ -86,7 +86,7 @@ func NewDeliverer(ctx context.Context, st store.Store, p *CampaignPayload, creds
 		suppressHardBounces = *spec.Suppression.HardBounces
 	}
 	d = &Deliverer{
-		Store: st, Campaign: p.Campaign, Resolution: p.Resolution, Channels: channels, Policy: pol,
+		Store: st, Campaign: p.Campaign, Resolution: p.Resolution, Channels: channels, Policy: pol, PolicyName: policyName(p),
 		Links: opts.Links, SuppressHardBounces: suppressHardBounces,
 		Run: p.Run.Run, Shard: opts.Shard, Worker: opts.Worker, Now: opts.Now, Log: opts.Log,
 	}
@@ -161,6 +161,14 @@ type PreviewMessage struct {
 	Reason                   string
 	Subject, Text, HTML      string
 	Payload                  string
+}
+
+// policyName is the name of the DeliveryPolicy a payload runs under; "" for none.
+func policyName(p *CampaignPayload) string {
+	if p.Policy == nil {
+		return ""
+	}
+	return p.Policy.Name
 }
 
 // PreviewCampaign renders the messages a profile would get from each step of a campaign, with

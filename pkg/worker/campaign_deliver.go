@@ -49,6 +49,8 @@ type Deliverer struct {
 	Resolution string
 	Channels   map[string]*ChannelSender
 	Policy     *policy.Policy
+	// PolicyName is the DeliveryPolicy's name, which the ledger's totals count its outcomes under.
+	PolicyName string
 	// Links signs the recipients' unsubscribe and tracking links; nil leaves them out.
 	Links *links.Signer
 	// Suppress, from the policy, says which failures add the address to the suppression list.
@@ -65,10 +67,6 @@ type Deliverer struct {
 	BatchSize   int
 	Lease       time.Duration
 	MaxAttempts int
-
-	// unrecorded are the sends decided and not yet in the ledger, which the caps of the
-	// recipients of the next batches count.
-	unrecorded unrecordedSends
 }
 
 // ErrUnauthorized stops a run: a channel refused its credentials, so every recipient would fail
@@ -197,7 +195,16 @@ type recipient struct {
 	profile  store.Profile
 	found    bool
 	consents []policy.Consent
-	sends    []policy.Send
+}
+
+// candidate is a row that will be sent unless a frequency cap holds it back.
+type candidate struct {
+	row     *store.Delivery
+	out     store.Outcome
+	p       *recipient
+	choice  *choice
+	zone    *time.Location
+	purpose cdpv1alpha1.Purpose
 }
 
 // prepareBatch decides the fate of each row of a claimed batch: the rows that will not be sent
@@ -220,7 +227,7 @@ func (d *Deliverer) prepareBatch(ctx context.Context, batch []store.Delivery, te
 		s.Failed += summary.Failed
 	})
 	now := d.Now()
-	var sends []*pendingSend
+	var candidates []candidate
 	for i := range batch {
 		row := &batch[i]
 		out := d.outcome(row, now)
@@ -241,28 +248,65 @@ func (d *Deliverer) prepareBatch(ctx context.Context, batch []store.Delivery, te
 			w.add(out, nil)
 			continue
 		}
-		if capName := d.Policy.Capped(p.sends, choice.channel.Type, purpose, now); capName != "" {
-			out.State, out.Error = store.DeliveryCapped, "frequency cap "+capName
+		candidates = append(candidates, candidate{row: row, out: out, p: p, choice: choice, zone: zone, purpose: purpose})
+	}
+	capNames, err := d.reserve(ctx, candidates, now)
+	if err != nil {
+		return nil, err
+	}
+	var sends []*pendingSend
+	for i, c := range candidates {
+		out := c.out
+		if capNames[i] != "" {
+			out.State, out.Error = store.DeliveryCapped, "frequency cap "+capNames[i]
 			summary.Capped++
 			w.add(out, nil)
 			continue
 		}
-		msg, err := d.message(row, p, choice, zone)
+		msg, err := d.message(c.row, c.p, c.choice, c.zone)
 		if err != nil {
 			out.State, out.Error = store.DeliveryFailed, err.Error()
 			summary.Failed++
 			w.add(out, nil)
 			continue
 		}
-		// A second message to the same person, in this batch or the next ones, counts against
-		// the caps too, until its outcome is in the ledger.
-		send := policy.Send{ChannelType: choice.channel.Type, Purpose: purpose, At: now}
-		p.sends = append(p.sends, send)
-		d.unrecorded.add(row.ProfileID, send)
 		out.MessageID = msg.ID
-		sends = append(sends, &pendingSend{row: row, out: out, msg: msg, channel: choice.channel, capped: send})
+		sends = append(sends, &pendingSend{row: c.row, out: out, msg: msg, channel: c.choice.channel})
 	}
 	return sends, nil
+}
+
+// reserve holds the candidates against the policy's frequency caps, and returns for each the
+// name of the cap that holds it back, or "" when it may go. The store reserves the sends it
+// allows, so that every other worker's caps count them before their outcomes are recorded, and
+// decides for each profile alone: a message this worker or another one is about to send to the
+// same person counts, whichever campaign sends it.
+func (d *Deliverer) reserve(ctx context.Context, candidates []candidate, now time.Time) ([]string, error) {
+	capNames := make([]string, len(candidates))
+	window := d.Policy.CapWindow()
+	if window <= 0 || len(candidates) == 0 {
+		return capNames, nil
+	}
+	r := store.Reservation{Namespace: d.Campaign.Namespace, Campaign: d.Campaign.Name, Run: d.Run, Worker: d.Worker,
+		Since: now.Add(-window), At: now, Sends: make([]store.ReservedSend, len(candidates))}
+	for i, c := range candidates {
+		r.Sends[i] = store.ReservedSend{ProfileID: c.row.ProfileID, Step: c.row.Step,
+			ChannelType: string(c.choice.channel.Type), Purpose: string(c.purpose)}
+	}
+	var sends []policy.Send
+	r.Allow = func(i int, sent []store.Sent) bool {
+		sends = sends[:0]
+		for _, s := range sent {
+			sends = append(sends, policy.Send{ChannelType: cdpv1alpha1.ChannelType(s.ChannelType), Purpose: cdpv1alpha1.Purpose(s.Purpose), At: s.SentAt})
+		}
+		c := candidates[i]
+		capNames[i] = d.Policy.Capped(sends, c.choice.channel.Type, c.purpose, now)
+		return capNames[i] == ""
+	}
+	if _, err := d.Store.ReserveSends(ctx, r); err != nil {
+		return nil, fmt.Errorf("hold the batch against the frequency caps: %w", err)
+	}
+	return capNames, nil
 }
 
 // choice is the message of a step that reaches a recipient, and through which channel.
@@ -407,11 +451,11 @@ func MessageID(namespace, campaign, run, profileID, step string) string {
 func (d *Deliverer) outcome(row *store.Delivery, now time.Time) store.Outcome {
 	return store.Outcome{
 		Namespace: row.Namespace, Campaign: row.Campaign, Run: row.Run, ProfileID: row.ProfileID,
-		Step: row.Step, Worker: d.Worker, At: now,
+		Step: row.Step, Worker: d.Worker, Policy: d.PolicyName, At: now,
 	}
 }
 
-// loadRecipients reads the batch's profiles, consents and recent sends.
+// loadRecipients reads the batch's profiles and consents.
 func (d *Deliverer) loadRecipients(ctx context.Context, batch []store.Delivery) (map[string]*recipient, error) {
 	ns := d.Campaign.Namespace
 	people := map[string]*recipient{}
@@ -439,22 +483,6 @@ func (d *Deliverer) loadRecipients(ctx context.Context, batch []store.Delivery) 
 				ChannelType: cdpv1alpha1.ChannelType(c.ChannelType), Purpose: cdpv1alpha1.Purpose(c.Purpose),
 				Granted: c.Granted, At: c.RecordedAt,
 			})
-		}
-	}
-	for id, p := range people {
-		p.sends = d.unrecorded.appendTo(p.sends, id)
-	}
-	if window := d.Policy.CapWindow(); window > 0 {
-		sent, err := d.Store.RecentSends(ctx, ns, ids, d.Now().Add(-window))
-		if err != nil {
-			return nil, fmt.Errorf("read recent sends: %w", err)
-		}
-		for id, ss := range sent {
-			for _, s := range ss {
-				people[id].sends = append(people[id].sends, policy.Send{
-					ChannelType: cdpv1alpha1.ChannelType(s.ChannelType), Purpose: cdpv1alpha1.Purpose(s.Purpose), At: s.SentAt,
-				})
-			}
 		}
 	}
 	return people, nil
@@ -495,8 +523,6 @@ type pendingSend struct {
 	out     store.Outcome
 	msg     *delivery.Message
 	channel *ChannelSender
-	// capped is the send as frequency caps count it, until its outcome is recorded.
-	capped policy.Send
 }
 
 // senders are the goroutines of each channel, as many as its concurrency, that send the
@@ -576,14 +602,11 @@ func (d *Deliverer) release(s *pendingSend, w *outcomeWriter) {
 	out := s.out
 	out.State, out.NotBefore = store.DeliveryPending, out.At
 	w.add(out, nil)
-	d.unrecorded.remove(s.row.ProfileID, s.capped)
 }
 
 // sendOne sends one message and records its outcome; it returns the row's new state, or "" when
 // the channel refused its credentials.
 func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWriter) store.DeliveryState {
-	// Once the outcome is recorded the ledger counts the send for the caps, if it went.
-	defer d.unrecorded.remove(s.row.ProfileID, s.capped)
 	out := s.out
 	if s.channel.Limiter != nil {
 		if err := s.channel.Limiter.Wait(ctx); err != nil {
@@ -636,39 +659,4 @@ func retryDelay(attempts int, asked time.Duration) time.Duration {
 	}
 	d := 30 * time.Second << min(max(attempts-1, 0), 7)
 	return min(d, time.Hour)
-}
-
-// unrecordedSends are the sends of a Deliver, by profile, decided and not yet recorded.
-type unrecordedSends struct {
-	mu    sync.Mutex
-	sends map[string][]policy.Send
-}
-
-func (u *unrecordedSends) add(profileID string, s policy.Send) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.sends == nil {
-		u.sends = map[string][]policy.Send{}
-	}
-	u.sends[profileID] = append(u.sends[profileID], s)
-}
-
-func (u *unrecordedSends) remove(profileID string, s policy.Send) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	list := u.sends[profileID]
-	if i := slices.Index(list, s); i >= 0 {
-		list = slices.Delete(list, i, i+1)
-	}
-	if len(list) == 0 {
-		delete(u.sends, profileID)
-	} else {
-		u.sends[profileID] = list
-	}
-}
-
-func (u *unrecordedSends) appendTo(sends []policy.Send, profileID string) []policy.Send {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append(sends, u.sends[profileID]...)
 }

@@ -31,7 +31,7 @@ func publishCustomers(t testing.TB, st store.Store, n int) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		id := fmt.Sprintf("cus-%02d", i)
+		id := customerID(i)
 		p := store.Profile{ID: id, Identifiers: map[string][]string{},
 			Attributes: map[string]any{"last_name": fmt.Sprintf("山田%02d", i)},
 			Records:    []store.RecordRef{{Source: "crm", Key: id}}}
@@ -62,6 +62,9 @@ func publishCustomers(t testing.TB, st store.Store, n int) {
 		t.Fatalf("evaluate everyone: %+v, %v; want %d members", res, err, n)
 	}
 }
+
+// customerID is the ID of the i-th profile publishCustomers publishes.
+func customerID(i int) string { return fmt.Sprintf("cus-%02d", i) }
 
 func welcomeCampaign() *cdpv1alpha1.Campaign {
 	c := &cdpv1alpha1.Campaign{Spec: cdpv1alpha1.CampaignSpec{
@@ -181,7 +184,7 @@ func TestCampaignDeliversOnceToEveryRecipient(t *testing.T) {
 			wantSent := map[string]string{} // address → variant
 			var wantHoldout, wantSuppressed int64
 			for i := range n {
-				id := fmt.Sprintf("cus-%02d", i)
+				id := customerID(i)
 				variant, holdout := policy.Assign("welcome", id, camp.Spec.Experiment)
 				switch {
 				case holdout:

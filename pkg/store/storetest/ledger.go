@@ -167,7 +167,7 @@ var deliveryTests = []test{
 			t.Errorf("run after a second plan = %+v, %v; want %+v", again, err, got)
 		}
 	}},
-	{"outcomes add to their channel's totals, once each, over runs and workers", func(t *testing.T, open func(t *testing.T) store.Store) {
+	{"outcomes add to their channel's and policy's totals, once each, over runs and workers", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		rows := []store.PlannedDelivery{planned("p1", "day-1", 0), planned("p2", "day-1", 0), planned("p3", "day-1", 0),
 			planned("p4", "day-1", 0), planned("p5", "day-1", 0)}
@@ -196,19 +196,25 @@ var deliveryTests = []test{
 		deferred = via(outcome(again[0], "w2", store.DeliveryDeferred, t0.Add(time.Hour)), "mail")
 		deferred.NotBefore = t0.Add(2 * time.Hour)
 		record(t, s, deferred)
+		// Run r2 decides under another policy.
 		r2 := claim(t, s, "r2", "w3", 0, 10, time.Minute, t0)
-		record(t, s, via(outcome(r2[0], "w3", store.DeliverySent, t0), "mail"),
-			via(outcome(r2[1], "w3", store.DeliveryPending, t0), "mail"))
+		underStrict := func(o store.Outcome) store.Outcome {
+			o.Policy = "strict"
+			return o
+		}
+		record(t, s, underStrict(via(outcome(r2[0], "w3", store.DeliverySent, t0.Add(3*time.Minute)), "mail")),
+			underStrict(via(outcome(r2[1], "w3", store.DeliveryPending, t0.Add(4*time.Minute)), "mail")))
 		got, err := s.DeliveryTotals(t.Context(), ns)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var lines []string
 		for _, total := range got {
-			lines = append(lines, fmt.Sprintf("%q %s %d", total.Channel, total.State, total.Count))
+			lines = append(lines, fmt.Sprintf("%q %q %s %d %s", total.Channel, total.Policy, total.State, total.Count,
+				total.Last.Sub(t0)))
 		}
-		mustEqual(t, "totals", lines, []string{`"" suppressed 1`, `"line" sent 1`, `"mail" capped 1`,
-			`"mail" deferred 2`, `"mail" sent 2`})
+		mustEqual(t, "totals", lines, []string{`"" "" suppressed 1 0s`, `"line" "" sent 1 0s`, `"mail" "" capped 1 0s`,
+			`"mail" "" deferred 2 1h0m0s`, `"mail" "" sent 1 0s`, `"mail" "strict" sent 1 3m0s`})
 		if other, err := s.DeliveryTotals(t.Context(), "team-b"); err != nil || len(other) != 0 {
 			t.Errorf("totals of another namespace = %v, %v; want none", other, err)
 		}
@@ -758,6 +764,172 @@ var deliveryTests = []test{
 		}
 		if got, err := s.RecentSends(t.Context(), ns, many, since); err != nil || len(got["p3"]) != 1 || len(got) != 1 {
 			t.Errorf("recent sends of 1,201 profiles = %v, %v; want p3's one", got, err)
+		}
+	}},
+	{"a reserved send counts for every campaign's caps until its outcome, and only a sent one keeps counting", func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := open(t)
+		since := t0.Add(-7 * 24 * time.Hour)
+		plan(t, s, deliveryRun("r1", 1), planned("p1", "day-1", 0), planned("p1", "day-2", 0),
+			planned("p2", "day-1", 0), planned("p3", "day-1", 0))
+		claim(t, s, "r1", "w1", 0, 10, time.Minute, t0)
+		// Each send of the batch sees the ones allowed before it: p1's second step sees its first.
+		seen := map[string]int{}
+		allowed, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r1", Worker: "w1",
+			Since: since, At: t0, Sends: []store.ReservedSend{
+				{ProfileID: "p1", Step: "day-1", ChannelType: "SMTP", Purpose: "Marketing"},
+				{ProfileID: "p1", Step: "day-2", ChannelType: "SMTP", Purpose: "Marketing"},
+				{ProfileID: "p2", Step: "day-1", ChannelType: "SMTP", Purpose: "Marketing"},
+				{ProfileID: "p3", Step: "day-1", ChannelType: "SMTP", Purpose: "Marketing"},
+			},
+			Allow: func(i int, sends []store.Sent) bool {
+				seen[fmt.Sprint(i)] = len(sends)
+				return i != 3 // p3's send is held back
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []bool{true, true, true, false}; !slices.Equal(allowed, want) {
+			t.Errorf("allowed = %v, want %v", allowed, want)
+		}
+		if want := map[string]int{"0": 0, "1": 1, "2": 0, "3": 0}; fmt.Sprint(seen) != fmt.Sprint(want) {
+			t.Errorf("sends each decision saw = %v, want %v", seen, want)
+		}
+		recent := func() string {
+			t.Helper()
+			got, err := s.RecentSends(t.Context(), ns, []string{"p1", "p2", "p3", "p4"}, since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for p, ss := range got {
+				for _, sd := range ss {
+					out = append(out, fmt.Sprintf("%s %s %s", p, sd.Campaign, sd.SentAt.Sub(t0)))
+				}
+			}
+			slices.Sort(out)
+			return strings.Join(out, ", ")
+		}
+		if got, want := recent(), "p1 welcome 0s, p1 welcome 0s, p2 welcome 0s"; got != want {
+			t.Errorf("recent sends after the reservation = %q, want %q", got, want)
+		}
+
+		// Another campaign's worker sees them before any outcome is recorded.
+		other := store.DeliveryRun{Namespace: ns, Campaign: "winback", Run: "r1", Shards: 1, ScheduledAt: t0.Add(-time.Hour)}
+		plan(t, s, other, planned("p1", "s", 0), planned("p2", "s", 0), planned("p3", "s", 0))
+		if ds, err := s.ClaimDeliveries(t.Context(), store.Claim{Namespace: ns, Campaign: "winback", Run: "r1",
+			Worker: "w2", Limit: 10, Lease: time.Minute, Now: t0}); err != nil || len(ds) != 3 {
+			t.Fatalf("claim winback: %v, %v", rowKeys(ds), err)
+		}
+		counted := map[int]int{}
+		_, err = s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: "winback", Run: "r1", Worker: "w2",
+			Since: since, At: t0, Sends: []store.ReservedSend{
+				{ProfileID: "p1", Step: "s", ChannelType: "LINE", Purpose: "Marketing"},
+				{ProfileID: "p2", Step: "s", ChannelType: "LINE", Purpose: "Marketing"},
+				{ProfileID: "p3", Step: "s", ChannelType: "LINE", Purpose: "Marketing"},
+			},
+			Allow: func(i int, sends []store.Sent) bool { counted[i] = len(sends); return false }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[int]int{0: 2, 1: 1, 2: 0}; fmt.Sprint(counted) != fmt.Sprint(want) {
+			t.Errorf("winback counted %v sends per profile, want %v", counted, want)
+		}
+
+		// The outcomes settle the reservations: sent counts from its own time, the rest no more.
+		ds := deliveries(t, s, "r1")
+		at := t0.Add(time.Minute)
+		record(t, s, outcome(ds[0], "w1", store.DeliverySent, at), outcome(ds[1], "w1", store.DeliveryPending, at),
+			outcome(ds[2], "w1", store.DeliveryFailed, at))
+		if got, want := recent(), "p1 welcome 1m0s"; got != want {
+			t.Errorf("recent sends after the outcomes = %q, want %q", got, want)
+		}
+
+		// A row whose worker died keeps its reservation, since it may have gone, until another
+		// worker claims it; then it counts no more.
+		plan(t, s, deliveryRun("r2", 1), planned("p4", "day-1", 0))
+		claim(t, s, "r2", "w1", 0, 1, time.Minute, t0)
+		if _, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r2", Worker: "w1",
+			Since: since, At: t0, Sends: []store.ReservedSend{{ProfileID: "p4", Step: "day-1", ChannelType: "SMTP", Purpose: "Marketing"}},
+			Allow: func(int, []store.Sent) bool { return true }}); err != nil {
+			t.Fatal(err)
+		}
+		if got := recent(); !strings.Contains(got, "p4 welcome 0s") {
+			t.Errorf("recent sends with a reservation of a live worker = %q, want p4's", got)
+		}
+		if got := claim(t, s, "r2", "w3", 0, 1, time.Minute, t0.Add(2*time.Minute)); len(got) != 1 {
+			t.Fatalf("w3 took over %d rows, want 1", len(got))
+		}
+		if got := recent(); strings.Contains(got, "p4") {
+			t.Errorf("recent sends after the row was claimed again = %q, want none of p4", got)
+		}
+		// A worker that no longer holds a row reserves nothing.
+		if _, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r2", Worker: "w1",
+			Since: since, At: t0, Sends: []store.ReservedSend{{ProfileID: "p4", Step: "day-1", ChannelType: "SMTP", Purpose: "Marketing"}},
+			Allow: func(int, []store.Sent) bool { return true }}); err != nil {
+			t.Fatal(err)
+		}
+		if got := recent(); strings.Contains(got, "p4") {
+			t.Errorf("recent sends after a reservation by a worker that lost the row = %q, want none of p4", got)
+		}
+		if _, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r2", Worker: "w1",
+			Sends: []store.ReservedSend{{ProfileID: "p4", Step: "day-1"}}}); err == nil {
+			t.Error("a reservation without Allow was accepted")
+		}
+	}},
+	{"reservations of many workers at once give a cap's last place to one campaign per profile", func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := open(t)
+		const workers, profiles, rounds = 6, 40, 4
+		var rows []store.PlannedDelivery
+		for p := range profiles {
+			rows = append(rows, planned(fmt.Sprintf("p%02d", p), "s", 0))
+		}
+		// Each round a new set of profiles, so that every round races afresh.
+		for round := range rounds {
+			var sends []store.ReservedSend
+			for p := range profiles {
+				id := fmt.Sprintf("round%d-p%02d", round, p)
+				rows[p].ProfileID = id
+				sends = append(sends, store.ReservedSend{ProfileID: id, Step: "s", ChannelType: "SMTP", Purpose: "Marketing"})
+			}
+			run := fmt.Sprintf("r%d", round)
+			for w := range workers {
+				camp := fmt.Sprintf("c%d", w)
+				plan(t, s, store.DeliveryRun{Namespace: ns, Campaign: camp, Run: run, Shards: 1, ScheduledAt: t0.Add(-time.Hour)}, rows...)
+				if ds, err := s.ClaimDeliveries(t.Context(), store.Claim{Namespace: ns, Campaign: camp, Run: run,
+					Worker: "w-" + camp, Limit: profiles, Lease: time.Hour, Now: t0}); err != nil || len(ds) != profiles {
+					t.Fatalf("claim %s: %d rows, %v", camp, len(ds), err)
+				}
+			}
+			// At most one message per profile: each worker allows a send only to a profile with none.
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			results := make([][]bool, workers)
+			errs := make([]error, workers)
+			for w := range workers {
+				wg.Go(func() {
+					camp := fmt.Sprintf("c%d", w)
+					<-start
+					results[w], errs[w] = s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: camp, Run: run,
+						Worker: "w-" + camp, Since: t0.Add(-time.Hour), At: t0, Sends: sends,
+						Allow: func(_ int, sent []store.Sent) bool { return len(sent) == 0 }})
+				})
+			}
+			close(start)
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatal(err)
+			}
+			for p, send := range sends {
+				n := 0
+				for w := range workers {
+					if results[w][p] {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("profile %s was allowed %d sends, want exactly 1", send.ProfileID, n)
+				}
+			}
 		}
 	}},
 	{"deleting a campaign removes its runs and rows, and nothing else", func(t *testing.T, open func(t *testing.T) store.Store) {

@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Reservation is a batch of rows a worker has claimed and means to send, in the order it
+// decided them, to be checked against the frequency caps and reserved in one go.
+type Reservation struct {
+	Namespace, Campaign, Run, Worker string
+	// Since is how far back a profile's sends count: now less the longest period of the caps.
+	Since time.Time
+	// At is the time a reserved send counts from until its outcome is recorded.
+	At    time.Time
+	Sends []ReservedSend
+	// Allow says whether Sends[i] may go, given its profile's sends at or after Since: those
+	// every campaign has recorded or reserved, and those this reservation allowed before i.
+	// It runs while the profiles are locked: it must be quick and must not call the store.
+	Allow func(i int, sends []Sent) bool
+}
+
+// ReservedSend is one claimed row of a Reservation, and what its message would count as.
+type ReservedSend struct {
+	ProfileID, Step      string
+	ChannelType, Purpose string
+}
+
+const (
+	// sqlReserveSendsPrefix stamps the rows allowed with the reservation's time: the time, the
+	// run and the worker that holds the rows, then the rows' (profile, step) pairs.
+	sqlReserveSendsPrefix = `UPDATE deliveries SET sent_at = ?
+		WHERE namespace = ? AND campaign = ? AND run = ? AND state = 'sending' AND claimed_by = ?
+			AND (profile_id, step) IN (VALUES `
+	reservedRow = `(?, ?)`
+)
+
+func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, error) {
+	if err := checkKeys("namespace", r.Namespace, "campaign", r.Campaign, "run", r.Run, "worker", r.Worker); err != nil {
+		return nil, fmt.Errorf("reserve sends: %w", err)
+	}
+	if r.Allow == nil {
+		return nil, fmt.Errorf("reserve sends of run %s of campaign %s/%s: no Allow to decide them", r.Run, r.Namespace, r.Campaign)
+	}
+	allowed := make([]bool, len(r.Sends))
+	if len(r.Sends) == 0 {
+		return allowed, nil
+	}
+	ids := make([]string, len(r.Sends))
+	for i, rs := range r.Sends {
+		ids[i] = rs.ProfileID
+	}
+	at := storedTime(r.At)
+	err := s.inTransaction(ctx, workerLock(r.Worker), func(sess session) error {
+		// Two workers that decide for one profile at once would each count the sends before
+		// either reserved its own, and both go: the profile is locked until this transaction
+		// ends. SQLite has one writer at a time already.
+		if err := s.lockProfiles(ctx, sess, r.Namespace, ids); err != nil {
+			return err
+		}
+		sends := map[string][]Sent{}
+		for batch := range distinctBatches(ids) {
+			args := make([]any, 0, 2+len(batch))
+			args = append(args, r.Namespace, s.d.timeArg(storedTime(r.Since)))
+			for _, id := range batch {
+				args = append(args, id)
+			}
+			if err := recentSends(ctx, sess, s.d.sql(sqlRecentSendsPrefix+inList(len(batch))+sqlRecentSendsSuffix), args, sends); err != nil {
+				return fmt.Errorf("read the recent sends: %w", err)
+			}
+		}
+		var keys []any
+		for i, rs := range r.Sends {
+			if !r.Allow(i, sends[rs.ProfileID]) {
+				continue
+			}
+			allowed[i] = true
+			sends[rs.ProfileID] = append(sends[rs.ProfileID], Sent{ChannelType: rs.ChannelType, Purpose: rs.Purpose, Campaign: r.Campaign, SentAt: at})
+			keys = append(keys, rs.ProfileID, rs.Step)
+		}
+		for part := range slices.Chunk(keys, inListBatch*2) {
+			query := s.d.sql(sqlReserveSendsPrefix + valuesRows(len(part)/2, reservedRow) + ")")
+			args := append([]any{s.d.timeArg(at), r.Namespace, r.Campaign, r.Run, r.Worker}, part...)
+			if _, err := sess.exec(ctx, query, args...); err != nil {
+				return fmt.Errorf("reserve: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reserve sends of run %s of campaign %s/%s: %w", r.Run, r.Namespace, r.Campaign, err)
+	}
+	return allowed, nil
+}
+
+// lockProfiles takes, on PostgreSQL, a transaction-level lock on each profile, in key order so
+// that two reservations never wait for each other's locks in opposite orders.
+func (s *sqlStore) lockProfiles(ctx context.Context, q querier, namespace string, ids []string) error {
+	if s.d.lockKeys == "" {
+		return nil
+	}
+	keys := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		keys = append(keys, lockKey("kizuna", "profile", namespace, id))
+	}
+	slices.Sort(keys)
+	if _, err := q.exec(ctx, s.d.lockKeys, slices.Compact(keys)); err != nil {
+		return fmt.Errorf("lock the profiles: %w", err)
+	}
+	return nil
+}
