@@ -48,6 +48,11 @@ const (
 	EventMessageFailed     = "message_failed"
 	EventMessageSuppressed = "message_suppressed"
 	EventMessageCapped     = "message_capped"
+
+	// ProfileIDIdentifier is the identifier type of a campaign event of a message that went to
+	// no address (a webhook, or a row suppressed before a channel was chosen): its value is the
+	// profile's ID, which identity links take to that profile.
+	ProfileIDIdentifier = "ProfileID"
 )
 
 // DeliveryRun is one run of a campaign: who receives which step is planned once, in its rows.
@@ -937,7 +942,7 @@ func eventIdentifier(d Delivery) (idType, value string) {
 	if t, ok := channelIdentifierTypes[d.ChannelType]; ok && d.Address != "" {
 		return t, d.Address
 	}
-	return "ProfileID", d.ProfileID
+	return ProfileIDIdentifier, d.ProfileID
 }
 
 // deliveryEventID is the ID of a row's event, "campaign/run/step/profile" with each part

@@ -22,6 +22,7 @@ var (
 	deliverRecipients  = flag.Int("deliver.recipients", 10_000, "recipients of BenchmarkDeliver's run")
 	deliverConnections = flag.Int("deliver.connections", 64, "SMTP connections (and webhook requests) in flight in BenchmarkDeliver")
 	deliverStore       = flag.String("deliver.store", "sqlite", "store of BenchmarkDeliver: sqlite or postgres")
+	deliverCaps        = flag.Bool("deliver.caps", false, "run BenchmarkDeliver under a frequency cap, which reserves every send")
 )
 
 // BenchmarkDeliver runs a one-step campaign over every published profile with one worker,
@@ -29,7 +30,8 @@ var (
 // outcome with its event, on SQLite, to Postfix's smtp-sink and to a loopback webhook receiver.
 // messages/s is the wall clock from the start of planning to the last outcome recorded, and
 // cpu-µs/recipient the CPU time of this process (the webhook receiver's included) per recipient;
-// -deliver.store=postgres runs it on PostgreSQL.
+// -deliver.store=postgres runs it on PostgreSQL, and -deliver.caps under a policy with a
+// frequency cap (3 marketing messages a week), whose reservations cost a write per send.
 func BenchmarkDeliver(b *testing.B) {
 	b.Run("smtp-sink", func(b *testing.B) {
 		sink, err := smtpsink.Start(smtpsink.Options{})
@@ -95,6 +97,12 @@ func benchmarkDeliver(b *testing.B, ch *cdpv1alpha1.Channel, tmpl cdpv1alpha1.Me
 		camp.Name, camp.Namespace = "newsletter", "shop"
 		payload := &CampaignPayload{Campaign: camp, Channels: []*cdpv1alpha1.Channel{ch}, Resolution: "customers",
 			Run: CampaignRun{Namespace: "shop", Campaign: "newsletter", Run: "r" + strconv.Itoa(i), Trigger: TriggerOnce, ScheduledAt: campaignNow, Shards: 1}}
+		if *deliverCaps {
+			payload.Policy = &cdpv1alpha1.DeliveryPolicy{Spec: cdpv1alpha1.DeliveryPolicySpec{FrequencyCaps: []cdpv1alpha1.FrequencyCap{{
+				Name: "weekly", MaxMessages: 3, Period: "7d",
+			}}}}
+			payload.Policy.Name = "default"
+		}
 		b.StartTimer()
 		start, cpu0 := time.Now(), procstat.CPUTime()
 		if _, err := DeliverRun(b.Context(), st, payload, creds, DeliveryOptions{

@@ -15,7 +15,8 @@ import (
 // TestFrequencyCapHoldsAcrossCampaignsRunningAtOnce runs two campaigns over the same audience at
 // the same moment under a cap of one marketing message a week: each person gets exactly one
 // message, from one campaign or the other, and the other campaign records the cap. The
-// outcomes count under the policy's name, with the time of the last one.
+// outcomes count under the policy's name, with the time of the last one, and a segment of the
+// people who received each campaign has the people it sent to.
 func TestFrequencyCapHoldsAcrossCampaignsRunningAtOnce(t *testing.T) {
 	const n = 60
 	for _, backend := range []string{"sqlite", "postgres"} {
@@ -116,6 +117,30 @@ func TestFrequencyCapHoldsAcrossCampaignsRunningAtOnce(t *testing.T) {
 			for _, state := range []store.DeliveryState{store.DeliverySent, store.DeliveryCapped} {
 				if got[state].Count != n || !got[state].Last.Equal(campaignNow) {
 					t.Errorf("%s total = %+v, want %d, the last at %s", state, got[state], n, campaignNow)
+				}
+			}
+
+			// The webhook's messages went to no address: their events reach the profiles by ID,
+			// so a segment of "received spring" has exactly the people spring sent to.
+			cfg, err := ResolveConfig(testResolution())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, name := range campaigns {
+				seg := &cdpv1alpha1.Segment{Spec: cdpv1alpha1.SegmentSpec{
+					ResolutionRef: cdpv1alpha1.LocalObjectReference{Name: "customers"},
+					Rule: cdpv1alpha1.SegmentRule{Condition: cdpv1alpha1.Condition{Event: &cdpv1alpha1.EventCondition{
+						Type:  store.EventMessageSent,
+						Where: []cdpv1alpha1.AttributeCondition{{Path: "campaign", Operator: cdpv1alpha1.OpEquals, Value: &name}},
+					}}},
+				}}
+				seg.Name, seg.Namespace = "received-"+name, "shop"
+				res, err := EvaluateSegment(t.Context(), st, seg, cfg, DeclaredFields(testResolution(), nil), SegmentOptions{Now: func() time.Time { return campaignNow.Add(time.Minute) }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Size != summaries[i].Sent {
+					t.Errorf("segment %s has %d members, want the %d profiles %s sent to", seg.Name, res.Size, summaries[i].Sent, name)
 				}
 			}
 		})

@@ -139,6 +139,7 @@ func LinkEvents(ctx context.Context, st store.Store, cfg *resolve.Config, genera
 	// Profiles by normalised identifier: "type\x00value" keys.
 	owner := map[string]string{}
 	err = st.ScanProfiles(ctx, cfg.Namespace, cfg.Name, func(p store.Profile) error {
+		owner[store.ProfileIDIdentifier+"\x00"+p.ID] = p.ID
 		for t, values := range p.Identifiers {
 			for _, v := range values {
 				owner[t+"\x00"+v] = p.ID
@@ -151,7 +152,11 @@ func LinkEvents(ctx context.Context, st store.Store, cfg *resolve.Config, genera
 	}
 	var links []store.IdentityLink
 	err = st.EventIdentifiers(ctx, cfg.Namespace, since, func(idType, value string) error {
-		n, ok := cfg.Normalizer.Normalize(idType, value)
+		// A campaign's event of a message that went to no address names the profile itself.
+		n, ok := value, idType == store.ProfileIDIdentifier
+		if !ok {
+			n, ok = cfg.Normalizer.Normalize(idType, value)
+		}
 		if !ok {
 			return nil
 		}
