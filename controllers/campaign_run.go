@@ -164,33 +164,34 @@ func (r *campaignReconciler) createJob(ctx context.Context, c *cdpv1alpha1.Campa
 
 // reflectRuns copies the ledger's counts of the latest run, and the totals, into status.
 func (r *campaignReconciler) reflectRuns(ctx context.Context, c *cdpv1alpha1.Campaign, latest *batchv1.Job) error {
-	runs, err := r.store.DeliveryRuns(ctx, c.Namespace, c.Name, 0)
+	runs, err := r.store.DeliveryRuns(ctx, c.Namespace, c.Name, 1)
 	if err != nil {
 		return fmt.Errorf("read runs: %w", err)
 	}
-	var totals cdpv1alpha1.DeliveryCounts
-	for i, run := range runs {
+	if len(runs) > 0 {
+		run := runs[0]
+		if latest != nil && jobFinished(latest) && run.CompletedAt.IsZero() {
+			// The Job is done: if nothing is left to send, so is the run.
+			if done, err := r.store.CompleteDeliveryRun(ctx, c.Namespace, c.Name, run.Run, r.clock.Now()); err == nil {
+				run = done
+			}
+		}
 		counts, err := r.store.DeliveryCounts(ctx, c.Namespace, c.Name, run.Run)
 		if err != nil {
 			return fmt.Errorf("count run %s: %w", run.Run, err)
 		}
-		apiCounts := deliveryCounts(counts)
-		addCounts(&totals, apiCounts)
-		if i == 0 {
-			if latest != nil && jobFinished(latest) && run.CompletedAt.IsZero() {
-				// The Job is done: if nothing is left to send, so is the run.
-				if done, err := r.store.CompleteDeliveryRun(ctx, c.Namespace, c.Name, run.Run, r.clock.Now()); err == nil {
-					run = done
-				}
-			}
-			summary := &cdpv1alpha1.CampaignRunSummary{Name: run.Run, StartTime: &metav1.Time{Time: run.CreatedAt}, Counts: apiCounts}
-			if !run.CompletedAt.IsZero() {
-				summary.CompletionTime = &metav1.Time{Time: run.CompletedAt}
-			}
-			c.Status.LastRun = summary
+		summary := &cdpv1alpha1.CampaignRunSummary{Name: run.Run, StartTime: &metav1.Time{Time: run.CreatedAt}, Counts: deliveryCounts(counts)}
+		if !run.CompletedAt.IsZero() {
+			summary.CompletionTime = &metav1.Time{Time: run.CompletedAt}
 		}
+		c.Status.LastRun = summary
 	}
-	c.Status.Totals = totals
+	// Completed runs keep their counts in the store: the totals cost the runs still open.
+	totals, err := r.store.CampaignDeliveryCounts(ctx, c.Namespace, c.Name)
+	if err != nil {
+		return fmt.Errorf("count the campaign's runs: %w", err)
+	}
+	c.Status.Totals = deliveryCounts(totals)
 	return nil
 }
 
@@ -201,19 +202,8 @@ func deliveryCounts(c store.DeliveryCounts) cdpv1alpha1.DeliveryCounts {
 	}
 }
 
-func addCounts(into *cdpv1alpha1.DeliveryCounts, c cdpv1alpha1.DeliveryCounts) {
-	into.Targeted += c.Targeted
-	into.Sent += c.Sent
-	into.Suppressed += c.Suppressed
-	into.Capped += c.Capped
-	into.Deferred += c.Deferred
-	into.Failed += c.Failed
-	into.Pending += c.Pending
-	into.Holdout += c.Holdout
-}
-
 // continuation returns the Job that continues the oldest run whose remaining rows are due, or
-// the earliest time one will be.
+// the earliest time one will be. It marks complete the open runs that have nothing left.
 func (r *campaignReconciler) continuation(ctx context.Context, c *cdpv1alpha1.Campaign, now time.Time, jobs []*batchv1.Job) (time.Time, *batchv1.Job, error) {
 	runs, err := r.store.DeliveryRuns(ctx, c.Namespace, c.Name, 0)
 	if err != nil {
@@ -230,6 +220,11 @@ func (r *campaignReconciler) continuation(ctx context.Context, c *cdpv1alpha1.Ca
 			return time.Time{}, nil, err
 		}
 		if !ok {
+			// Nothing left to send: the run is complete, and its counts are kept, however long
+			// ago its Job finished.
+			if _, err := r.store.CompleteDeliveryRun(ctx, c.Namespace, c.Name, run.Run, now); err != nil {
+				return time.Time{}, nil, err
+			}
 			continue
 		}
 		if next.After(now) {

@@ -313,6 +313,29 @@ const (
 	sqlDeliveryCounts = `SELECT state, count(*) FROM deliveries
 		WHERE namespace = ? AND campaign = ? AND run = ? GROUP BY state`
 
+	// A completed run's rows are final: its counts are kept, for the campaign's totals.
+	sqlKeepRunCounts = `INSERT INTO delivery_run_counts (namespace, campaign, run, state, count)
+		SELECT namespace, campaign, run, state, count(*) FROM deliveries
+		WHERE namespace = ? AND campaign = ? AND run = ? GROUP BY namespace, campaign, run, state`
+
+	// A campaign's counts: the kept counts of its completed runs, and the ledger of the others.
+	sqlCampaignDeliveryCounts = `SELECT state, CAST(sum(n) AS BIGINT) FROM (
+			SELECT state, count AS n FROM delivery_run_counts WHERE namespace = ?1 AND campaign = ?2
+			UNION ALL
+			SELECT d.state, count(*) FROM delivery_runs r JOIN deliveries d
+				ON d.namespace = r.namespace AND d.campaign = r.campaign AND d.run = r.run
+			WHERE r.namespace = ?1 AND r.campaign = ?2 AND r.completed_at IS NULL
+			GROUP BY d.state) AS counts
+		GROUP BY state`
+
+	// The profiles of a list that runs of a campaign, but one, scheduled after a time reached
+	// or are about to: every row but those suppressed, capped or failed. The runs come first,
+	// so that each run's rows of the listed profiles are found by its key.
+	sqlReachedProfilesPrefix = `SELECT DISTINCT d.profile_id FROM delivery_runs r JOIN deliveries d
+			ON d.namespace = r.namespace AND d.campaign = r.campaign AND d.run = r.run
+		WHERE r.namespace = ? AND r.campaign = ? AND r.run <> ? AND r.scheduled_at > ?
+			AND d.state NOT IN ('suppressed', 'capped', 'failed') AND d.profile_id IN (`
+
 	sqlListDeliveries = `SELECT ` + deliveryColumns + ` FROM deliveries
 		WHERE namespace = ? AND campaign = ? AND run = ? ORDER BY profile_id, step LIMIT ?`
 
@@ -338,6 +361,7 @@ var plannedColumns = []string{"namespace", "campaign", "run", "profile_id", "ste
 // sqlDeleteCampaign lists the statements that forget a campaign's runs.
 var sqlDeleteCampaign = []string{
 	`DELETE FROM deliveries WHERE namespace = ? AND campaign = ?`,
+	`DELETE FROM delivery_run_counts WHERE namespace = ? AND campaign = ?`,
 	`DELETE FROM delivery_runs WHERE namespace = ? AND campaign = ?`,
 }
 
@@ -537,7 +561,11 @@ func (s *sqlStore) CompleteDeliveryRun(ctx context.Context, namespace, campaign,
 	// No row of a run goes back to a state that keeps it open once none is left in one, so
 	// the run's own lock is enough: a plan of another run does not hold the completion up.
 	err := s.inTransaction(ctx, runLock(namespace, campaign, run), func(sess session) error {
-		_, err := sess.exec(ctx, s.d.sql(sqlCompleteDeliveryRun), namespace, campaign, run, s.d.timeArg(storedTime(at)))
+		completed, err := sess.exec(ctx, s.d.sql(sqlCompleteDeliveryRun), namespace, campaign, run, s.d.timeArg(storedTime(at)))
+		if err != nil || completed == 0 {
+			return err
+		}
+		_, err = sess.exec(ctx, s.d.sql(sqlKeepRunCounts), namespace, campaign, run)
 		return err
 	})
 	if err != nil {
@@ -966,9 +994,26 @@ func valuesRows(n int, row string) string {
 }
 
 func (s *sqlStore) DeliveryCounts(ctx context.Context, namespace, campaign, run string) (DeliveryCounts, error) {
-	rs, err := s.b.read().query(ctx, s.d.sql(sqlDeliveryCounts), namespace, campaign, run)
+	c, err := s.countDeliveries(ctx, sqlDeliveryCounts, namespace, campaign, run)
 	if err != nil {
 		return DeliveryCounts{}, fmt.Errorf("count the rows of run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+	}
+	return c, nil
+}
+
+func (s *sqlStore) CampaignDeliveryCounts(ctx context.Context, namespace, campaign string) (DeliveryCounts, error) {
+	c, err := s.countDeliveries(ctx, sqlCampaignDeliveryCounts, namespace, campaign)
+	if err != nil {
+		return DeliveryCounts{}, fmt.Errorf("count the rows of campaign %s/%s: %w", namespace, campaign, err)
+	}
+	return c, nil
+}
+
+// countDeliveries reads counts by state that query returns.
+func (s *sqlStore) countDeliveries(ctx context.Context, query string, args ...any) (DeliveryCounts, error) {
+	rs, err := s.b.read().query(ctx, s.d.sql(query), args...)
+	if err != nil {
+		return DeliveryCounts{}, err
 	}
 	defer rs.Close()
 	var c DeliveryCounts
@@ -976,17 +1021,44 @@ func (s *sqlStore) DeliveryCounts(ctx context.Context, namespace, campaign, run 
 		var state string
 		var n int64
 		if err := rs.Scan(&state, &n); err != nil {
-			return DeliveryCounts{}, fmt.Errorf("count the rows of run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+			return DeliveryCounts{}, err
 		}
 		if field := c.of(DeliveryState(state)); field != nil {
 			*field = n
 		}
 		c.Total += n
 	}
-	if err := rs.Err(); err != nil {
-		return DeliveryCounts{}, fmt.Errorf("count the rows of run %s of campaign %s/%s: %w", run, namespace, campaign, err)
+	return c, rs.Err()
+}
+
+func (s *sqlStore) ReachedProfiles(ctx context.Context, namespace, campaign, exceptRun string, scheduledAfter time.Time, profileIDs []string) (map[string]bool, error) {
+	reached := map[string]bool{}
+	for ids := range distinctBatches(profileIDs) {
+		args := make([]any, 0, 4+len(ids))
+		args = append(args, namespace, campaign, exceptRun, s.d.timeArg(storedTime(scheduledAfter)))
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		err := func() error {
+			rs, err := s.b.read().query(ctx, s.d.sql(sqlReachedProfilesPrefix+inList(len(ids))+")"), args...)
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			for rs.Next() {
+				var id string
+				if err := rs.Scan(&id); err != nil {
+					return err
+				}
+				reached[id] = true
+			}
+			return rs.Err()
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("read the profiles campaign %s/%s reached: %w", namespace, campaign, err)
+		}
 	}
-	return c, nil
+	return reached, nil
 }
 
 // of returns the count of a state.

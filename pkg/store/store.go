@@ -267,6 +267,15 @@ type Store interface {
 	// DeliveryCounts counts a run's rows by state; a run without rows counts zero.
 	DeliveryCounts(ctx context.Context, namespace, campaign, run string) (DeliveryCounts, error)
 
+	// CampaignDeliveryCounts counts the rows of every run of a campaign by state. A run keeps
+	// its counts when it completes, so the cost follows the runs still open, not the history.
+	CampaignDeliveryCounts(ctx context.Context, namespace, campaign string) (DeliveryCounts, error)
+
+	// ReachedProfiles returns which of profileIDs a run of the campaign other than exceptRun,
+	// scheduled after scheduledAfter, reached or is about to reach: a row in any state but
+	// suppressed, capped and failed (the holdout counts as reached).
+	ReachedProfiles(ctx context.Context, namespace, campaign, exceptRun string, scheduledAfter time.Time, profileIDs []string) (map[string]bool, error)
+
 	// Deliveries returns a run's rows in (profile, step) order. A limit of zero or less returns
 	// them all.
 	Deliveries(ctx context.Context, namespace, campaign, run string, limit int) ([]Delivery, error)

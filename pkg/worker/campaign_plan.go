@@ -246,29 +246,14 @@ func withoutEarlierRecipients(ctx context.Context, st store.Store, camp *cdpv1al
 		}
 		reEligible = d
 	}
-	runs, err := st.DeliveryRuns(ctx, run.Namespace, run.Campaign, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read the campaign's runs: %w", err)
+	// Without reEligibleAfter, a run reached its profiles for good, whenever it was scheduled.
+	var after time.Time
+	if reEligible > 0 {
+		after = run.ScheduledAt.Add(-reEligible)
 	}
-	reached := map[string]bool{}
-	for _, earlier := range runs {
-		if earlier.Run == run.Run || earlier.PlannedAt.IsZero() {
-			continue
-		}
-		if reEligible > 0 && !earlier.ScheduledAt.Add(reEligible).After(run.ScheduledAt) {
-			continue
-		}
-		rows, err := st.Deliveries(ctx, run.Namespace, run.Campaign, earlier.Run, 0)
-		if err != nil {
-			return nil, fmt.Errorf("read the ledger of run %s: %w", earlier.Run, err)
-		}
-		for _, r := range rows {
-			switch r.State {
-			case store.DeliverySuppressed, store.DeliveryCapped, store.DeliveryFailed:
-			default:
-				reached[r.ProfileID] = true
-			}
-		}
+	reached, err := st.ReachedProfiles(ctx, run.Namespace, run.Campaign, run.Run, after, ids)
+	if err != nil {
+		return nil, err
 	}
 	if len(reached) == 0 {
 		return ids, nil

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -930,6 +931,90 @@ var deliveryTests = []test{
 					t.Errorf("profile %s was allowed %d sends, want exactly 1", send.ProfileID, n)
 				}
 			}
+		}
+	}},
+	{"a campaign's counts add the kept counts of its completed runs to the ledger of the open ones", func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := open(t)
+		plan(t, s, deliveryRun("r1", 1), planned("p1", "day-1", 0), planned("p2", "day-1", 0), planned("p3", "day-1", 0))
+		holdout := planned("p6", "day-1", 0)
+		holdout.State = store.DeliveryHoldout
+		plan(t, s, deliveryRun("r2", 1), planned("p4", "day-1", 0), planned("p5", "day-1", 0), holdout)
+		plan(t, s, store.DeliveryRun{Namespace: ns, Campaign: "other", Run: "r1", Shards: 1}, planned("p1", "day-1", 0))
+		plan(t, s, store.DeliveryRun{Namespace: "team-b", Campaign: campaign, Run: "r1", Shards: 1}, planned("p1", "day-1", 0))
+		r1 := claim(t, s, "r1", "w1", 0, 10, time.Minute, t0)
+		record(t, s, outcome(r1[0], "w1", store.DeliverySent, t0), outcome(r1[1], "w1", store.DeliveryFailed, t0),
+			outcome(r1[2], "w1", store.DeliverySent, t0))
+		if run, err := s.CompleteDeliveryRun(t.Context(), ns, campaign, "r1", t0); err != nil || run.CompletedAt.IsZero() {
+			t.Fatalf("complete r1: %+v, %v", run, err)
+		}
+		r2 := claim(t, s, "r2", "w1", 0, 10, time.Minute, t0)
+		if len(r2) != 2 {
+			t.Fatalf("claimed %v of r2, want p4 and p5", rowKeys(r2))
+		}
+		record(t, s, outcome(r2[0], "w1", store.DeliverySent, t0))
+		// r2 is not complete: p5 is still being sent.
+		if run, err := s.CompleteDeliveryRun(t.Context(), ns, campaign, "r2", t0); err != nil || !run.CompletedAt.IsZero() {
+			t.Fatalf("complete r2 while p5 is sending: %+v, %v", run, err)
+		}
+		want := store.DeliveryCounts{Sent: 3, Failed: 1, Sending: 1, Holdout: 1, Total: 6}
+		if got, err := s.CampaignDeliveryCounts(t.Context(), ns, campaign); err != nil || got != want {
+			t.Errorf("campaign counts = %+v, %v; want %+v", got, err, want)
+		}
+		// Completing r2 moves its counts from the ledger to the kept counts: the sum stays.
+		record(t, s, outcome(r2[1], "w1", store.DeliveryCapped, t0))
+		if run, err := s.CompleteDeliveryRun(t.Context(), ns, campaign, "r2", t0); err != nil || run.CompletedAt.IsZero() {
+			t.Fatalf("complete r2: %+v, %v", run, err)
+		}
+		if _, err := s.CompleteDeliveryRun(t.Context(), ns, campaign, "r2", t0.Add(time.Hour)); err != nil {
+			t.Fatalf("complete r2 again: %v", err)
+		}
+		want = store.DeliveryCounts{Sent: 3, Failed: 1, Capped: 1, Holdout: 1, Total: 6}
+		if got, err := s.CampaignDeliveryCounts(t.Context(), ns, campaign); err != nil || got != want {
+			t.Errorf("campaign counts once both runs completed = %+v, %v; want %+v", got, err, want)
+		}
+		if got, err := s.CampaignDeliveryCounts(t.Context(), ns, "never-ran"); err != nil || got != (store.DeliveryCounts{}) {
+			t.Errorf("counts of a campaign without runs = %+v, %v; want zero", got, err)
+		}
+		if err := s.DeleteCampaign(t.Context(), ns, campaign); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.CampaignDeliveryCounts(t.Context(), ns, campaign); err != nil || got != (store.DeliveryCounts{}) {
+			t.Errorf("counts of a deleted campaign = %+v, %v; want zero", got, err)
+		}
+	}},
+	{"reached profiles are those of the campaign's other runs since a time, but the suppressed, capped and failed", func(t *testing.T, open func(t *testing.T) store.Store) {
+		s := open(t)
+		day := 24 * time.Hour
+		early := store.DeliveryRun{Namespace: ns, Campaign: campaign, Run: "r1", Shards: 1, ScheduledAt: t0.Add(-10 * day)}
+		holdout := planned("p7", "day-1", 0)
+		holdout.State = store.DeliveryHoldout
+		later := planned("p9", "day-1", 0)
+		later.NotBefore = t0.Add(time.Hour)
+		plan(t, s, early, planned("p1", "day-1", 0), planned("p2", "day-1", 0), planned("p3", "day-1", 0),
+			planned("p4", "day-1", 0), holdout, later)
+		ds := claim(t, s, "r1", "w1", 0, 10, time.Minute, t0)
+		states := map[string]store.DeliveryState{"p1": store.DeliverySent, "p2": store.DeliveryFailed,
+			"p3": store.DeliverySuppressed, "p4": store.DeliveryCapped}
+		for _, d := range ds {
+			record(t, s, outcome(d, "w1", states[d.ProfileID], t0))
+		}
+		plan(t, s, deliveryRun("r2", 1), planned("p5", "day-1", 0))
+		plan(t, s, store.DeliveryRun{Namespace: ns, Campaign: "other", Run: "r1", Shards: 1}, planned("p6", "day-1", 0))
+		ids := []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"}
+		reached := func(except string, after time.Time) []string {
+			t.Helper()
+			got, err := s.ReachedProfiles(t.Context(), ns, campaign, except, after, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return slices.Sorted(maps.Keys(got))
+		}
+		// Sent, held out, or still to send (p9, due in an hour) is reached.
+		mustEqual(t, "reached by every other run", reached("r3", time.Time{}), []string{"p1", "p5", "p7", "p9"})
+		mustEqual(t, "reached by runs of the last five days", reached("r3", t0.Add(-5*day)), []string{"p5"})
+		mustEqual(t, "reached by runs but r2", reached("r2", time.Time{}), []string{"p1", "p7", "p9"})
+		if got, err := s.ReachedProfiles(t.Context(), "team-b", campaign, "r3", time.Time{}, ids); err != nil || len(got) != 0 {
+			t.Errorf("reached in another namespace = %v, %v; want none", got, err)
 		}
 	}},
 	{"deleting a campaign removes its runs and rows, and nothing else", func(t *testing.T, open func(t *testing.T) store.Store) {
