@@ -50,10 +50,20 @@ type dialect struct {
 	// lockKeys, when set, takes a transaction-level lock on each key of the array $1, in the
 	// array's order: PostgreSQL's row-free locks. SQLite, one writer at a time, needs none.
 	lockKeys string
+	// movePendingEvents move the delivery events pending up to id ?2 into events, received at ?1.
+	movePendingEvents []string
 }
 
 var sqliteDialect = &dialect{
 	name:               DialectSQLite,
+	// The transaction is the only writer: nothing is added between the two statements.
+	movePendingEvents: []string{
+		`INSERT INTO events (namespace, source, event_id, event_type, occurred_at, identifier_type, identifier_value, properties, received_at)
+		SELECT namespace, source, event_id, event_type, occurred_at, identifier_type, identifier_value, properties, ?1
+		FROM delivery_events_pending WHERE id <= ?2 ORDER BY id
+		ON CONFLICT (namespace, source, event_id) DO NOTHING`,
+		`DELETE FROM delivery_events_pending WHERE id <= ?2`,
+	},
 	migrations:         "migrations/sqlite",
 	dollarPlaceholders: false,
 	slots: strings.NewReplacer(
@@ -114,6 +124,15 @@ var postgresDialect = &dialect{
 	dollarPlaceholders: true,
 	// The function scan of unnest yields the keys in the array's order.
 	lockKeys: `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`,
+	// One statement: a second one would take a new snapshot, and delete a row committed between
+	// the two that the first did not copy.
+	movePendingEvents: []string{`WITH moved AS (
+			DELETE FROM delivery_events_pending WHERE id <= $2
+			RETURNING id, namespace, source, event_id, event_type, occurred_at, identifier_type, identifier_value, properties)
+		INSERT INTO events (namespace, source, event_id, event_type, occurred_at, identifier_type, identifier_value, properties, received_at)
+		SELECT namespace, source, event_id, event_type, occurred_at, identifier_type, identifier_value, properties, CAST($1 AS timestamptz)
+		FROM moved ORDER BY id
+		ON CONFLICT (namespace, source, event_id) DO NOTHING`},
 	slots: strings.NewReplacer(
 		"{stage_records}", "pg_temp.kizuna_stage_records",
 		"{stage_events}", "pg_temp.kizuna_stage_events",

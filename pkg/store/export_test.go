@@ -8,3 +8,11 @@ func SetPublishBuffers(flush, spill int) (restore func()) {
 	orderedFlushBytes, spillBytes = flush, spill
 	return func() { orderedFlushBytes, spillBytes = oldFlush, oldSpill }
 }
+
+// SetFlushEventRows makes FlushDeliveryEvents move at most n events per transaction, until the
+// returned function restores the default.
+func SetFlushEventRows(n int) (restore func()) {
+	old := flushEventRows
+	flushEventRows = n
+	return func() { flushEventRows = old }
+}

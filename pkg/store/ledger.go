@@ -296,11 +296,11 @@ const (
 	outcomeRow     = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS {time}), CAST(? AS {time}))`
 	outcomeColumns = 12
 
-	sqlInsertOutcomeEventsPrefix = `INSERT INTO events (namespace, source, event_id, event_type,
-		occurred_at, identifier_type, identifier_value, properties, received_at) VALUES `
-	outcomeEventRow              = `(?, ?, ?, ?, ?, ?, ?, ?{json}, ?)`
-	outcomeEventColumns          = 9
-	sqlInsertOutcomeEventsSuffix = ` ON CONFLICT (namespace, source, event_id) DO NOTHING`
+	// An outcome's event waits in delivery_events_pending until FlushDeliveryEvents.
+	sqlInsertOutcomeEventsPrefix = `INSERT INTO delivery_events_pending (namespace, source, event_id, event_type,
+		occurred_at, identifier_type, identifier_value, properties) VALUES `
+	outcomeEventRow     = `(?, ?, ?, ?, ?, ?, ?, ?{json})`
+	outcomeEventColumns = 8
 
 	sqlAddDeliveryTotal = `INSERT INTO delivery_totals (namespace, channel, policy, state, slot, count, last_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -720,7 +720,7 @@ func (s *sqlStore) RecordOutcomes(ctx context.Context, outcomes []Outcome) (int,
 		totals := totalCounts{}
 		for _, k := range runs {
 			for part := range slices.Chunk(byRun[k], outcomeBatchRows*outcomeColumns) {
-				n, err := s.recordOutcomes(ctx, sess, k, part, now, totals)
+				n, err := s.recordOutcomes(ctx, sess, k, part, totals)
 				if err != nil {
 					return fmt.Errorf("run %s of campaign %s/%s: %w", k.run, k.namespace, k.campaign, err)
 				}
@@ -757,13 +757,13 @@ func checkOutcome(o Outcome) error {
 	return nil
 }
 
-// recordOutcomes applies the outcomes of one run whose parameters rowArgs holds, and writes the
-// events of those that applied: on a session that runs a prepared statement many times (SQLite,
+// recordOutcomes applies the outcomes of one run whose parameters rowArgs holds, and keeps the
+// events of those that applied for FlushDeliveryEvents: on a session that runs a prepared statement many times (SQLite,
 // in the same process), one row at a time; otherwise (PostgreSQL, a round trip per statement)
 // with one statement for all the rows and one for their events.
-func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowArgs []any, now time.Time, totals totalCounts) (int, error) {
+func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowArgs []any, totals totalCounts) (int, error) {
 	if r, ok := q.(repeater); ok {
-		return s.recordOutcomesByRow(ctx, r, k, rowArgs, now, totals)
+		return s.recordOutcomesByRow(ctx, r, k, rowArgs, totals)
 	}
 	query := s.d.sql(sqlRecordOutcomesPrefix + valuesRows(len(rowArgs)/outcomeColumns, outcomeRow) + sqlRecordOutcomesSuffix)
 	rs, err := q.query(ctx, query, slices.Concat(rowArgs, []any{k.namespace, k.campaign, k.run})...)
@@ -774,14 +774,14 @@ func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowA
 	var buf []byte
 	applied, err := scanApplied(rs, func(r Delivery, at time.Time) error {
 		totals.count(r, k.policy, at)
-		events, buf, err = s.appendOutcomeEvent(events, buf, r, at, now)
+		events, buf, err = s.appendOutcomeEvent(events, buf, r, at)
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("read the rows updated: %w", err)
 	}
 	if len(events) > 0 {
-		query := s.d.sql(sqlInsertOutcomeEventsPrefix + valuesRows(len(events)/outcomeEventColumns, outcomeEventRow) + sqlInsertOutcomeEventsSuffix)
+		query := s.d.sql(sqlInsertOutcomeEventsPrefix + valuesRows(len(events)/outcomeEventColumns, outcomeEventRow))
 		if _, err := q.exec(ctx, query, events...); err != nil {
 			return 0, fmt.Errorf("write events: %w", err)
 		}
@@ -793,12 +793,12 @@ func (s *sqlStore) recordOutcomes(ctx context.Context, q querier, k runKey, rowA
 // with another. In SQLite, which runs in this process, a statement costs no round trip: a
 // statement of many rows would only add parsing its VALUES list, different for each length,
 // and copying the list into a temporary table before the join.
-func (s *sqlStore) recordOutcomesByRow(ctx context.Context, r repeater, k runKey, rowArgs []any, now time.Time, totals totalCounts) (int, error) {
+func (s *sqlStore) recordOutcomesByRow(ctx context.Context, r repeater, k runKey, rowArgs []any, totals totalCounts) (int, error) {
 	update, err := r.repeat(ctx, s.d.sql(sqlRecordOutcome))
 	if err != nil {
 		return 0, fmt.Errorf("prepare the update: %w", err)
 	}
-	insert, err := r.repeat(ctx, s.d.sql(sqlInsertOutcomeEventsPrefix+outcomeEventRow+sqlInsertOutcomeEventsSuffix))
+	insert, err := r.repeat(ctx, s.d.sql(sqlInsertOutcomeEventsPrefix+outcomeEventRow))
 	if err != nil {
 		return 0, fmt.Errorf("prepare the event insert: %w", err)
 	}
@@ -819,7 +819,7 @@ func (s *sqlStore) recordOutcomesByRow(ctx context.Context, r repeater, k runKey
 		}
 		n, err := scanApplied(rs, func(r Delivery, at time.Time) error {
 			totals.count(r, k.policy, at)
-			event, buf, err = s.appendOutcomeEvent(event[:0], buf, r, at, now)
+			event, buf, err = s.appendOutcomeEvent(event[:0], buf, r, at)
 			return err
 		})
 		if err != nil {
@@ -859,7 +859,7 @@ func scanApplied(rs rows, fn func(r Delivery, at time.Time) error) (int, error) 
 
 // appendOutcomeEvent appends the parameters of the event of an applied outcome to events, when
 // its state is one that writes an event; buf is scratch space for the properties' JSON.
-func (s *sqlStore) appendOutcomeEvent(events []any, buf []byte, r Delivery, at, now time.Time) ([]any, []byte, error) {
+func (s *sqlStore) appendOutcomeEvent(events []any, buf []byte, r Delivery, at time.Time) ([]any, []byte, error) {
 	eventType, ok := outcomeEventTypes[r.State]
 	if !ok {
 		return events, buf, nil
@@ -872,7 +872,7 @@ func (s *sqlStore) appendOutcomeEvent(events []any, buf []byte, r Delivery, at, 
 	}
 	idType, idValue := eventIdentifier(r)
 	return append(events, r.Namespace, CampaignEventSource, deliveryEventID(r), eventType,
-		s.d.timeArg(at), idType, idValue, string(buf), s.d.timeArg(now)), buf, nil
+		s.d.timeArg(at), idType, idValue, string(buf)), buf, nil
 }
 
 // totalKey is a counter of delivery_totals.

@@ -43,6 +43,12 @@ func TestPostgresSmallPublishBuffers(t *testing.T) {
 	storetest.RunProfiles(t, storetest.OpenDSN(func(t *testing.T) string { return newPostgresDatabase(t) }))
 }
 
+// A flush of three events at a time moves a backlog of seven in three transactions.
+func TestPostgresDeliveryEventFlushInSteps(t *testing.T) {
+	t.Cleanup(store.SetFlushEventRows(3))
+	storetest.RunDeliveryEventFlush(t, storetest.OpenDSN(func(t *testing.T) string { return newPostgresDatabase(t) }))
+}
+
 // Unlike SQLite, which has one writer at a time, PostgreSQL lets syncs of different sources
 // write at the same time.
 func TestPostgresSyncsOfDifferentSourcesDoNotWait(t *testing.T) {

@@ -17,6 +17,12 @@ func TestSQLite(t *testing.T) {
 	storetest.Run(t, storetest.OpenDSN(newSQLiteDatabase))
 }
 
+// A flush of three events at a time moves a backlog of seven in three transactions.
+func TestSQLiteDeliveryEventFlushInSteps(t *testing.T) {
+	t.Cleanup(store.SetFlushEventRows(3))
+	storetest.RunDeliveryEventFlush(t, storetest.OpenDSN(newSQLiteDatabase))
+}
+
 // Small buffers make the profile tests spill sorted runs and publish rows that arrive late.
 func TestSQLiteSmallPublishBuffers(t *testing.T) {
 	t.Cleanup(store.SetPublishBuffers(4<<10, 16<<10))

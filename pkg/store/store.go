@@ -243,8 +243,9 @@ type Store interface {
 	// outcome applies only to a row still sending and held by its Worker: a worker whose lease
 	// ended and whose row was claimed again cannot overwrite the new claimer's result, and a
 	// batch recorded again applies nothing twice. A batch holds at most one outcome per row.
-	// Each applied outcome that is final (sent, failed, suppressed, capped) writes one event of
-	// source CampaignEventSource in the same transaction, occurred at the outcome's At, its ID
+	// Each applied outcome that is final (sent, failed, suppressed, capped) keeps one event of
+	// source CampaignEventSource in the same transaction, for FlushDeliveryEvents to move into
+	// the events, occurred at the outcome's At and received when it moves, its ID
 	// derived from the row's key, its identifier the address under the identifier type the
 	// channel type's addresses have (Email, Phone, LineUserID, DeviceToken), or the profile ID.
 	RecordOutcomes(ctx context.Context, outcomes []Outcome) (applied int, err error)
@@ -266,6 +267,14 @@ type Store interface {
 
 	// DeliveryCounts counts a run's rows by state; a run without rows counts zero.
 	DeliveryCounts(ctx context.Context, namespace, campaign, run string) (DeliveryCounts, error)
+
+	// FlushDeliveryEvents moves the events of recorded outcomes into the events that segments
+	// and triggers read, received now, and returns how many it moved. RecordOutcomes keeps each
+	// outcome's event aside in its own transaction, so that a worker's group commits of a few
+	// dozen outcomes do not each rewrite the pages of the events' four indexes: the worker
+	// flushes every few seconds and when it stops, and anything that reads campaign events
+	// (a segment's evaluation, an event-triggered run) flushes first, so nothing is missed.
+	FlushDeliveryEvents(ctx context.Context) (int64, error)
 
 	// CampaignDeliveryCounts counts the rows of every run of a campaign by state. A run keeps
 	// its counts when it completes, so the cost follows the runs still open, not the history.

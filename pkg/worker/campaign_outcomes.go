@@ -14,7 +14,9 @@ import (
 
 // outcomeWriter records outcomes in the ledger by group commit: one goroutine writes whatever
 // has queued while its previous write ran, in one transaction, so that many connections can
-// each wait for their message's record without a transaction per message.
+// each wait for their message's record without a transaction per message. The same goroutine
+// moves the outcomes' events into the store's events every few thousand outcomes, and when it
+// stops (see store.FlushDeliveryEvents).
 type outcomeWriter struct {
 	st    store.Store
 	queue chan queuedOutcome
@@ -27,6 +29,10 @@ type outcomeWriter struct {
 	firstErr error
 	// inFlight counts outcomes queued and not yet written, for flush.
 	inFlight sync.WaitGroup
+
+	// unflushed counts the outcomes written since the events were last flushed, at lastFlush.
+	unflushed int
+	lastFlush time.Time
 }
 
 type queuedOutcome struct {
@@ -36,7 +42,7 @@ type queuedOutcome struct {
 }
 
 func newOutcomeWriter(st store.Store) *outcomeWriter {
-	w := &outcomeWriter{st: st, queue: make(chan queuedOutcome, 4096), done: make(chan struct{})}
+	w := &outcomeWriter{st: st, queue: make(chan queuedOutcome, 4096), done: make(chan struct{}), lastFlush: time.Now()}
 	go w.loop()
 	return w
 }
@@ -83,8 +89,21 @@ const (
 	maxGroupWait        = 2 * time.Millisecond
 )
 
+// The outcomes' events move into the events every flushEventsAfter outcomes, or after
+// flushEventsEvery when fewer come: in transactions of thousands, each page of the events'
+// indexes is written once for many events, not once per group commit.
+const (
+	flushEventsAfter = 5000
+	flushEventsEvery = 5 * time.Second
+)
+
 func (w *outcomeWriter) loop() {
 	defer close(w.done)
+	defer func() {
+		if w.unflushed > 0 {
+			w.flushEvents()
+		}
+	}()
 	var wait *time.Timer
 	for first := range w.queue {
 		batch := []queuedOutcome{first}
@@ -134,6 +153,20 @@ func (w *outcomeWriter) loop() {
 			}
 			w.inFlight.Done()
 		}
+		w.unflushed += len(outs)
+		if w.unflushed >= flushEventsAfter || time.Since(w.lastFlush) >= flushEventsEvery {
+			w.flushEvents()
+		}
+	}
+}
+
+// flushEvents moves the events of the outcomes written into the store's events. A flush that
+// fails leaves them pending, for the next flush of this worker or of anything that reads them.
+func (w *outcomeWriter) flushEvents() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := w.st.FlushDeliveryEvents(ctx); err == nil {
+		w.unflushed, w.lastFlush = 0, time.Now()
 	}
 }
 

@@ -121,6 +121,11 @@ func EvaluateSegment(ctx context.Context, st store.Store, seg *cdpv1alpha1.Segme
 // the last link are added. Normalising happens here, in Go, with the resolution's own rules, so
 // that segment queries join events to profiles on plain equality.
 func LinkEvents(ctx context.Context, st store.Store, cfg *resolve.Config, generation int64) error {
+	// Campaigns' events wait aside until flushed: those of every outcome recorded so far are
+	// read from here on.
+	if _, err := st.FlushDeliveryEvents(ctx); err != nil {
+		return err
+	}
 	linked, err := st.IdentityLinkState(ctx, cfg.Namespace, cfg.Name)
 	if err != nil {
 		return fmt.Errorf("read the identity links: %w", err)

@@ -105,9 +105,13 @@ func deliveryCounts(t *testing.T, s store.Store, run string) store.DeliveryCount
 	return c
 }
 
-// campaignEvents renders the events outcomes wrote: "type identifier properties at".
+// campaignEvents flushes the events outcomes kept, and renders those of the events:
+// "type identifier properties at".
 func campaignEvents(t *testing.T, s store.Store) []string {
 	t.Helper()
+	if _, err := s.FlushDeliveryEvents(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	var out []string
 	for _, e := range scanEvents(t, s, ns, store.CampaignEventSource) {
 		out = append(out, fmt.Sprintf("%s %s:%s %s %s", e.Type, e.IdentifierType, e.IdentifierValue,
@@ -115,6 +119,27 @@ func campaignEvents(t *testing.T, s store.Store) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// RunDeliveryEventFlush runs the flush test alone: a backend runs it with a flush step smaller
+// than its backlog (store.SetFlushEventRows).
+func RunDeliveryEventFlush(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	var rows []store.PlannedDelivery
+	for i := range 7 {
+		rows = append(rows, planned(fmt.Sprintf("p%d", i), "day-1", 0))
+	}
+	plan(t, s, deliveryRun("r1", 1), rows...)
+	ds := claim(t, s, "r1", "w1", 0, 10, time.Hour, t0)
+	record(t, s, outcomes(ds[:4], "w1", store.DeliverySent, t0)...)
+	record(t, s, outcomes(ds[4:], "w1", store.DeliveryFailed, t0)...)
+	if n, err := s.FlushDeliveryEvents(t.Context()); err != nil || n != 7 {
+		t.Fatalf("flush moved %d events, %v; want 7", n, err)
+	}
+	got := campaignEvents(t, s)
+	if len(got) != 7 || len(slices.Compact(slices.Clone(got))) != 7 {
+		t.Errorf("events = %q, want 7 different ones", got)
+	}
 }
 
 var deliveryTests = []test{
@@ -473,7 +498,7 @@ var deliveryTests = []test{
 			t.Errorf("deferred and retried rows wrote events %q", events)
 		}
 	}},
-	{"final outcomes write one event each, also when the batch is recorded again", func(t *testing.T, open func(t *testing.T) store.Store) {
+	{"final outcomes write one event each, received when flushed, also when the batch is recorded again", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		rows := []store.PlannedDelivery{
 			{ProfileID: "p1", Step: "day-1", Variant: "a", Purpose: "Marketing"},
@@ -510,6 +535,21 @@ var deliveryTests = []test{
 			"message_failed Phone:+819012345678 " + props("b", "sms") + " " + when,
 			"message_sent LineUserID:U4af4980629 " + props("a", "line") + " " + when,
 			"message_suppressed Email:p3@example.co.jp " + props("", "mail") + " " + when,
+		}
+		// The events wait for a flush, which moves each once and stamps it received then.
+		if got := scanEvents(t, s, ns, store.CampaignEventSource); len(got) != 0 {
+			t.Errorf("events before the flush = %v, want none", eventStrings(got))
+		}
+		before := time.Now()
+		if n, err := s.FlushDeliveryEvents(t.Context()); err != nil || n != 4 {
+			t.Fatalf("flush moved %d events, %v; want 4", n, err)
+		}
+		flushed := window{before, time.Now()}
+		for _, e := range scanEvents(t, s, ns, store.CampaignEventSource) {
+			flushed.check(t, "ReceivedAt of "+e.ID, e.ReceivedAt)
+		}
+		if n, err := s.FlushDeliveryEvents(t.Context()); err != nil || n != 0 {
+			t.Errorf("a second flush moved %d events, %v; want none", n, err)
 		}
 		mustEqual(t, "events", campaignEvents(t, s), want)
 
