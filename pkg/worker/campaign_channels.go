@@ -162,7 +162,8 @@ func NewChannelSender(ctx context.Context, st store.Store, ch *cdpv1alpha1.Chann
 	if rl := spec.RateLimit; rl != nil && rl.MaxConcurrency != nil {
 		concurrency = min(concurrency, int(*rl.MaxConcurrency))
 	}
-	cs := &ChannelSender{Name: ch.Name, Type: spec.Type, Sender: sender, Concurrency: max(concurrency, 1)}
+	cs := &ChannelSender{Name: ch.Name, Type: spec.Type, Sender: sender, Concurrency: max(concurrency, 1),
+		Deduplicates: spec.Type == cdpv1alpha1.ChannelWebhook || spec.Type == cdpv1alpha1.ChannelLINE}
 	if limiter := NewStoreLimiter(st, ch.Namespace, ch.Name, spec.RateLimit); limiter != nil {
 		cs.Limiter = limiter
 	}

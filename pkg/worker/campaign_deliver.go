@@ -31,6 +31,13 @@ type ChannelSender struct {
 	// Limiter paces the channel across every worker and campaign; nil sends as fast as the
 	// concurrency allows.
 	Limiter Limiter
+	// Deduplicates says the provider drops a message whose ID it has already accepted: a
+	// webhook's receiver by its Idempotency-Key, LINE by its X-Line-Retry-Key. A connection then
+	// sends its next message without waiting for the last one's record: a crash sends again the
+	// messages whose records were still queued, and the provider drops them. Otherwise (SMTP,
+	// SMS, push) each record is durable before the connection sends again, so that a crash
+	// sends at most one message per connection twice.
+	Deduplicates bool
 }
 
 // Limiter waits until the channel may send one more message.
@@ -620,9 +627,9 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 	out.At = d.Now()
 	if err == nil {
 		out.State, out.ProviderMessageID = store.DeliverySent, receipt.ProviderMessageID
-		// The outcome is durable before this connection sends again: a kill loses at most the
-		// record of the message in flight.
-		_ = w.addSent(out)
+		// The outcome is durable before this connection sends again, unless the provider drops
+		// a message sent twice: a kill loses at most the record of the message in flight.
+		_ = w.addSent(out, !s.channel.Deduplicates)
 		return store.DeliverySent
 	}
 	f := delivery.Classify(err)
@@ -630,11 +637,11 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 	switch {
 	case f.Kind == delivery.Unauthorized:
 		out.State, out.NotBefore = store.DeliveryPending, out.At
-		_ = w.addSent(out)
+		_ = w.addSent(out, !s.channel.Deduplicates)
 		return ""
 	case f.Kind == delivery.Transient && s.row.Attempts < d.MaxAttempts:
 		out.State, out.NotBefore = store.DeliveryPending, out.At.Add(retryDelay(s.row.Attempts, f.RetryAfter))
-		_ = w.addSent(out)
+		_ = w.addSent(out, !s.channel.Deduplicates)
 		return store.DeliveryPending
 	}
 	out.State = store.DeliveryFailed
@@ -647,7 +654,7 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 			d.Log.Error(err, "suppress a hard-bounced address", "channel", s.channel.Name)
 		}
 	}
-	_ = w.addSent(out)
+	_ = w.addSent(out, !s.channel.Deduplicates)
 	return store.DeliveryFailed
 }
 
