@@ -56,14 +56,6 @@ type dialect struct {
 
 var sqliteDialect = &dialect{
 	name:               DialectSQLite,
-	// The transaction is the only writer: nothing is added between the two statements.
-	movePendingEvents: []string{
-		`INSERT INTO events (namespace, source, event_id, event_type, occurred_at, identifier_type, identifier_value, properties, received_at)
-		SELECT namespace, source, event_id, event_type, occurred_at, identifier_type, identifier_value, properties, ?1
-		FROM delivery_events_pending WHERE id <= ?2 ORDER BY id
-		ON CONFLICT (namespace, source, event_id) DO NOTHING`,
-		`DELETE FROM delivery_events_pending WHERE id <= ?2`,
-	},
 	migrations:         "migrations/sqlite",
 	dollarPlaceholders: false,
 	slots: strings.NewReplacer(
@@ -116,6 +108,14 @@ var sqliteDialect = &dialect{
 	createSegmentNew: `CREATE TEMP TABLE kizuna_segment_new (
 		profile_id TEXT NOT NULL PRIMARY KEY) WITHOUT ROWID`,
 	fillSegmentNew: "INSERT INTO temp.kizuna_segment_new (profile_id) SELECT * FROM (\n%s\n) AS q WHERE true ON CONFLICT DO NOTHING",
+	// The transaction is the only writer: nothing is added between the two statements.
+	movePendingEvents: []string{
+		`INSERT INTO events (namespace, source, event_id, event_type, occurred_at, identifier_type, identifier_value, properties, received_at)
+		SELECT namespace, source, event_id, event_type, occurred_at, identifier_type, identifier_value, properties, ?1
+		FROM delivery_events_pending WHERE id <= ?2 ORDER BY id
+		ON CONFLICT (namespace, source, event_id) DO NOTHING`,
+		`DELETE FROM delivery_events_pending WHERE id <= ?2`,
+	},
 }
 
 var postgresDialect = &dialect{
