@@ -47,9 +47,6 @@ type dialect struct {
 	// selectSegmentFirst runs a segment's query on its own and copies its result into the
 	// temporary table, instead of filling it with INSERT ... SELECT (see EvaluateSegment).
 	selectSegmentFirst bool
-	// lockKeys, when set, takes a transaction-level lock on each key of the array $1, in the
-	// array's order: PostgreSQL's row-free locks. SQLite, one writer at a time, needs none.
-	lockKeys string
 	// movePendingEvents move the delivery events pending up to id ?2 into events, received at ?1.
 	movePendingEvents []string
 }
@@ -122,8 +119,6 @@ var postgresDialect = &dialect{
 	name:               DialectPostgres,
 	migrations:         "migrations/postgres",
 	dollarPlaceholders: true,
-	// The function scan of unnest yields the keys in the array's order.
-	lockKeys: `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k`,
 	// One statement: a second one would take a new snapshot, and delete a row committed between
 	// the two that the first did not copy.
 	movePendingEvents: []string{`WITH moved AS (

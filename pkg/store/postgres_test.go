@@ -43,7 +43,8 @@ func TestPostgresSmallPublishBuffers(t *testing.T) {
 	storetest.RunProfiles(t, storetest.OpenDSN(func(t *testing.T) string { return newPostgresDatabase(t) }))
 }
 
-// A flush of three events at a time moves a backlog of seven in three transactions.
+// A flush of three events at a time moves a backlog of seven in three steps: one step alone
+// would move three.
 func TestPostgresDeliveryEventFlushInSteps(t *testing.T) {
 	t.Cleanup(store.SetFlushEventRows(3))
 	storetest.RunDeliveryEventFlush(t, storetest.OpenDSN(func(t *testing.T) string { return newPostgresDatabase(t) }))

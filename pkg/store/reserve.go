@@ -53,13 +53,12 @@ func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, err
 		ids[i] = rs.ProfileID
 	}
 	at := storedTime(r.At)
-	err := s.inTransaction(ctx, workerLock(r.Worker), func(sess session) error {
-		// Two workers that decide for one profile at once would each count the sends before
-		// either reserved its own, and both go: the profile is locked until this transaction
-		// ends. SQLite has one writer at a time already.
-		if err := s.lockProfiles(ctx, sess, r.Namespace, ids); err != nil {
-			return err
-		}
+	// Two workers that decide for one profile at once would each count the sends before either
+	// reserved its own, and both go: the reservations of a namespace take turns. A lock per
+	// profile would let more run at once, but a batch holds hundreds of profiles, and PostgreSQL
+	// keeps its locks in a table of a fixed size shared by the whole server; a reservation is a
+	// few milliseconds. SQLite has one writer at a time already.
+	err := s.inTransaction(ctx, capsLock(r.Namespace), func(sess session) error {
 		sends := map[string][]Sent{}
 		for batch := range distinctBatches(ids) {
 			args := make([]any, 0, 2+len(batch))
@@ -72,18 +71,25 @@ func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, err
 			}
 		}
 		var keys []any
+		index := map[[2]string]int{}
 		for i, rs := range r.Sends {
 			if !r.Allow(i, sends[rs.ProfileID]) {
 				continue
 			}
-			allowed[i] = true
 			sends[rs.ProfileID] = append(sends[rs.ProfileID], Sent{ChannelType: rs.ChannelType, Purpose: rs.Purpose, Campaign: r.Campaign, SentAt: at})
 			keys = append(keys, rs.ProfileID, rs.Step)
+			index[[2]string{rs.ProfileID, rs.Step}] = i
 		}
+		// Only the rows the worker still holds are reserved: one whose lease ended and that
+		// another worker took is that worker's to send.
 		for part := range slices.Chunk(keys, inListBatch*2) {
-			query := s.d.sql(sqlReserveSendsPrefix + valuesRows(len(part)/2, reservedRow) + ")")
+			query := s.d.sql(sqlReserveSendsPrefix + valuesRows(len(part)/2, reservedRow) + ") RETURNING profile_id, step")
 			args := append([]any{s.d.timeArg(at), r.Namespace, r.Campaign, r.Run, r.Worker}, part...)
-			if _, err := sess.exec(ctx, query, args...); err != nil {
+			rs, err := sess.query(ctx, query, args...)
+			if err != nil {
+				return fmt.Errorf("reserve: %w", err)
+			}
+			if err := scanReserved(rs, index, allowed); err != nil {
 				return fmt.Errorf("reserve: %w", err)
 			}
 		}
@@ -95,19 +101,20 @@ func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, err
 	return allowed, nil
 }
 
-// lockProfiles takes, on PostgreSQL, a transaction-level lock on each profile, in key order so
-// that two reservations never wait for each other's locks in opposite orders.
-func (s *sqlStore) lockProfiles(ctx context.Context, q querier, namespace string, ids []string) error {
-	if s.d.lockKeys == "" {
-		return nil
+// scanReserved marks the rows rs returned as reserved, by their index in the reservation.
+func scanReserved(rs rows, index map[[2]string]int, reserved []bool) error {
+	defer rs.Close()
+	for rs.Next() {
+		var profileID, step string
+		if err := rs.Scan(&profileID, &step); err != nil {
+			return err
+		}
+		if i, ok := index[[2]string{profileID, step}]; ok {
+			reserved[i] = true
+		}
 	}
-	keys := make([]int64, 0, len(ids))
-	for _, id := range ids {
-		keys = append(keys, lockKey("kizuna", "profile", namespace, id))
-	}
-	slices.Sort(keys)
-	if _, err := q.exec(ctx, s.d.lockKeys, slices.Compact(keys)); err != nil {
-		return fmt.Errorf("lock the profiles: %w", err)
-	}
-	return nil
+	return rs.Err()
 }
+
+// capsLock is the lock the frequency-cap reservations of a namespace take turns on.
+func capsLock(namespace string) string { return "frequency-caps\x00" + namespace }

@@ -17,7 +17,8 @@ func TestSQLite(t *testing.T) {
 	storetest.Run(t, storetest.OpenDSN(newSQLiteDatabase))
 }
 
-// A flush of three events at a time moves a backlog of seven in three transactions.
+// A flush of three events at a time moves a backlog of seven in three steps: one step alone
+// would move three.
 func TestSQLiteDeliveryEventFlushInSteps(t *testing.T) {
 	t.Cleanup(store.SetFlushEventRows(3))
 	storetest.RunDeliveryEventFlush(t, storetest.OpenDSN(newSQLiteDatabase))

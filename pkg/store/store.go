@@ -273,7 +273,9 @@ type Store interface {
 	// outcome's event aside in its own transaction, so that a worker's group commits of a few
 	// dozen outcomes do not each rewrite the pages of the events' four indexes: the worker
 	// flushes every few seconds and when it stops, and anything that reads campaign events
-	// (a segment's evaluation, an event-triggered run) flushes first, so nothing is missed.
+	// (identity linking before a segment's evaluation or an event run, an event trigger's
+	// check) flushes first, so nothing is missed. It moves the events pending when it starts,
+	// in steps of a bounded size, not those recorded while it runs.
 	FlushDeliveryEvents(ctx context.Context) (int64, error)
 
 	// CampaignDeliveryCounts counts the rows of every run of a campaign by state. A run keeps
@@ -295,11 +297,13 @@ type Store interface {
 	RecentSends(ctx context.Context, namespace string, profileIDs []string, since time.Time) (map[string][]Sent, error)
 
 	// ReserveSends decides which of a worker's claimed rows may be sent under the frequency
-	// caps, and reserves those, in one transaction that holds each profile for itself: a
-	// reservation of another worker, for another campaign, either sees these sends or waits
-	// for them, so two campaigns deciding for one person at once cannot both take a cap's
-	// last place. A reserved row counts as sent until its outcome: sent keeps counting,
-	// anything else releases it. It returns, for each of r.Sends, whether it was reserved.
+	// caps, and reserves those, in one transaction that the namespace's reservations take
+	// turns on: a reservation of another worker, for another campaign, either sees these sends
+	// or waits for them, so two campaigns deciding for one person at once cannot both take a
+	// cap's last place. A reserved row counts as sent until its outcome: sent keeps counting,
+	// anything else releases it. It returns, for each of r.Sends, whether it was reserved: a
+	// row Allow refused is not, nor one the worker no longer holds (its lease ended and another
+	// worker claimed it, to send it itself).
 	ReserveSends(ctx context.Context, r Reservation) ([]bool, error)
 
 	// Suppress stops messages to an address. Suppressing an address again replaces the reason

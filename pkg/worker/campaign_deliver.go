@@ -257,13 +257,17 @@ func (d *Deliverer) prepareBatch(ctx context.Context, batch []store.Delivery, te
 		}
 		candidates = append(candidates, candidate{row: row, out: out, p: p, choice: choice, zone: zone, purpose: purpose})
 	}
-	capNames, err := d.reserve(ctx, candidates, now)
+	capNames, lost, err := d.reserve(ctx, candidates, now)
 	if err != nil {
 		return nil, err
 	}
 	var sends []*pendingSend
 	for i, c := range candidates {
 		out := c.out
+		if lost[i] {
+			// Another worker took the row over: it is that worker's to send and record.
+			continue
+		}
 		if capNames[i] != "" {
 			out.State, out.Error = store.DeliveryCapped, "frequency cap "+capNames[i]
 			summary.Capped++
@@ -284,15 +288,15 @@ func (d *Deliverer) prepareBatch(ctx context.Context, batch []store.Delivery, te
 }
 
 // reserve holds the candidates against the policy's frequency caps, and returns for each the
-// name of the cap that holds it back, or "" when it may go. The store reserves the sends it
-// allows, so that every other worker's caps count them before their outcomes are recorded, and
-// decides for each profile alone: a message this worker or another one is about to send to the
-// same person counts, whichever campaign sends it.
-func (d *Deliverer) reserve(ctx context.Context, candidates []candidate, now time.Time) ([]string, error) {
-	capNames := make([]string, len(candidates))
+// name of the cap that holds it back, or "" when it may go, and whether the row was lost: its
+// lease ended and another worker took it. The store reserves the sends it allows, so that every
+// other worker's caps count them before their outcomes are recorded: a message this worker or
+// another one is about to send to the same person counts, whichever campaign sends it.
+func (d *Deliverer) reserve(ctx context.Context, candidates []candidate, now time.Time) (capNames []string, lost []bool, err error) {
+	capNames, lost = make([]string, len(candidates)), make([]bool, len(candidates))
 	window := d.Policy.CapWindow()
 	if window <= 0 || len(candidates) == 0 {
-		return capNames, nil
+		return capNames, lost, nil
 	}
 	r := store.Reservation{Namespace: d.Campaign.Namespace, Campaign: d.Campaign.Name, Run: d.Run, Worker: d.Worker,
 		Since: now.Add(-window), At: now, Sends: make([]store.ReservedSend, len(candidates))}
@@ -310,10 +314,14 @@ func (d *Deliverer) reserve(ctx context.Context, candidates []candidate, now tim
 		capNames[i] = d.Policy.Capped(sends, c.choice.channel.Type, c.purpose, now)
 		return capNames[i] == ""
 	}
-	if _, err := d.Store.ReserveSends(ctx, r); err != nil {
-		return nil, fmt.Errorf("hold the batch against the frequency caps: %w", err)
+	reserved, err := d.Store.ReserveSends(ctx, r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hold the batch against the frequency caps: %w", err)
 	}
-	return capNames, nil
+	for i := range candidates {
+		lost[i] = capNames[i] == "" && !reserved[i]
+	}
+	return capNames, lost, nil
 }
 
 // choice is the message of a step that reaches a recipient, and through which channel.

@@ -98,6 +98,12 @@ func EventWindow(e *cdpv1alpha1.EventTrigger, since, previous, due time.Time) (a
 // finds nothing new starts no Job.
 func EventsArrived(ctx context.Context, st store.Store, camp *cdpv1alpha1.Campaign, resolution string,
 	properties map[string]cdpv1alpha1.AttributeType, after, through time.Time) (bool, error) {
+	// A trigger may be a campaign's own event (message_sent of another campaign): those a
+	// worker recorded and has not moved yet, having crashed, move now. Nothing pending costs one
+	// read.
+	if _, err := st.FlushDeliveryEvents(ctx); err != nil {
+		return false, err
+	}
 	q, err := segment.CompileArrivals(eventOccurrences(camp, after, through), eventOptions(st, camp, resolution, properties, through))
 	if err != nil {
 		return false, err

@@ -168,13 +168,13 @@ func (w *outcomeWriter) loop() {
 }
 
 // flushEvents moves the events of the outcomes written into the store's events. A flush that
-// fails leaves them pending, for the next flush of this worker or of anything that reads them.
+// fails leaves them pending, for the next flush of this worker (at the next interval: outcomes
+// are what it must not hold up) or of anything that reads them.
 func (w *outcomeWriter) flushEvents() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := w.st.FlushDeliveryEvents(ctx); err == nil {
-		w.unflushed, w.lastFlush = 0, time.Now()
-	}
+	_, _ = w.st.FlushDeliveryEvents(ctx)
+	w.unflushed, w.lastFlush = 0, time.Now()
 }
 
 // write records a batch, retrying a failed write a few times: the database may be restarting.

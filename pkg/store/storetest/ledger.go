@@ -903,11 +903,11 @@ var deliveryTests = []test{
 		if got := recent(); strings.Contains(got, "p4") {
 			t.Errorf("recent sends after the row was claimed again = %q, want none of p4", got)
 		}
-		// A worker that no longer holds a row reserves nothing.
-		if _, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r2", Worker: "w1",
+		// A worker that no longer holds a row reserves nothing, and says so.
+		if got, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r2", Worker: "w1",
 			Since: since, At: t0, Sends: []store.ReservedSend{{ProfileID: "p4", Step: "day-1", ChannelType: "SMTP", Purpose: "Marketing"}},
-			Allow: func(int, []store.Sent) bool { return true }}); err != nil {
-			t.Fatal(err)
+			Allow: func(int, []store.Sent) bool { return true }}); err != nil || !slices.Equal(got, []bool{false}) {
+			t.Errorf("reservation by a worker that lost the row = %v, %v; want [false]", got, err)
 		}
 		if got := recent(); strings.Contains(got, "p4") {
 			t.Errorf("recent sends after a reservation by a worker that lost the row = %q, want none of p4", got)
