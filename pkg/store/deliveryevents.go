@@ -5,9 +5,10 @@ import (
 	"fmt"
 )
 
-// flushEventRows bounds one transaction of FlushDeliveryEvents, so that a backlog left by a
-// crashed worker moves in steps of a bounded size.
-var flushEventRows = 10_000
+// flushEventRows bounds one transaction of FlushDeliveryEvents: the outcomes recorded meanwhile
+// wait for one step at most (on SQLite, one writer at a time), and a backlog left by a crashed
+// worker moves in steps of a bounded size.
+var flushEventRows = 1000
 
 const (
 	// sqlLastPendingEvent is the id of the latest pending delivery event, 0 for none.

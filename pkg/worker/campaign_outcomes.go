@@ -14,9 +14,9 @@ import (
 
 // outcomeWriter records outcomes in the ledger by group commit: one goroutine writes whatever
 // has queued while its previous write ran, in one transaction, so that many connections can
-// each wait for their message's record without a transaction per message. The same goroutine
-// moves the outcomes' events into the store's events every few thousand outcomes, and when it
-// stops (see store.FlushDeliveryEvents).
+// each wait for their message's record without a transaction per message. Another goroutine
+// moves the outcomes' events into the store's events every few thousand outcomes, and the
+// writer once more when it stops (see store.FlushDeliveryEvents).
 type outcomeWriter struct {
 	st    store.Store
 	queue chan queuedOutcome
@@ -30,9 +30,12 @@ type outcomeWriter struct {
 	// inFlight counts outcomes queued and not yet written, for flush.
 	inFlight sync.WaitGroup
 
-	// unflushed counts the outcomes written since the events were last flushed, at lastFlush.
-	unflushed int
-	lastFlush time.Time
+	// unflushed counts the outcomes written since the events were last flushed, at lastFlush;
+	// moveEvents asks the flusher to move them, flusherDone says it has stopped.
+	unflushed   int
+	lastFlush   time.Time
+	moveEvents  chan struct{}
+	flusherDone chan struct{}
 }
 
 type queuedOutcome struct {
@@ -42,8 +45,10 @@ type queuedOutcome struct {
 }
 
 func newOutcomeWriter(st store.Store) *outcomeWriter {
-	w := &outcomeWriter{st: st, queue: make(chan queuedOutcome, 4096), done: make(chan struct{}), lastFlush: time.Now()}
+	w := &outcomeWriter{st: st, queue: make(chan queuedOutcome, 4096), done: make(chan struct{}), lastFlush: time.Now(),
+		moveEvents: make(chan struct{}, 1), flusherDone: make(chan struct{})}
 	go w.loop()
+	go w.flusher()
 	return w
 }
 
@@ -97,7 +102,7 @@ const (
 )
 
 // The outcomes' events move into the events every flushEventsAfter outcomes, or after
-// flushEventsEvery when fewer come: in transactions of thousands, each page of the events'
+// flushEventsEvery when fewer come: in transactions of a thousand, each page of the events'
 // indexes is written once for many events, not once per group commit.
 const (
 	flushEventsAfter = 5000
@@ -107,6 +112,9 @@ const (
 func (w *outcomeWriter) loop() {
 	defer close(w.done)
 	defer func() {
+		// The events of the last outcomes move before the run returns.
+		close(w.moveEvents)
+		<-w.flusherDone
 		if w.unflushed > 0 {
 			w.flushEvents()
 		}
@@ -162,19 +170,31 @@ func (w *outcomeWriter) loop() {
 		}
 		w.unflushed += len(outs)
 		if w.unflushed >= flushEventsAfter || time.Since(w.lastFlush) >= flushEventsEvery {
-			w.flushEvents()
+			// The flusher moves them in transactions of its own, between the outcomes' commits:
+			// the connections waiting for their records do not wait for the events too.
+			select {
+			case w.moveEvents <- struct{}{}:
+			default: // a flush is asked for already, and moves these too
+			}
+			w.unflushed, w.lastFlush = 0, time.Now()
 		}
 	}
 }
 
+// flusher flushes the events each time the writer asks, until it closes moveEvents.
+func (w *outcomeWriter) flusher() {
+	defer close(w.flusherDone)
+	for range w.moveEvents {
+		w.flushEvents()
+	}
+}
+
 // flushEvents moves the events of the outcomes written into the store's events. A flush that
-// fails leaves them pending, for the next flush of this worker (at the next interval: outcomes
-// are what it must not hold up) or of anything that reads them.
+// fails leaves them pending, for the next flush of this worker or of anything that reads them.
 func (w *outcomeWriter) flushEvents() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, _ = w.st.FlushDeliveryEvents(ctx)
-	w.unflushed, w.lastFlush = 0, time.Now()
 }
 
 // write records a batch, retrying a failed write a few times: the database may be restarting.
