@@ -20,7 +20,7 @@ var benchMessages = flag.Int("messages", 200, "messages each iteration of Benchm
 // Sender itself.
 func BenchmarkSend(b *testing.B) {
 	messages := benchmarkMessages(*benchMessages)
-	for _, connections := range []int{1, 4} {
+	for _, connections := range []int{1, 4, 16, 64} {
 		b.Run(fmt.Sprintf("sink=mailpit/connections=%d", connections), func(b *testing.B) {
 			benchmarkSend(b, sink.SMTPPort(), connections, messages)
 		})
