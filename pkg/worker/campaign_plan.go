@@ -141,7 +141,12 @@ func audience(ctx context.Context, st store.Store, p *CampaignPayload) ([]string
 		for _, m := range members {
 			current[m.ProfileID] = true
 		}
-		history, err := st.SegmentHistory(ctx, run.Namespace, ref.Name, 0)
+		// Only the evaluations since the previous run: the whole history grows with every one.
+		since, err := lastEvaluationBefore(ctx, st, run.Namespace, ref.Name, run.EnteredAfter)
+		if err != nil {
+			return nil, err
+		}
+		history, err := st.SegmentHistory(ctx, run.Namespace, ref.Name, since)
 		if err != nil {
 			return nil, fmt.Errorf("read the history of segment %s: %w", ref.Name, err)
 		}
@@ -210,26 +215,51 @@ func ProfilesEntered(ctx context.Context, st store.Store, camp *cdpv1alpha1.Camp
 	return false, nil
 }
 
-// segmentEntered reads a segment's evaluations in pages of growing size: a check usually finds
-// one or two since the previous run. Evaluations of a segment take turns under its lock, so
-// their finish times grow with their numbers.
+// segmentEntered tells whether an evaluation of a segment that finished after after found
+// profiles that entered it.
 func segmentEntered(ctx context.Context, st store.Store, namespace, segment string, after time.Time) (bool, error) {
+	entered := false
+	err := newestEvaluations(ctx, st, namespace, segment, func(e store.SegmentEvaluationResult) bool {
+		entered = e.FinishedAt.After(after) && e.Entered > 0
+		return !entered && e.FinishedAt.After(after)
+	})
+	return entered, err
+}
+
+// lastEvaluationBefore returns the number of a segment's latest evaluation that finished at or
+// before t, or 0 when none did: the history after it holds every entry after t.
+func lastEvaluationBefore(ctx context.Context, st store.Store, namespace, segment string, t time.Time) (int64, error) {
+	var last int64
+	err := newestEvaluations(ctx, st, namespace, segment, func(e store.SegmentEvaluationResult) bool {
+		if !e.FinishedAt.After(t) {
+			last = e.Evaluation
+			return false
+		}
+		return true
+	})
+	return last, err
+}
+
+// newestEvaluations passes a segment's evaluations to fn, newest first, until fn returns false
+// or none is left. It reads them in pages of growing size: a check usually needs one or two.
+// Evaluations of a segment take turns under its lock, so their finish times grow with their
+// numbers.
+func newestEvaluations(ctx context.Context, st store.Store, namespace, segment string, fn func(store.SegmentEvaluationResult) bool) error {
+	seen := 0
 	for limit := 4; ; limit *= 4 {
 		evaluations, err := st.SegmentEvaluations(ctx, namespace, segment, limit)
 		if err != nil {
-			return false, fmt.Errorf("read the evaluations of segment %s: %w", segment, err)
+			return fmt.Errorf("read the evaluations of segment %s: %w", segment, err)
 		}
-		for _, e := range evaluations {
-			if !e.FinishedAt.After(after) {
-				return false, nil
-			}
-			if e.Entered > 0 {
-				return true, nil
+		for _, e := range evaluations[min(seen, len(evaluations)):] {
+			if !fn(e) {
+				return nil
 			}
 		}
 		if len(evaluations) < limit {
-			return false, nil
+			return nil
 		}
+		seen = len(evaluations)
 	}
 }
 

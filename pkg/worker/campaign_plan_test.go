@@ -105,3 +105,62 @@ func TestWindowStart(t *testing.T) {
 		})
 	}
 }
+
+// A segment-entry run plans the profiles that entered an included segment after the previous
+// run and are still members, reading only the evaluations since: entries before the window, and
+// those who entered and left, are not planned.
+func TestSegmentEntryRunPlansWhoEnteredSince(t *testing.T) {
+	minute := func(n int) time.Time { return campaignNow.Add(time.Duration(n) * time.Minute) }
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			clock := clocktesting.NewFakePassiveClock(campaignNow)
+			st := openTestStore(t, backend, store.WithClock(clock))
+			evaluations := [][]string{{"a"}, {"a", "b"}, {"a", "b", "c"}, {"a", "c"}, {"a", "c", "d"}, {"a", "c", "d", "e"}, {"a", "c", "d"}}
+			for n, members := range evaluations {
+				clock.SetTime(minute(n + 1))
+				selects := make([]string, len(members))
+				for i, m := range members {
+					selects[i] = "SELECT '" + m + "'"
+				}
+				if _, err := st.EvaluateSegment(t.Context(), store.SegmentEvaluation{
+					Namespace: "shop", Segment: "new-members", Resolution: "customers", ResolutionGeneration: 1,
+					Query: strings.Join(selects, " UNION ALL "),
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, tc := range []struct {
+				after time.Time
+				want  []string
+			}{
+				{time.Time{}, []string{"a", "c", "d"}},
+				{minute(2), []string{"c", "d"}},
+				{minute(3).Add(30 * time.Second), []string{"d"}},
+				{minute(7), nil},
+			} {
+				camp := &cdpv1alpha1.Campaign{Spec: cdpv1alpha1.CampaignSpec{
+					Audience: cdpv1alpha1.Audience{Include: []cdpv1alpha1.LocalObjectReference{{Name: "new-members"}}},
+					Trigger:  cdpv1alpha1.CampaignTrigger{SegmentEntry: &cdpv1alpha1.SegmentEntryTrigger{}},
+					Steps:    []cdpv1alpha1.CampaignStep{{Name: "welcome"}},
+				}}
+				camp.Name, camp.Namespace = fmt.Sprintf("welcome-%d", i), "shop"
+				run := CampaignRun{Namespace: "shop", Campaign: camp.Name, Run: "r1", Trigger: TriggerSegmentEntry,
+					ScheduledAt: minute(8), EnteredAfter: tc.after, Shards: 1}
+				if _, err := PlanCampaignRun(t.Context(), st, &CampaignPayload{Campaign: camp, Run: run}); err != nil {
+					t.Fatal(err)
+				}
+				rows, err := st.Deliveries(t.Context(), "shop", camp.Name, "r1", 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, r := range rows {
+					got = append(got, r.ProfileID)
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("entered after %v: planned %v, want %v", tc.after, got, tc.want)
+				}
+			}
+		})
+	}
+}
