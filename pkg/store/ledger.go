@@ -1077,25 +1077,14 @@ func (s *sqlStore) ReachedProfiles(ctx context.Context, namespace, campaign, exc
 	reached := map[string]bool{}
 	for ids := range distinctBatches(profileIDs) {
 		args := make([]any, 0, 4+len(ids))
-		args = append(args, namespace, campaign, exceptRun, s.d.timeArg(storedTime(scheduledAfter)))
+		args = append(args, namespace, campaign, exceptRun, scheduledAfter)
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		err := func() error {
-			rs, err := s.b.read().query(ctx, s.d.sql(sqlReachedProfilesPrefix+inList(len(ids))+")"), args...)
-			if err != nil {
-				return err
-			}
-			defer rs.Close()
-			for rs.Next() {
-				var id string
-				if err := rs.Scan(&id); err != nil {
-					return err
-				}
-				reached[id] = true
-			}
-			return rs.Err()
-		}()
+		err := s.QueryProfiles(ctx, s.d.sql(sqlReachedProfilesPrefix+inList(len(ids))+")"), args, func(id string) error {
+			reached[id] = true
+			return nil
+		})
 		if err != nil {
 			return nil, fmt.Errorf("read the profiles campaign %s/%s reached: %w", namespace, campaign, err)
 		}
