@@ -162,15 +162,18 @@ func (r *campaignReconciler) createJob(ctx context.Context, c *cdpv1alpha1.Campa
 	return nil
 }
 
-// reflectRuns copies the ledger's counts of the latest run, and the totals, into status.
+// recentRunsKept is how many runs status.recentRuns describes.
+const recentRunsKept = 5
+
+// reflectRuns copies the ledger's counts of the latest runs, and the totals, into status.
 func (r *campaignReconciler) reflectRuns(ctx context.Context, c *cdpv1alpha1.Campaign, latest *batchv1.Job) error {
-	runs, err := r.store.DeliveryRuns(ctx, c.Namespace, c.Name, 1)
+	runs, err := r.store.DeliveryRuns(ctx, c.Namespace, c.Name, recentRunsKept)
 	if err != nil {
 		return fmt.Errorf("read runs: %w", err)
 	}
-	if len(runs) > 0 {
-		run := runs[0]
-		if latest != nil && jobFinished(latest) && run.CompletedAt.IsZero() {
+	recent := make([]cdpv1alpha1.CampaignRunSummary, 0, len(runs))
+	for i, run := range runs {
+		if i == 0 && latest != nil && jobFinished(latest) && run.CompletedAt.IsZero() {
 			// The Job is done: if nothing is left to send, so is the run.
 			if done, err := r.store.CompleteDeliveryRun(ctx, c.Namespace, c.Name, run.Run, r.clock.Now()); err == nil {
 				run = done
@@ -180,11 +183,16 @@ func (r *campaignReconciler) reflectRuns(ctx context.Context, c *cdpv1alpha1.Cam
 		if err != nil {
 			return fmt.Errorf("count run %s: %w", run.Run, err)
 		}
-		summary := &cdpv1alpha1.CampaignRunSummary{Name: run.Run, StartTime: &metav1.Time{Time: run.CreatedAt}, Counts: deliveryCounts(counts)}
+		summary := cdpv1alpha1.CampaignRunSummary{Name: run.Run, StartTime: &metav1.Time{Time: run.CreatedAt}, Counts: deliveryCounts(counts)}
 		if !run.CompletedAt.IsZero() {
 			summary.CompletionTime = &metav1.Time{Time: run.CompletedAt}
 		}
-		c.Status.LastRun = summary
+		recent = append(recent, summary)
+	}
+	c.Status.RecentRuns = nil
+	if len(recent) > 0 {
+		latestRun := recent[0]
+		c.Status.LastRun, c.Status.RecentRuns = &latestRun, recent
 	}
 	// Completed runs keep their counts in the store: the totals cost the runs still open.
 	totals, err := r.store.CampaignDeliveryCounts(ctx, c.Namespace, c.Name)

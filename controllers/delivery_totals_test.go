@@ -80,6 +80,23 @@ func TestChannelsAndPoliciesCountTheNamespaceDeliveries(t *testing.T) {
 	expectDeliveryCounts(t, ns,
 		map[string]channelCounts{"email": {sent: 3, failed: 1, last: second.Unix()}, "backup": {sent: 2, failed: 1, last: second.Add(2 * time.Minute).Unix()}},
 		map[string]policyCounts{"default": {capped: 1, deferred: 1}, "transactional": {capped: 1, deferred: 1}})
+	// status.recentRuns has both runs, newest first, each with its own counts.
+	NewWithT(t).Eventually(func(g Gomega) []cdpv1alpha1.CampaignRunSummary {
+		g.Expect(k8sClient.Get(t.Context(), client.ObjectKeyFromObject(camp), camp)).To(Succeed())
+		return camp.Status.RecentRuns
+	}).WithTimeout(20 * time.Second).WithPolling(50 * time.Millisecond).Should(And(
+		HaveLen(2),
+		HaveEach(HaveField("StartTime", Not(BeNil()))),
+		WithTransform(func(runs []cdpv1alpha1.CampaignRunSummary) []string {
+			return []string{runs[0].Name, runs[1].Name}
+		}, Equal([]string{"welcome-2", "welcome-1"})),
+		WithTransform(func(runs []cdpv1alpha1.CampaignRunSummary) []cdpv1alpha1.DeliveryCounts {
+			return []cdpv1alpha1.DeliveryCounts{runs[0].Counts, runs[1].Counts}
+		}, Equal([]cdpv1alpha1.DeliveryCounts{
+			{Targeted: 4, Sent: 1, Capped: 1, Deferred: 1, Failed: 1},
+			{Targeted: 7, Sent: 4, Failed: 1, Capped: 1, Suppressed: 1},
+		})),
+	))
 }
 
 // channelCounts are a Channel's counts, and its last send time in Unix seconds (0 for none).

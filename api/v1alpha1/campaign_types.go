@@ -342,6 +342,13 @@ type CampaignStatus struct {
 	// +optional
 	LastRun *CampaignRunSummary `json:"lastRun,omitempty"`
 
+	// RecentRuns describe the latest runs, newest first: at most five. Every run's rows stay in
+	// the store's ledger; totals counts them all.
+	// +kubebuilder:validation:MaxItems=5
+	// +listType=atomic
+	// +optional
+	RecentRuns []CampaignRunSummary `json:"recentRuns,omitempty"`
+
 	// LastScheduleTime is the latest scheduled time the campaign ran at or skipped.
 	// +optional
 	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`

@@ -282,6 +282,13 @@ func (in *CampaignStatus) DeepCopyInto(out *CampaignStatus) {
 		*out = new(CampaignRunSummary)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.RecentRuns != nil {
+		in, out := &in.RecentRuns, &out.RecentRuns
+		*out = make([]CampaignRunSummary, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
 	if in.LastScheduleTime != nil {
 		in, out := &in.LastScheduleTime, &out.LastScheduleTime
 		*out = (*in).DeepCopy()

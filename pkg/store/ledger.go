@@ -314,8 +314,15 @@ const (
 	sqlDeliveryTotals = `SELECT channel, policy, state, CAST(sum(count) AS BIGINT), max(last_at) FROM delivery_totals
 		WHERE namespace = ? GROUP BY channel, policy, state ORDER BY channel, policy, state`
 
-	sqlDeliveryCounts = `SELECT state, count(*) FROM deliveries
-		WHERE namespace = ? AND campaign = ? AND run = ? GROUP BY state`
+	// A run's counts: those kept when it completed, else its ledger's.
+	sqlDeliveryCounts = `SELECT state, count FROM delivery_run_counts
+			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3
+		UNION ALL
+		SELECT state, count(*) FROM deliveries
+			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3
+				AND NOT EXISTS (SELECT 1 FROM delivery_runs
+					WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND completed_at IS NOT NULL)
+			GROUP BY state`
 
 	// A completed run's rows are final: its counts are kept, for the campaign's totals.
 	sqlKeepRunCounts = `INSERT INTO delivery_run_counts (namespace, campaign, run, state, count)

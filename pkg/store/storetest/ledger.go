@@ -987,6 +987,10 @@ var deliveryTests = []test{
 		if run, err := s.CompleteDeliveryRun(t.Context(), ns, campaign, "r1", t0); err != nil || run.CompletedAt.IsZero() {
 			t.Fatalf("complete r1: %+v, %v", run, err)
 		}
+		// A completed run counts from its kept counts, the same.
+		if got, want := deliveryCounts(t, s, "r1"), (store.DeliveryCounts{Sent: 2, Failed: 1, Total: 3}); got != want {
+			t.Errorf("counts of the completed run = %+v, want %+v", got, want)
+		}
 		r2 := claim(t, s, "r2", "w1", 0, 10, time.Minute, t0)
 		if len(r2) != 2 {
 			t.Fatalf("claimed %v of r2, want p4 and p5", rowKeys(r2))
