@@ -53,7 +53,7 @@ func runWorkerDeliver(ctx context.Context, cmd *cobra.Command) error {
 	out, _ := json.Marshal(map[string]any{
 		"campaign": p.Campaign.Name, "run": p.Run.Run, "shard": shard, "claimed": summary.Claimed, "sent": summary.Sent,
 		"failed": summary.Failed, "retried": summary.Retried, "suppressed": summary.Suppressed, "capped": summary.Capped,
-		"deferred": summary.Deferred,
+		"deferred": summary.Deferred, "lost": summary.Lost,
 	})
 	_, _ = fmt.Fprintln(cmd.OutOrStdout(), string(out))
 	return err

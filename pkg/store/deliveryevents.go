@@ -13,8 +13,8 @@ var flushEventRows = 1000
 const (
 	// sqlLastPendingEvent is the id of the latest pending delivery event, 0 for none.
 	sqlLastPendingEvent = `SELECT coalesce(max(id), 0) FROM delivery_events_pending`
-	// sqlPendingEventsThrough is the last id of the next step of pending delivery events, up to
-	// ?2: the first ?1 of them.
+	// sqlPendingEventsThrough is the last id of the next step of pending delivery events: the
+	// first of them, as many as the second parameter, up to the id of the first.
 	sqlPendingEventsThrough = `SELECT coalesce(max(id), 0) FROM
 		(SELECT id FROM delivery_events_pending WHERE id <= ? ORDER BY id LIMIT ?) AS step`
 )

@@ -92,6 +92,9 @@ func (e *ErrUnauthorized) Unwrap() error { return e.Err }
 // DeliverySummary is what one Deliver call did.
 type DeliverySummary struct {
 	Claimed, Sent, Failed, Retried, Suppressed, Capped, Deferred int64
+	// Lost counts the rows another worker took over (this one's lease ended) before this one
+	// sent them: that worker sends and records them.
+	Lost int64
 }
 
 // Deliver works through the shard's rows that are due until none is left. It is a pipeline:
@@ -231,6 +234,7 @@ func (d *Deliverer) prepareBatch(ctx context.Context, batch []store.Delivery, te
 		s.Suppressed += summary.Suppressed
 		s.Deferred += summary.Deferred
 		s.Capped += summary.Capped
+		s.Lost += summary.Lost
 		s.Failed += summary.Failed
 	})
 	now := d.Now()
@@ -266,6 +270,7 @@ func (d *Deliverer) prepareBatch(ctx context.Context, batch []store.Delivery, te
 		out := c.out
 		if lost[i] {
 			// Another worker took the row over: it is that worker's to send and record.
+			summary.Lost++
 			continue
 		}
 		if capNames[i] != "" {

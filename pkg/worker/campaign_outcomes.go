@@ -115,9 +115,9 @@ func (w *outcomeWriter) loop() {
 		// The events of the last outcomes move before the run returns.
 		close(w.moveEvents)
 		<-w.flusherDone
-		if w.unflushed > 0 {
-			w.flushEvents()
-		}
+		// Once more in any case: a flush the flusher could not finish is not lost on the way
+		// out, and with nothing pending this is one read.
+		w.flushEvents()
 	}()
 	var wait *time.Timer
 	for first := range w.queue {

@@ -226,18 +226,19 @@ func segmentEntered(ctx context.Context, st store.Store, namespace, segment stri
 	return entered, err
 }
 
-// lastEvaluationBefore returns the number of a segment's latest evaluation that finished at or
-// before t, or 0 when none did: the history after it holds every entry after t.
+// lastEvaluationBefore returns the number of an evaluation of a segment that finished before t,
+// or 0 when none did: the history after it holds every entry after t. It is the one before the
+// latest that finished at or before t, in case two evaluations' clocks disagreed by a little.
 func lastEvaluationBefore(ctx context.Context, st store.Store, namespace, segment string, t time.Time) (int64, error) {
 	var last int64
 	err := newestEvaluations(ctx, st, namespace, segment, func(e store.SegmentEvaluationResult) bool {
 		if !e.FinishedAt.After(t) {
-			last = e.Evaluation
+			last = e.Evaluation - 1
 			return false
 		}
 		return true
 	})
-	return last, err
+	return max(last, 0), err
 }
 
 // newestEvaluations passes a segment's evaluations to fn, newest first, until fn returns false
