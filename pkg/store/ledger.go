@@ -1149,21 +1149,29 @@ func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), 
 
 func (s *sqlStore) RecentSends(ctx context.Context, namespace string, profileIDs []string, since time.Time) (map[string][]Sent, error) {
 	out := map[string][]Sent{}
+	if err := s.recentSends(ctx, s.b.read(), namespace, profileIDs, since, out); err != nil {
+		return nil, fmt.Errorf("read the recent sends of %s: %w", namespace, err)
+	}
+	return out, nil
+}
+
+// recentSends reads on q the sends of profileIDs at or after since into out, by profile.
+func (s *sqlStore) recentSends(ctx context.Context, q querier, namespace string, profileIDs []string, since time.Time, out map[string][]Sent) error {
 	for ids := range distinctBatches(profileIDs) {
 		args := make([]any, 0, 2+len(ids))
 		args = append(args, namespace, s.d.timeArg(storedTime(since)))
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		if err := recentSends(ctx, s.b.read(), s.d.sql(sqlRecentSendsPrefix+inList(len(ids))+sqlRecentSendsSuffix), args, out); err != nil {
-			return nil, fmt.Errorf("read the recent sends of %s: %w", namespace, err)
+		if err := scanRecentSends(ctx, q, s.d.sql(sqlRecentSendsPrefix+inList(len(ids))+sqlRecentSendsSuffix), args, out); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// recentSends reads the sends a query of sqlRecentSends finds on q into out, by profile.
-func recentSends(ctx context.Context, q querier, query string, args []any, out map[string][]Sent) error {
+// scanRecentSends reads the sends a query of sqlRecentSends finds on q into out, by profile.
+func scanRecentSends(ctx context.Context, q querier, query string, args []any, out map[string][]Sent) error {
 	rs, err := q.query(ctx, query, args...)
 	if err != nil {
 		return err

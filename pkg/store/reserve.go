@@ -62,15 +62,8 @@ func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, err
 	// its workers, to about 20,000 a second. SQLite has one writer at a time already.
 	err := s.inTransaction(ctx, capsLock(r.Namespace), func(sess session) error {
 		sends := map[string][]Sent{}
-		for batch := range distinctBatches(ids) {
-			args := make([]any, 0, 2+len(batch))
-			args = append(args, r.Namespace, s.d.timeArg(storedTime(r.Since)))
-			for _, id := range batch {
-				args = append(args, id)
-			}
-			if err := recentSends(ctx, sess, s.d.sql(sqlRecentSendsPrefix+inList(len(batch))+sqlRecentSendsSuffix), args, sends); err != nil {
-				return fmt.Errorf("read the recent sends: %w", err)
-			}
+		if err := s.recentSends(ctx, sess, r.Namespace, ids, r.Since, sends); err != nil {
+			return fmt.Errorf("read the recent sends: %w", err)
 		}
 		var keys []any
 		index := map[[2]string]int{}

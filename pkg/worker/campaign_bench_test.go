@@ -57,10 +57,7 @@ func BenchmarkDeliver(b *testing.B) {
 			received.Add(1)
 		}))
 		b.Cleanup(hook.Close)
-		ch := &cdpv1alpha1.Channel{Spec: cdpv1alpha1.ChannelSpec{Type: cdpv1alpha1.ChannelWebhook, Webhook: &cdpv1alpha1.WebhookChannel{
-			URL: hook.URL, SigningSecretRef: cdpv1alpha1.SecretKeySelector{Name: "hook", Key: "key"},
-		}}}
-		benchmarkDeliver(b, ch, cdpv1alpha1.MessageTemplate{Payload: `{"profile": "{{ .ProfileID }}", "name": "{{ .Attributes.last_name }}"}`})
+		benchmarkDeliver(b, webhookChannel("bench", hook.URL), cdpv1alpha1.MessageTemplate{Payload: `{"profile": "{{ .ProfileID }}", "name": "{{ .Attributes.last_name }}"}`})
 		if received.Load() == 0 {
 			b.Fatal("the webhook received nothing")
 		}
@@ -70,7 +67,6 @@ func BenchmarkDeliver(b *testing.B) {
 func benchmarkDeliver(b *testing.B, ch *cdpv1alpha1.Channel, tmpl cdpv1alpha1.MessageTemplate) {
 	ch.Name, ch.Namespace = "bench", "shop"
 	n := *deliverRecipients
-	creds := MapCredentials{Secrets: map[string]map[string][]byte{"hook": {"key": []byte("0123456789abcdef0123456789abcdef")}}}
 	var sent int64
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
@@ -105,7 +101,7 @@ func benchmarkDeliver(b *testing.B, ch *cdpv1alpha1.Channel, tmpl cdpv1alpha1.Me
 		}
 		b.StartTimer()
 		start, cpu0 := time.Now(), procstat.CPUTime()
-		if _, err := DeliverRun(b.Context(), st, payload, creds, DeliveryOptions{
+		if _, err := DeliverRun(b.Context(), st, payload, webhookCredentials, DeliveryOptions{
 			Worker: "bench", Now: func() time.Time { return campaignNow },
 			Channels: ChannelOptions{HTTPConcurrency: *deliverConnections},
 		}); err != nil {

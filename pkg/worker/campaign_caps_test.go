@@ -37,11 +37,7 @@ func TestFrequencyCapHoldsAcrossCampaignsRunningAtOnce(t *testing.T) {
 				mu.Unlock()
 			}))
 			defer hook.Close()
-			ch := &cdpv1alpha1.Channel{Spec: cdpv1alpha1.ChannelSpec{Type: cdpv1alpha1.ChannelWebhook, Webhook: &cdpv1alpha1.WebhookChannel{
-				URL: hook.URL, SigningSecretRef: cdpv1alpha1.SecretKeySelector{Name: "hook", Key: "key"},
-			}}}
-			ch.Name, ch.Namespace = "crm", "shop"
-			creds := MapCredentials{Secrets: map[string]map[string][]byte{"hook": {"key": []byte("0123456789abcdef0123456789abcdef")}}}
+			ch := webhookChannel("crm", hook.URL)
 			strict := &cdpv1alpha1.DeliveryPolicy{Spec: cdpv1alpha1.DeliveryPolicySpec{FrequencyCaps: []cdpv1alpha1.FrequencyCap{{
 				Name: "weekly", MaxMessages: 1, Period: "7d",
 			}}}}
@@ -53,24 +49,14 @@ func TestFrequencyCapHoldsAcrossCampaignsRunningAtOnce(t *testing.T) {
 			start := make(chan struct{})
 			var wg sync.WaitGroup
 			for i, name := range campaigns {
-				camp := &cdpv1alpha1.Campaign{Spec: cdpv1alpha1.CampaignSpec{
-					Audience: cdpv1alpha1.Audience{Include: []cdpv1alpha1.LocalObjectReference{{Name: "everyone"}}},
-					Purpose:  cdpv1alpha1.PurposeMarketing,
-					Trigger:  cdpv1alpha1.CampaignTrigger{Once: &cdpv1alpha1.OnceTrigger{}},
-					Steps: []cdpv1alpha1.CampaignStep{{Name: "news", Messages: []cdpv1alpha1.StepMessage{{
-						ChannelRef: cdpv1alpha1.LocalObjectReference{Name: "crm"},
-						Template:   cdpv1alpha1.MessageTemplate{Payload: `{"profile": "{{ .ProfileID }}"}`},
-					}}}},
-				}}
-				camp.Name, camp.Namespace = name, "shop"
-				payload := &CampaignPayload{Campaign: camp, Channels: []*cdpv1alpha1.Channel{ch}, Policy: strict, Resolution: "customers",
-					Run: CampaignRun{Namespace: "shop", Campaign: name, Run: "r1", Trigger: TriggerOnce, ScheduledAt: campaignNow, Shards: 1}}
+				payload := webhookPayload(name, ch)
+				payload.Policy = strict
 				if _, err := PlanCampaignRun(t.Context(), st, payload); err != nil {
 					t.Fatal(err)
 				}
 				wg.Go(func() {
 					<-start
-					summaries[i], errs[i] = DeliverRun(t.Context(), st, payload, creds, DeliveryOptions{
+					summaries[i], errs[i] = DeliverRun(t.Context(), st, payload, webhookCredentials, DeliveryOptions{
 						Worker: name + "-0", Now: func() time.Time { return campaignNow },
 					})
 				})

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/store"
 )
 
@@ -38,27 +37,12 @@ func TestWebhookConnectionsDoNotWaitForTheirRecords(t *testing.T) {
 		}
 	}))
 	defer hook.Close()
-	ch := &cdpv1alpha1.Channel{Spec: cdpv1alpha1.ChannelSpec{Type: cdpv1alpha1.ChannelWebhook, Webhook: &cdpv1alpha1.WebhookChannel{
-		URL: hook.URL, SigningSecretRef: cdpv1alpha1.SecretKeySelector{Name: "hook", Key: "key"},
-	}}}
-	ch.Name, ch.Namespace = "crm", "shop"
-	creds := MapCredentials{Secrets: map[string]map[string][]byte{"hook": {"key": []byte("0123456789abcdef0123456789abcdef")}}}
-	camp := &cdpv1alpha1.Campaign{Spec: cdpv1alpha1.CampaignSpec{
-		Audience: cdpv1alpha1.Audience{Include: []cdpv1alpha1.LocalObjectReference{{Name: "everyone"}}},
-		Trigger:  cdpv1alpha1.CampaignTrigger{Once: &cdpv1alpha1.OnceTrigger{}},
-		Steps: []cdpv1alpha1.CampaignStep{{Name: "news", Messages: []cdpv1alpha1.StepMessage{{
-			ChannelRef: cdpv1alpha1.LocalObjectReference{Name: "crm"},
-			Template:   cdpv1alpha1.MessageTemplate{Payload: `{"profile": "{{ .ProfileID }}"}`},
-		}}}},
-	}}
-	camp.Name, camp.Namespace = "news", "shop"
-	payload := &CampaignPayload{Campaign: camp, Channels: []*cdpv1alpha1.Channel{ch}, Resolution: "customers",
-		Run: CampaignRun{Namespace: "shop", Campaign: "news", Run: "r1", Trigger: TriggerOnce, ScheduledAt: campaignNow, Shards: 1}}
+	payload := webhookPayload("news", webhookChannel("crm", hook.URL))
 
 	gated := gatedStore{Store: st, open: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() {
-		_, err := DeliverRun(t.Context(), gated, payload, creds, DeliveryOptions{
+		_, err := DeliverRun(t.Context(), gated, payload, webhookCredentials, DeliveryOptions{
 			Worker: "news-0", Now: func() time.Time { return campaignNow }, Channels: ChannelOptions{HTTPConcurrency: 2},
 		})
 		done <- err

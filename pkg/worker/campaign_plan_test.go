@@ -24,17 +24,7 @@ func TestProfilesEntered(t *testing.T) {
 			st := openTestStore(t, backend, store.WithClock(clock))
 			evaluate := func(segment string, at time.Time, members ...string) {
 				t.Helper()
-				clock.SetTime(at)
-				selects := make([]string, len(members))
-				for i, m := range members {
-					selects[i] = "SELECT '" + m + "'"
-				}
-				if _, err := st.EvaluateSegment(t.Context(), store.SegmentEvaluation{
-					Namespace: "shop", Segment: segment, Resolution: "customers", ResolutionGeneration: 1,
-					Query: strings.Join(selects, " UNION ALL "),
-				}); err != nil {
-					t.Fatal(err)
-				}
+				evaluateMembers(t, st, clock, segment, at, members...)
 			}
 			evaluate("first", minute(1), "a")
 			for n := 2; n <= 10; n++ {
@@ -117,17 +107,7 @@ func TestSegmentEntryRunPlansWhoEnteredSince(t *testing.T) {
 			st := openTestStore(t, backend, store.WithClock(clock))
 			evaluations := [][]string{{"a"}, {"a", "b"}, {"a", "b", "c"}, {"a", "c"}, {"a", "c", "d"}, {"a", "c", "d", "e"}, {"a", "c", "d"}}
 			for n, members := range evaluations {
-				clock.SetTime(minute(n + 1))
-				selects := make([]string, len(members))
-				for i, m := range members {
-					selects[i] = "SELECT '" + m + "'"
-				}
-				if _, err := st.EvaluateSegment(t.Context(), store.SegmentEvaluation{
-					Namespace: "shop", Segment: "new-members", Resolution: "customers", ResolutionGeneration: 1,
-					Query: strings.Join(selects, " UNION ALL "),
-				}); err != nil {
-					t.Fatal(err)
-				}
+				evaluateMembers(t, st, clock, "new-members", minute(n+1), members...)
 			}
 			for i, tc := range []struct {
 				after time.Time
@@ -162,5 +142,22 @@ func TestSegmentEntryRunPlansWhoEnteredSince(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// evaluateMembers records an evaluation of a segment of namespace shop, finished at at by clock,
+// whose members are exactly members.
+func evaluateMembers(t *testing.T, st store.Store, clock *clocktesting.FakePassiveClock, segment string, at time.Time, members ...string) {
+	t.Helper()
+	clock.SetTime(at)
+	selects := make([]string, len(members))
+	for i, m := range members {
+		selects[i] = "SELECT '" + m + "'"
+	}
+	if _, err := st.EvaluateSegment(t.Context(), store.SegmentEvaluation{
+		Namespace: "shop", Segment: segment, Resolution: "customers", ResolutionGeneration: 1,
+		Query: strings.Join(selects, " UNION ALL "),
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

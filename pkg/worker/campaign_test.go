@@ -99,6 +99,36 @@ func mailChannel(sink *mailsink.Server) *cdpv1alpha1.Channel {
 	return ch
 }
 
+// webhookCredentials holds the signing key of the channels webhookChannel makes.
+var webhookCredentials = MapCredentials{Secrets: map[string]map[string][]byte{"hook": {"key": []byte("0123456789abcdef0123456789abcdef")}}}
+
+// webhookChannel is a webhook Channel of namespace shop that posts to url, signed with the key of
+// webhookCredentials.
+func webhookChannel(name, url string) *cdpv1alpha1.Channel {
+	ch := &cdpv1alpha1.Channel{Spec: cdpv1alpha1.ChannelSpec{Type: cdpv1alpha1.ChannelWebhook, Webhook: &cdpv1alpha1.WebhookChannel{
+		URL: url, SigningSecretRef: cdpv1alpha1.SecretKeySelector{Name: "hook", Key: "key"},
+	}}}
+	ch.Name, ch.Namespace = name, "shop"
+	return ch
+}
+
+// webhookPayload is run r1, due at campaignNow, of a once marketing campaign that posts each
+// member of segment everyone its profile ID ({"profile": ID}) through ch.
+func webhookPayload(campaign string, ch *cdpv1alpha1.Channel) *CampaignPayload {
+	camp := &cdpv1alpha1.Campaign{Spec: cdpv1alpha1.CampaignSpec{
+		Audience: cdpv1alpha1.Audience{Include: []cdpv1alpha1.LocalObjectReference{{Name: "everyone"}}},
+		Purpose:  cdpv1alpha1.PurposeMarketing,
+		Trigger:  cdpv1alpha1.CampaignTrigger{Once: &cdpv1alpha1.OnceTrigger{}},
+		Steps: []cdpv1alpha1.CampaignStep{{Name: "news", Messages: []cdpv1alpha1.StepMessage{{
+			ChannelRef: cdpv1alpha1.LocalObjectReference{Name: ch.Name},
+			Template:   cdpv1alpha1.MessageTemplate{Payload: `{"profile": "{{ .ProfileID }}"}`},
+		}}}},
+	}}
+	camp.Name, camp.Namespace = campaign, "shop"
+	return &CampaignPayload{Campaign: camp, Channels: []*cdpv1alpha1.Channel{ch}, Resolution: "customers",
+		Run: CampaignRun{Namespace: "shop", Campaign: campaign, Run: "r1", Trigger: TriggerOnce, ScheduledAt: campaignNow, Shards: 1}}
+}
+
 // deliverer builds the worker of one shard.
 func deliverer(t *testing.T, st store.Store, camp *cdpv1alpha1.Campaign, ch *cdpv1alpha1.Channel,
 	run string, shard int, now func() time.Time) *Deliverer {
