@@ -17,8 +17,8 @@ import (
 
 // deliverJob builds the Indexed Job that delivers a campaign run: one Pod per shard, each the
 // recipients whose profile hashes to its completion index. A Pod is replaced only once the one
-// before it has stopped (podReplacementPolicy Failed), so a shard never has two workers, and a
-// new Pod takes back at once the rows its predecessor held. jobSuffix tells apart the Jobs of
+// before it has stopped (podReplacementPolicy Failed), and a new Pod takes the shard over: the
+// rows its predecessor left pending are its own at once. jobSuffix tells apart the Jobs of
 // one run: the first, and those that continue it when delayed steps or deferred messages come due.
 func deliverJob(p *worker.CampaignPayload, jobSuffix string, sequence int64, opts WorkerOptions) (*batchv1.Job, error) {
 	c := p.Campaign

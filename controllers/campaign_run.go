@@ -206,7 +206,7 @@ func (r *campaignReconciler) reflectRuns(ctx context.Context, c *cdpv1alpha1.Cam
 func deliveryCounts(c store.DeliveryCounts) cdpv1alpha1.DeliveryCounts {
 	return cdpv1alpha1.DeliveryCounts{
 		Targeted: c.Total - c.Holdout, Sent: c.Sent, Suppressed: c.Suppressed, Capped: c.Capped,
-		Deferred: c.Deferred, Failed: c.Failed, Pending: c.Pending + c.Sending, Holdout: c.Holdout,
+		Deferred: c.Deferred, Failed: c.Failed, Pending: c.Pending, Holdout: c.Holdout,
 	}
 }
 

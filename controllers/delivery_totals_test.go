@@ -153,17 +153,20 @@ func deliverRun(t *testing.T, ns, campaign, run, policy string, at time.Time, ou
 	recordOutcomes(t, ns, campaign, run, policy, at, outcomes...)
 }
 
-// recordOutcomes claims the rows of a run that are due at a time, which must be those of
+// recordOutcomes reads the rows of a run that are due at a time, which must be those of
 // outcomes, and records what became of them under a DeliveryPolicy. A deferred row is due
 // again an hour later.
 func recordOutcomes(t *testing.T, ns, campaign, run, policy string, at time.Time, outcomes ...delivered) {
 	t.Helper()
 	const worker = "welcome-pod-0"
-	claimed, err := testStore.ClaimDeliveries(t.Context(), store.Claim{
-		Namespace: ns, Campaign: campaign, Run: run, Worker: worker, Limit: 100, Lease: time.Minute, Now: at,
+	if _, err := testStore.TakeShard(t.Context(), ns, campaign, run, 0, worker); err != nil {
+		t.Fatal(err)
+	}
+	claimed, _, err := testStore.DueDeliveries(t.Context(), store.DueQuery{
+		Namespace: ns, Campaign: campaign, Run: run, Limit: 100, Now: at,
 	})
 	if err != nil {
-		t.Fatalf("claim the rows of run %s: %v", run, err)
+		t.Fatalf("read the rows of run %s: %v", run, err)
 	}
 	byProfile := map[string]delivered{}
 	for _, o := range outcomes {
@@ -176,7 +179,7 @@ func recordOutcomes(t *testing.T, ns, campaign, run, policy string, at time.Time
 	for _, row := range claimed {
 		o, ok := byProfile[row.ProfileID]
 		if !ok {
-			t.Fatalf("claimed the row of %s, which the test does not deliver", row.ProfileID)
+			t.Fatalf("read the row of %s, which the test does not deliver", row.ProfileID)
 		}
 		out := store.Outcome{Namespace: ns, Campaign: campaign, Run: run, ProfileID: row.ProfileID, Step: row.Step,
 			Worker: worker, Policy: policy, State: o.state, At: at}

@@ -81,7 +81,7 @@ func campaignLocal(cmd *cobra.Command, st store.Store, set *manifest.Set, send b
 		}
 		_, _ = fmt.Fprintf(table, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", camp.Name, payload.Run.Run,
 			counts.Total-counts.Holdout, counts.Sent, counts.Suppressed, counts.Capped, counts.Deferred, counts.Failed,
-			counts.Pending+counts.Sending, counts.Holdout)
+			counts.Pending, counts.Holdout)
 	}
 	_ = table.Flush()
 	if failed > 0 {

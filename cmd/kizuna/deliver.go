@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -51,11 +52,17 @@ func runWorkerDeliver(ctx context.Context, cmd *cobra.Command) error {
 		Log: ctrl.Log.WithName("deliver"),
 	})
 	out, _ := json.Marshal(map[string]any{
-		"campaign": p.Campaign.Name, "run": p.Run.Run, "shard": shard, "claimed": summary.Claimed, "sent": summary.Sent,
+		"campaign": p.Campaign.Name, "run": p.Run.Run, "shard": shard, "read": summary.Read, "sent": summary.Sent,
 		"failed": summary.Failed, "retried": summary.Retried, "suppressed": summary.Suppressed, "capped": summary.Capped,
-		"deferred": summary.Deferred, "lost": summary.Lost,
+		"deferred": summary.Deferred,
 	})
 	_, _ = fmt.Fprintln(cmd.OutOrStdout(), string(out))
+	if errors.Is(err, store.ErrNotShardOwner) {
+		// A Pod that replaced this one sends the shard now: this one's part is done, and a
+		// failure would have the Job start yet another Pod that takes the shard back.
+		ctrl.Log.WithName("deliver").Info("another worker took the shard over; stopping", "shard", shard, "reason", err.Error())
+		return nil
+	}
 	return err
 }
 

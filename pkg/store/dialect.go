@@ -66,12 +66,14 @@ var sqliteDialect = &dialect{
 		"{not_staged}", "record_key NOT IN (SELECT record_key FROM temp.kizuna_stage_records)",
 		// SQLite checks the key on insert anyway: skipping a conflict costs nothing more.
 		"{only_new_records}", "WHERE true ON CONFLICT (namespace, source, record_key) DO NOTHING",
-		// The one writer serialises claims: no row a claim reads can be claimed meanwhile.
-		"{skip_locked}", "",
+		// A row's place in its run's plan: the rowid, which every index of the table ends with.
+		"{seq}", "rowid",
+		// The one writer serialises a takeover with the outcomes it fences.
+		"{for_share}", "",
 		// An UPDATE in a transaction that may abort on a constraint keeps a statement journal,
-		// a temporary file of every page it changes, to undo itself alone: a tenth of a
-		// claim's or an outcome's time. They set no column a constraint could refuse, so they
-		// run with OR IGNORE, which never aborts and needs no journal.
+		// a temporary file of every page it changes, to undo itself alone: a tenth of an
+		// outcome's time. Outcomes set no column a constraint could refuse, so they run with
+		// OR IGNORE, which never aborts and needs no journal.
 		"{update_no_abort}", "UPDATE OR IGNORE",
 	),
 	createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -142,9 +144,9 @@ var postgresDialect = &dialect{
 		// and the source's lock keeps other writers of its records away.
 		"{only_new_records}", `WHERE NOT EXISTS (SELECT 1 FROM records AS r
 			WHERE r.namespace = ?1 AND r.source = ?2 AND r.record_key = s.record_key)`,
-		// Concurrent claims of one shard lock the rows they take and pass over those another
-		// claim holds, so that no two workers get the same row and neither waits.
-		"{skip_locked}", "FOR UPDATE SKIP LOCKED",
+		"{seq}", "seq",
+		// A takeover of a shard waits for the transactions that write its rows, and they for it.
+		"{for_share}", "FOR SHARE",
 		"{update_no_abort}", "UPDATE",
 	),
 	createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (

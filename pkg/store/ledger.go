@@ -20,11 +20,8 @@ import (
 type DeliveryState string
 
 const (
-	// DeliveryPending rows wait for a worker to claim them, from their NotBefore on.
+	// DeliveryPending rows wait for their shard's worker, from their NotBefore on.
 	DeliveryPending DeliveryState = "pending"
-	// DeliverySending rows are claimed by a worker until their lease ends; a row whose lease
-	// ended (its worker died) is claimed again.
-	DeliverySending DeliveryState = "sending"
 	// DeliverySent rows were accepted by the provider.
 	DeliverySent DeliveryState = "sent"
 	// DeliveryDeferred rows were held back (quiet hours) until their NotBefore.
@@ -96,41 +93,51 @@ type Delivery struct {
 	Variant, Purpose                          string
 	Channel, ChannelType, Address             string
 	State                                     DeliveryState
-	// Attempts counts the claims of the row.
+	// Attempts counts the messages handed to a provider whose outcome was recorded.
 	Attempts  int
 	NotBefore time.Time
-	// ClaimedBy is the worker that claimed the row last; it stays after its outcome.
-	ClaimedBy string
-	// LeaseUntil is when the claim of a sending row ends.
-	LeaseUntil                   time.Time
+	// RecordedBy is the worker that recorded the row's last outcome.
+	RecordedBy                   string
 	MessageID, ProviderMessageID string
 	// Error is the last failure's text, at most MaxDeliveryErrorBytes.
 	Error                        string
 	CreatedAt, UpdatedAt, SentAt time.Time
+
+	// seq is the row's place in its run's plan, for the cursor of DueDeliveries.
+	seq int64
 }
 
-// Claim asks for due rows of one shard of a run.
-type Claim struct {
+// DueQuery asks for the due rows of one shard of a run.
+type DueQuery struct {
 	Namespace, Campaign, Run string
 	Shard                    int
-	// Worker names the claiming process uniquely (a Pod's name): outcomes apply only to rows it
-	// still holds, so a worker that restarts under the same name could apply an outcome of a
-	// claim it lost.
-	Worker string
-	// Limit is how many rows to claim at most.
+	// Limit is how many rows to read at most.
 	Limit int
-	// Lease is how long the worker holds the rows: long enough to send them all at the
-	// channel's rate, since a row whose lease ends is claimed again by another worker.
-	Lease time.Duration
 	// Now is the time the rows must be due by; zero means the store's clock.
 	Now time.Time
+	// After is the cursor the previous read returned; the zero cursor reads from the start.
+	After DueCursor
 }
 
-// Outcome is what became of a claimed row.
+// DueCursor is where a worker's reads of its shard's due rows stopped: the last row read of
+// each state, by the time it became due and its place in the plan.
+type DueCursor struct {
+	deferred, pending dueKey
+}
+
+type dueKey struct {
+	notBefore time.Time
+	seq       int64
+}
+
+// Outcome is what became of a row its shard's worker read.
 type Outcome struct {
 	Namespace, Campaign, Run, ProfileID, Step string
-	// Worker is the worker that claimed the row.
+	Shard                                     int
+	// Worker is the worker that owns the shard (TakeShard).
 	Worker string
+	// Attempted says a message went to the provider: it counts an attempt of the row.
+	Attempted bool
 	// Policy is the DeliveryPolicy the run decided under, for the totals; empty when none.
 	Policy string
 	// State is DeliverySent, DeliveryDeferred, DeliverySuppressed, DeliveryCapped,
@@ -141,7 +148,7 @@ type Outcome struct {
 	MessageID, ProviderMessageID  string
 	// Error replaces the row's, truncated to MaxDeliveryErrorBytes.
 	Error string
-	// NotBefore is when a deferred or pending row may be claimed again; zero means at once.
+	// NotBefore is when a deferred or pending row is due again; zero means at once.
 	NotBefore time.Time
 	// At is when it happened; zero means the store's clock.
 	At time.Time
@@ -166,8 +173,8 @@ type DeliveryTotal struct {
 
 // DeliveryCounts counts a run's rows by state.
 type DeliveryCounts struct {
-	Pending, Sending, Sent, Deferred, Suppressed, Capped, Failed, Holdout int64
-	Total                                                                 int64
+	Pending, Sent, Deferred, Suppressed, Capped, Failed, Holdout int64
+	Total                                                        int64
 }
 
 // Sent is a message a profile was sent, as frequency caps count it.
@@ -184,8 +191,7 @@ func runLock(namespace, campaign, run string) string {
 	return "delivery-run\x00" + namespace + "\x00" + campaign + "\x00" + run
 }
 
-// workerLock is the lock of a worker's claims and outcomes: workers never wait for each other's,
-// and concurrent claims are kept apart by row locks.
+// workerLock is the lock of a worker's outcomes: workers never wait for each other's.
 func workerLock(worker string) string { return "delivery-worker\x00" + worker }
 
 // rowInserter is a session that bulk-loads rows into a table: multi-row INSERTs on SQLite, COPY
@@ -212,55 +218,58 @@ const (
 		WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND completed_at IS NULL
 			AND NOT EXISTS (SELECT 1 FROM deliveries
 				WHERE namespace = ?1 AND campaign = ?2 AND run = ?3
-					AND state IN ('pending', 'deferred', 'sending'))`
+					AND state IN ('pending', 'deferred'))`
 
-	// A worker that starts again takes back the rows of its shard that its previous process
-	// held: ?1-?4 the shard, ?5 now.
-	sqlReleaseShard = `UPDATE deliveries SET state = 'pending', lease_until = NULL, sent_at = NULL, updated_at = ?5
-		WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state = 'sending' AND shard = ?4`
+	// A worker that starts takes its shard over: ?1-?4 the shard, ?5 the worker, ?6 now.
+	sqlTakeShard = `INSERT INTO delivery_shards (namespace, campaign, run, shard, worker, taken_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+		ON CONFLICT (namespace, campaign, run, shard) DO UPDATE SET worker = excluded.worker, taken_at = excluded.taken_at`
+
+	// The reservations of the shard's unsent rows end with the worker that made them.
+	sqlReleaseReservations = `UPDATE deliveries SET sent_at = NULL
+		WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state IN ('pending', 'deferred') AND shard = ?4
+			AND sent_at IS NOT NULL`
+
+	// The owner of a shard, read by the transactions that write its rows. On PostgreSQL FOR
+	// SHARE makes a takeover (sqlTakeShard) wait for them, and them wait for a takeover.
+	sqlShardOwner = `SELECT worker FROM delivery_shards
+		WHERE namespace = ? AND campaign = ? AND run = ? AND shard = ? {for_share}`
 
 	sqlNextDelivery = `SELECT min(t) FROM (
 			SELECT min(not_before) AS t FROM deliveries
 			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state = 'pending'
 			UNION ALL
 			SELECT min(not_before) FROM deliveries
-			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state = 'deferred'
-			UNION ALL
-			SELECT min(lease_until) FROM deliveries
-			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state = 'sending') AS due`
+			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state = 'deferred') AS due`
 
 	deliveryColumns = `namespace, campaign, run, profile_id, step, shard, variant, purpose, channel,
-		channel_type, address, state, attempts, not_before, claimed_by, lease_until, message_id,
+		channel_type, address, state, attempts, not_before, recorded_by, message_id,
 		provider_message_id, error, created_at, updated_at, sent_at`
 
-	// A claim takes the due rows of a shard in the order of the claim index, not by profile:
-	// ordering by profile would sort every due row of the shard at each claim. ?1-?4 the shard,
-	// ?5 now, ?6 the limit, ?7 the worker, ?8 the end of the lease. {due} is one state's
-	// condition (claimConditions): one state at a time, because the index finds the due rows of
-	// one state by a range, and PostgreSQL scans the whole table for an OR of states.
-	sqlClaimDeliveries = `WITH due AS MATERIALIZED (
-			SELECT profile_id AS due_profile, step AS due_step FROM deliveries
-			WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND shard = ?4 AND {due}
-			LIMIT ?6 {skip_locked})
-		{update_no_abort} deliveries SET state = 'sending', claimed_by = ?7, lease_until = ?8,
-			attempts = attempts + 1, updated_at = ?5, sent_at = NULL
-		FROM due
-		WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND profile_id = due_profile AND step = due_step
-		RETURNING ` + claimedColumns
+	// A read of due rows takes one state's rows of the shard after the cursor, in the order of
+	// the index: ?1-?3 the run, ?4 the state, ?5 the shard, ?6 now, ?7-?8 the cursor, ?9 the
+	// limit. The row value comparison is a range of the index, so rows read before and not yet
+	// recorded are not even passed over.
+	sqlDueDeliveries = `SELECT ` + dueColumns + ` FROM deliveries
+		WHERE namespace = ?1 AND campaign = ?2 AND run = ?3 AND state = ?4 AND shard = ?5
+			AND not_before <= ?6 AND (not_before, {seq}) > (?7, ?8)
+		ORDER BY not_before, {seq} LIMIT ?9`
 
-	// claimedColumns are the columns of a claimed row that its claim did not set: reading the
-	// others back, their values known, cost a claim a fifth of its time.
-	claimedColumns = `profile_id, step, shard, variant, purpose, channel, channel_type, address, attempts,
-		not_before, message_id, provider_message_id, error, created_at`
+	// dueColumns are the columns of a due row that its read does not know.
+	dueColumns = `{seq}, profile_id, step, variant, purpose, channel, channel_type, address, attempts,
+		not_before, recorded_by, message_id, provider_message_id, error, created_at, updated_at`
 
-	// An outcome applies to a row its worker still holds. The outcomes of one run are recorded
-	// together, their run named by parameters rather than in each row of the VALUES list, so
-	// that PostgreSQL finds the run's rows by their key whatever its statistics say. The
-	// columns of a row: 1-2 the row's profile and step, 3 the worker, 4 the state, 5-9 channel,
-	// channel type, address, message IDs (empty keeps the row's), 10 the error, 11 not_before
-	// (NULL keeps the row's), 12 when. The run's namespace, campaign and run follow the rows.
+	// An outcome applies to a row still pending or deferred. The outcomes of one run are
+	// recorded together, their run named by parameters rather than in each row of the VALUES
+	// list, so that PostgreSQL finds the run's rows by their key whatever its statistics say.
+	// The columns of a row: 1-2 the row's profile and step, 3 the worker, 4 the state, 5-9
+	// channel, channel type, address, message IDs (empty keeps the row's), 10 the error, 11
+	// not_before (NULL keeps the row's), 12 when, 13 the attempts to add (0 or 1). The run's
+	// namespace, campaign and run follow the rows.
 	sqlRecordOutcomesPrefix = `UPDATE deliveries SET
 			state = o.column4,
+			recorded_by = o.column3,
+			attempts = deliveries.attempts + o.column13,
 			channel = CASE WHEN o.column5 = '' THEN deliveries.channel ELSE o.column5 END,
 			channel_type = CASE WHEN o.column6 = '' THEN deliveries.channel_type ELSE o.column6 END,
 			address = CASE WHEN o.column7 = '' THEN deliveries.address ELSE o.column7 END,
@@ -268,20 +277,21 @@ const (
 			provider_message_id = CASE WHEN o.column9 = '' THEN deliveries.provider_message_id ELSE o.column9 END,
 			error = o.column10,
 			not_before = COALESCE(o.column11, deliveries.not_before),
-			lease_until = NULL,
 			updated_at = o.column12,
 			sent_at = CASE WHEN o.column4 = 'sent' THEN o.column12 END
 		FROM (VALUES `
 	sqlRecordOutcomesSuffix = `) AS o
 		WHERE deliveries.namespace = ? AND deliveries.campaign = ? AND deliveries.run = ?
 			AND deliveries.profile_id = o.column1 AND deliveries.step = o.column2
-			AND deliveries.state = 'sending' AND deliveries.claimed_by = o.column3
+			AND deliveries.state IN ('pending', 'deferred')
 		RETURNING namespace, campaign, run, profile_id, step, state, variant, channel, channel_type,
 			address, updated_at`
-	// sqlRecordOutcome applies one outcome: ?1-?12 as the columns of a row above, ?13-?15 the
+	// sqlRecordOutcome applies one outcome: ?1-?13 as the columns of a row above, ?14-?16 the
 	// run. It sets no column a constraint could refuse (see {update_no_abort}).
 	sqlRecordOutcome = `{update_no_abort} deliveries SET
 			state = ?4,
+			recorded_by = ?3,
+			attempts = attempts + ?13,
 			channel = CASE WHEN ?5 = '' THEN channel ELSE ?5 END,
 			channel_type = CASE WHEN ?6 = '' THEN channel_type ELSE ?6 END,
 			address = CASE WHEN ?7 = '' THEN address ELSE ?7 END,
@@ -289,16 +299,15 @@ const (
 			provider_message_id = CASE WHEN ?9 = '' THEN provider_message_id ELSE ?9 END,
 			error = ?10,
 			not_before = COALESCE(?11, not_before),
-			lease_until = NULL,
 			updated_at = ?12,
 			sent_at = CASE WHEN ?4 = 'sent' THEN ?12 END
-		WHERE namespace = ?13 AND campaign = ?14 AND run = ?15 AND profile_id = ?1 AND step = ?2
-			AND state = 'sending' AND claimed_by = ?3
+		WHERE namespace = ?14 AND campaign = ?15 AND run = ?16 AND profile_id = ?1 AND step = ?2
+			AND state IN ('pending', 'deferred')
 		RETURNING variant, channel, channel_type, address, updated_at`
 	// PostgreSQL types the columns of a VALUES list that is not inserted from its first row:
 	// the times are cast.
-	outcomeRow     = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS {time}), CAST(? AS {time}))`
-	outcomeColumns = 12
+	outcomeRow     = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS {time}), CAST(? AS {time}), CAST(? AS integer))`
+	outcomeColumns = 13
 
 	// An outcome's event waits in delivery_events_pending until FlushDeliveryEvents.
 	sqlInsertOutcomeEventsPrefix = `INSERT INTO delivery_events_pending (namespace, source, event_id, event_type,
@@ -355,15 +364,9 @@ const (
 	sqlRecentSendsSuffix = `) ORDER BY profile_id, sent_at`
 )
 
-// claimConditions are the due rows of each claimable state, in the order a claim takes them:
-// rows whose worker died first, since they have waited longest. A worker never takes back rows of
-// its own whose lease ended: it still holds them, queued to send (a worker that restarted under
-// the same name has released them, ReleaseShard).
-var claimConditions = []string{
-	`state = 'sending' AND lease_until < ?5 AND claimed_by <> ?7`,
-	`state = 'deferred' AND not_before <= ?5`,
-	`state = 'pending' AND not_before <= ?5`,
-}
+// dueStates are the states of the rows a worker reads, in the order it reads them: deferred
+// rows first, since they have waited longest.
+var dueStates = []DeliveryState{DeliveryDeferred, DeliveryPending}
 
 // plannedColumns are the columns PlanDeliveryRun writes; the others start at their defaults.
 var plannedColumns = []string{"namespace", "campaign", "run", "profile_id", "step", "shard", "variant",
@@ -372,6 +375,7 @@ var plannedColumns = []string{"namespace", "campaign", "run", "profile_id", "ste
 // sqlDeleteCampaign lists the statements that forget a campaign's runs.
 var sqlDeleteCampaign = []string{
 	`DELETE FROM deliveries WHERE namespace = ? AND campaign = ?`,
+	`DELETE FROM delivery_shards WHERE namespace = ? AND campaign = ?`,
 	`DELETE FROM delivery_run_counts WHERE namespace = ? AND campaign = ?`,
 	`DELETE FROM delivery_runs WHERE namespace = ? AND campaign = ?`,
 }
@@ -435,7 +439,7 @@ func (s *sqlStore) PlanDeliveryRun(ctx context.Context, run DeliveryRun, rows it
 		return 0, fmt.Errorf("plan run %s of campaign %s/%s: %w", run.Run, run.Namespace, run.Campaign, err)
 	}
 	if s.d.analyzeAfterLoad != "" && planned >= analyzeRowsThreshold {
-		// Claims and outcomes planned on the statistics of an empty table sent 100,000 rows
+		// Reads and outcomes planned on the statistics of an empty table sent 100,000 rows
 		// fourteen times slower. Autovacuum would analyze too, but a minute later. A failure
 		// loses nothing.
 		_, _ = s.b.read().exec(ctx, fmt.Sprintf(s.d.analyzeAfterLoad, "deliveries"))
@@ -585,79 +589,101 @@ func (s *sqlStore) CompleteDeliveryRun(ctx context.Context, namespace, campaign,
 	return s.DeliveryRun(ctx, namespace, campaign, run)
 }
 
-func (s *sqlStore) ClaimDeliveries(ctx context.Context, c Claim) ([]Delivery, error) {
-	if err := checkKeys("namespace", c.Namespace, "campaign", c.Campaign, "run", c.Run, "worker", c.Worker); err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
+func (s *sqlStore) TakeShard(ctx context.Context, namespace, campaign, run string, shard int, worker string) (int64, error) {
+	if err := checkKeys("namespace", namespace, "campaign", campaign, "run", run, "worker", worker); err != nil {
+		return 0, fmt.Errorf("take shard: %w", err)
+	}
+	if shard < 0 {
+		return 0, fmt.Errorf("take shard %d of run %s of campaign %s/%s: the shard is negative", shard, run, namespace, campaign)
+	}
+	var released int64
+	err := s.inTransaction(ctx, runLock(namespace, campaign, run), func(sess session) error {
+		if _, err := sess.exec(ctx, s.d.sql(sqlTakeShard), namespace, campaign, run, shard, worker, s.d.timeArg(s.now())); err != nil {
+			return err
+		}
+		n, err := sess.exec(ctx, s.d.sql(sqlReleaseReservations), namespace, campaign, run, shard)
+		released = n
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("take shard %d of run %s of campaign %s/%s: %w", shard, run, namespace, campaign, err)
+	}
+	return released, nil
+}
+
+// checkShardOwner fails with ErrNotShardOwner unless worker owns the shard, in the transaction
+// of q, which on PostgreSQL keeps a takeover out until it ends.
+func (s *sqlStore) checkShardOwner(ctx context.Context, q querier, namespace, campaign, run string, shard int, worker string) error {
+	var owner string
+	err := queryRowOn(ctx, q, s.d.sql(sqlShardOwner), []any{namespace, campaign, run, shard}, &owner)
+	switch {
+	case err != nil:
+		return fmt.Errorf("read the owner of shard %d: %w", shard, err)
+	case owner == "":
+		return fmt.Errorf("shard %d of run %s has no owner: %w (its worker takes it first)", shard, run, ErrNotShardOwner)
+	case owner != worker:
+		return fmt.Errorf("shard %d of run %s belongs to %s, not %s: %w", shard, run, owner, worker, ErrNotShardOwner)
+	}
+	return nil
+}
+
+func (s *sqlStore) DueDeliveries(ctx context.Context, q DueQuery) ([]Delivery, DueCursor, error) {
+	cursor := q.After
+	if err := checkKeys("namespace", q.Namespace, "campaign", q.Campaign, "run", q.Run); err != nil {
+		return nil, cursor, fmt.Errorf("read due deliveries: %w", err)
 	}
 	switch {
-	case c.Shard < 0:
-		return nil, fmt.Errorf("claim deliveries of run %s of campaign %s/%s: shard %d is negative", c.Run, c.Namespace, c.Campaign, c.Shard)
-	case c.Limit < 1:
-		return nil, fmt.Errorf("claim deliveries of run %s of campaign %s/%s: limit %d claims nothing: ask for 1 or more",
-			c.Run, c.Namespace, c.Campaign, c.Limit)
-	case c.Lease <= 0:
-		return nil, fmt.Errorf("claim deliveries of run %s of campaign %s/%s: lease %s ends at once: give the time a batch takes to send",
-			c.Run, c.Namespace, c.Campaign, c.Lease)
+	case q.Shard < 0:
+		return nil, cursor, fmt.Errorf("read due deliveries of run %s of campaign %s/%s: shard %d is negative", q.Run, q.Namespace, q.Campaign, q.Shard)
+	case q.Limit < 1:
+		return nil, cursor, fmt.Errorf("read due deliveries of run %s of campaign %s/%s: limit %d reads nothing: ask for 1 or more",
+			q.Run, q.Namespace, q.Campaign, q.Limit)
 	}
-	now := c.Now
+	now := q.Now
 	if now.IsZero() {
 		now = s.clock.Now()
 	}
 	now = storedTime(now)
-	var claimed []Delivery
-	err := s.inTransaction(ctx, workerLock(c.Worker), func(sess session) error {
-		for _, due := range claimConditions {
-			query := s.d.sql(strings.Replace(sqlClaimDeliveries, "{due}", due, 1))
-			args := []any{c.Namespace, c.Campaign, c.Run, c.Shard, s.d.timeArg(now),
-				c.Limit - len(claimed), c.Worker, s.d.timeArg(storedTime(now.Add(c.Lease)))}
-			var rs rows
-			var err error
-			if r, ok := sess.(repeater); ok {
-				// A worker claims again and again: the statements are prepared once.
-				var st statement
-				if st, err = r.repeat(ctx, query); err == nil {
-					rs, err = st.query(ctx, args...)
-				}
-			} else {
-				rs, err = sess.query(ctx, query, args...)
+	var due []Delivery
+	err := s.b.readOnly(ctx, func(qr querier) error {
+		for _, state := range dueStates {
+			key := cursor.of(state)
+			after := key.notBefore
+			if after.IsZero() {
+				after = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC) // before any row
 			}
+			rs, err := qr.query(ctx, s.d.sql(sqlDueDeliveries), q.Namespace, q.Campaign, q.Run, string(state), q.Shard,
+				s.d.timeArg(now), s.d.timeArg(after), key.seq, q.Limit-len(due))
 			if err != nil {
 				return err
 			}
-			claimedBy := Delivery{Namespace: c.Namespace, Campaign: c.Campaign, Run: c.Run, State: DeliverySending,
-				ClaimedBy: c.Worker, LeaseUntil: storedTime(now.Add(c.Lease)), UpdatedAt: now}
-			if claimed, err = scanClaimed(rs, claimedBy, claimed); err != nil {
+			known := Delivery{Namespace: q.Namespace, Campaign: q.Campaign, Run: q.Run, Shard: q.Shard, State: state}
+			n := len(due)
+			if due, err = scanDue(rs, known, due); err != nil {
 				return err
 			}
-			if len(claimed) == c.Limit {
+			if len(due) > n {
+				last := due[len(due)-1]
+				*key = dueKey{notBefore: last.NotBefore, seq: last.seq}
+			}
+			if len(due) == q.Limit {
 				break
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("claim deliveries of run %s of campaign %s/%s: %w", c.Run, c.Namespace, c.Campaign, err)
+		return nil, q.After, fmt.Errorf("read due deliveries of run %s of campaign %s/%s: %w", q.Run, q.Namespace, q.Campaign, err)
 	}
-	slices.SortFunc(claimed, func(a, b Delivery) int {
-		return cmp.Or(strings.Compare(a.ProfileID, b.ProfileID), strings.Compare(a.Step, b.Step))
-	})
-	return claimed, nil
+	return due, cursor, nil
 }
 
-func (s *sqlStore) ReleaseShard(ctx context.Context, namespace, campaign, run string, shard int) (int64, error) {
-	if err := checkKeys("namespace", namespace, "campaign", campaign, "run", run); err != nil {
-		return 0, fmt.Errorf("release shard: %w", err)
+// of returns the cursor's key of a state.
+func (c *DueCursor) of(state DeliveryState) *dueKey {
+	if state == DeliveryDeferred {
+		return &c.deferred
 	}
-	var released int64
-	err := s.inTransaction(ctx, runLock(namespace, campaign, run), func(sess session) error {
-		n, err := sess.exec(ctx, s.d.sql(sqlReleaseShard), namespace, campaign, run, shard, s.d.timeArg(storedTime(s.clock.Now())))
-		released = n
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("release shard %d of run %s of campaign %s/%s: %w", shard, run, namespace, campaign, err)
-	}
-	return released, nil
+	return &c.pending
 }
 
 func (s *sqlStore) NextDelivery(ctx context.Context, namespace, campaign, run string) (time.Time, bool, error) {
@@ -671,17 +697,18 @@ func (s *sqlStore) NextDelivery(ctx context.Context, namespace, campaign, run st
 	return next.Time, next.Valid, nil
 }
 
-// scanClaimed appends the claimed rows of rs to out, with the columns the claim set from claim.
-func scanClaimed(rs rows, claim Delivery, out []Delivery) ([]Delivery, error) {
+// scanDue appends the due rows of rs to out, with the columns the read knew from known.
+func scanDue(rs rows, known Delivery, out []Delivery) ([]Delivery, error) {
 	defer rs.Close()
 	for rs.Next() {
-		d := claim
-		var notBefore, created nullTime
-		if err := rs.Scan(&d.ProfileID, &d.Step, &d.Shard, &d.Variant, &d.Purpose, &d.Channel, &d.ChannelType,
-			&d.Address, &d.Attempts, &notBefore, &d.MessageID, &d.ProviderMessageID, &d.Error, &created); err != nil {
+		d := known
+		var notBefore, created, updated nullTime
+		if err := rs.Scan(&d.seq, &d.ProfileID, &d.Step, &d.Variant, &d.Purpose, &d.Channel, &d.ChannelType,
+			&d.Address, &d.Attempts, &notBefore, &d.RecordedBy, &d.MessageID, &d.ProviderMessageID, &d.Error,
+			&created, &updated); err != nil {
 			return nil, err
 		}
-		d.NotBefore, d.CreatedAt = notBefore.Time, created.Time
+		d.NotBefore, d.CreatedAt, d.UpdatedAt = notBefore.Time, created.Time, updated.Time
 		out = append(out, d)
 	}
 	return out, rs.Err()
@@ -693,14 +720,14 @@ func scanDeliveries(rs rows, out []Delivery) ([]Delivery, error) {
 	for rs.Next() {
 		var d Delivery
 		var state string
-		var notBefore, lease, created, updated, sent nullTime
+		var notBefore, created, updated, sent nullTime
 		if err := rs.Scan(&d.Namespace, &d.Campaign, &d.Run, &d.ProfileID, &d.Step, &d.Shard, &d.Variant,
 			&d.Purpose, &d.Channel, &d.ChannelType, &d.Address, &state, &d.Attempts, &notBefore,
-			&d.ClaimedBy, &lease, &d.MessageID, &d.ProviderMessageID, &d.Error, &created, &updated, &sent); err != nil {
+			&d.RecordedBy, &d.MessageID, &d.ProviderMessageID, &d.Error, &created, &updated, &sent); err != nil {
 			return nil, err
 		}
 		d.State = DeliveryState(state)
-		d.NotBefore, d.LeaseUntil, d.CreatedAt, d.UpdatedAt, d.SentAt = notBefore.Time, lease.Time, created.Time, updated.Time, sent.Time
+		d.NotBefore, d.CreatedAt, d.UpdatedAt, d.SentAt = notBefore.Time, created.Time, updated.Time, sent.Time
 		out = append(out, d)
 	}
 	return out, rs.Err()
@@ -713,6 +740,13 @@ const outcomeBatchRows = 500
 // runKey names a campaign run, and the policy its outcomes count under.
 type runKey struct{ namespace, campaign, run, policy string }
 
+// shardKey names the shard of a run an outcome's worker must own.
+type shardKey struct {
+	namespace, campaign, run string
+	shard                    int
+	worker                   string
+}
+
 func (s *sqlStore) RecordOutcomes(ctx context.Context, outcomes []Outcome) (int, error) {
 	if len(outcomes) == 0 {
 		return 0, nil
@@ -721,6 +755,7 @@ func (s *sqlStore) RecordOutcomes(ctx context.Context, outcomes []Outcome) (int,
 	// The outcomes' parameters by run, runs in the order they first come.
 	byRun := map[runKey][]any{}
 	var runs []runKey
+	owners := map[shardKey]bool{}
 	for i, o := range outcomes {
 		if err := checkOutcome(o); err != nil {
 			return 0, fmt.Errorf("record outcomes: outcome %d: %w", i+1, err)
@@ -740,12 +775,22 @@ func (s *sqlStore) RecordOutcomes(ctx context.Context, outcomes []Outcome) (int,
 		if _, ok := byRun[k]; !ok {
 			runs = append(runs, k)
 		}
+		attempts := 0
+		if o.Attempted {
+			attempts = 1
+		}
 		byRun[k] = append(byRun[k], o.ProfileID, o.Step, o.Worker, string(o.State), o.Channel, o.ChannelType,
 			o.Address, o.MessageID, o.ProviderMessageID, diagnosticText(o.Error, MaxDeliveryErrorBytes),
-			notBefore, s.d.timeArg(at))
+			notBefore, s.d.timeArg(at), attempts)
+		owners[shardKey{o.Namespace, o.Campaign, o.Run, o.Shard, o.Worker}] = true
 	}
 	applied := 0
 	err := s.inTransaction(ctx, workerLock(outcomes[0].Worker), func(sess session) error {
+		for k := range owners {
+			if err := s.checkShardOwner(ctx, sess, k.namespace, k.campaign, k.run, k.shard, k.worker); err != nil {
+				return err
+			}
+		}
 		totals := totalCounts{}
 		for _, k := range runs {
 			for part := range slices.Chunk(byRun[k], outcomeBatchRows*outcomeColumns) {
@@ -768,6 +813,9 @@ func checkOutcome(o Outcome) error {
 	if err := checkKeys("namespace", o.Namespace, "campaign", o.Campaign, "run", o.Run,
 		"profile ID", o.ProfileID, "step", o.Step, "worker", o.Worker); err != nil {
 		return err
+	}
+	if o.Shard < 0 {
+		return fmt.Errorf("profile %s step %s: shard %d is negative", o.ProfileID, o.Step, o.Shard)
 	}
 	switch o.State {
 	case DeliverySent, DeliveryDeferred, DeliverySuppressed, DeliveryCapped, DeliveryFailed, DeliveryPending:
@@ -1104,8 +1152,6 @@ func (c *DeliveryCounts) of(state DeliveryState) *int64 {
 	switch state {
 	case DeliveryPending:
 		return &c.Pending
-	case DeliverySending:
-		return &c.Sending
 	case DeliverySent:
 		return &c.Sent
 	case DeliveryDeferred:

@@ -13,11 +13,11 @@ import (
 )
 
 // benchDeliveries is the size of one benchmarked campaign run.
-var benchDeliveries = flag.Int("ledger.rows", 100_000, "rows of a run in BenchmarkPlanDeliveryRun and BenchmarkClaimOutcomeCycle")
+var benchDeliveries = flag.Int("ledger.rows", 100_000, "rows of a run in BenchmarkPlanDeliveryRun and BenchmarkLedgerCycle")
 
 const (
-	// benchClaimBatch is how many rows a benchmarked worker claims at a time.
-	benchClaimBatch = 500
+	// benchReadBatch is how many due rows a benchmarked worker reads at a time.
+	benchReadBatch = 500
 	// benchOutcomeGroup is how many outcomes one RecordOutcomes records: a worker's group commit
 	// writes about as many as it has messages in flight.
 	benchOutcomeGroup = 64
@@ -72,11 +72,12 @@ func BenchmarkPlanDeliveryRun(b *testing.B) {
 	}
 }
 
-// BenchmarkClaimOutcomeCycle sends a run of benchDeliveries rows the way a worker does: claim
-// benchClaimBatch rows, record them sent (each keeping its event) benchOutcomeGroup at a time,
-// until none is left, and move the events into events. Planning is not timed. cpu-µs/row is the process's CPU time per row, which
-// other work on the machine changes less than the wall clock.
-func BenchmarkClaimOutcomeCycle(b *testing.B) {
+// BenchmarkLedgerCycle sends a run of benchDeliveries rows the way a worker does: take the
+// shard, read benchReadBatch due rows, record them sent (each keeping its event)
+// benchOutcomeGroup at a time, until none is left, and move the events into events. Planning is
+// not timed. cpu-µs/row is the process's CPU time per row, which other work on the machine
+// changes less than the wall clock.
+func BenchmarkLedgerCycle(b *testing.B) {
 	for _, be := range benchBackends {
 		b.Run(be.name, func(b *testing.B) {
 			s, err := store.Open(b.Context(), be.dsn(b))
@@ -111,24 +112,30 @@ func BenchmarkClaimOutcomeCycle(b *testing.B) {
 	}
 }
 
-// sendAll claims and records the rows of a run until none is due, and returns how many were sent.
+// sendAll takes the run's shard, reads and records its rows until none is due, and returns how
+// many were sent.
 func sendAll(b *testing.B, s store.Store, run string) int {
 	sent := 0
 	now := benchScheduled.Add(time.Minute)
-	outcomes := make([]store.Outcome, 0, benchClaimBatch)
+	outcomes := make([]store.Outcome, 0, benchReadBatch)
+	if _, err := s.TakeShard(b.Context(), "bench", "welcome", run, 0, "worker-0"); err != nil {
+		b.Fatal(err)
+	}
+	var cursor store.DueCursor
 	for {
-		ds, err := s.ClaimDeliveries(b.Context(), store.Claim{Namespace: "bench", Campaign: "welcome", Run: run,
-			Worker: "worker-0", Limit: benchClaimBatch, Lease: time.Minute, Now: now})
+		ds, next, err := s.DueDeliveries(b.Context(), store.DueQuery{Namespace: "bench", Campaign: "welcome", Run: run,
+			Limit: benchReadBatch, Now: now, After: cursor})
 		if err != nil {
 			b.Fatal(err)
 		}
 		if len(ds) == 0 {
 			return sent
 		}
+		cursor = next
 		outcomes = outcomes[:0]
 		for _, d := range ds {
 			outcomes = append(outcomes, store.Outcome{Namespace: d.Namespace, Campaign: d.Campaign, Run: d.Run,
-				ProfileID: d.ProfileID, Step: d.Step, Worker: "worker-0", State: store.DeliverySent,
+				ProfileID: d.ProfileID, Step: d.Step, Shard: d.Shard, Worker: "worker-0", State: store.DeliverySent, Attempted: true,
 				MessageID: "m-" + d.ProfileID, ProviderMessageID: "q-" + d.ProfileID, At: now})
 		}
 		for group := range slices.Chunk(outcomes, benchOutcomeGroup) {

@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// Reservation is a batch of rows a worker has claimed and means to send, in the order it
+// Reservation is a batch of due rows a shard's worker means to send, in the order it
 // decided them, to be checked against the frequency caps and reserved in one go.
 type Reservation struct {
 	Namespace, Campaign, Run, Worker string
+	Shard                            int
 	// Since is how far back a profile's sends count: now less the longest period of the caps.
 	Since time.Time
 	// At is the time a reserved send counts from until its outcome is recorded.
@@ -23,17 +24,17 @@ type Reservation struct {
 	Allow func(i int, sends []Sent) bool
 }
 
-// ReservedSend is one claimed row of a Reservation, and what its message would count as.
+// ReservedSend is one row of a Reservation, and what its message would count as.
 type ReservedSend struct {
 	ProfileID, Step      string
 	ChannelType, Purpose string
 }
 
 const (
-	// sqlReserveSendsPrefix stamps the rows allowed with the reservation's time: the time, the
-	// run and the worker that holds the rows, then the rows' (profile, step) pairs.
+	// sqlReserveSendsPrefix stamps the rows allowed with the reservation's time: the time and
+	// the run, then the rows' (profile, step) pairs.
 	sqlReserveSendsPrefix = `UPDATE deliveries SET sent_at = ?
-		WHERE namespace = ? AND campaign = ? AND run = ? AND state = 'sending' AND claimed_by = ?
+		WHERE namespace = ? AND campaign = ? AND run = ? AND state IN ('pending', 'deferred')
 			AND (profile_id, step) IN (VALUES `
 	reservedRow = `(?, ?)`
 )
@@ -61,6 +62,9 @@ func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, err
 	// sends takes some 20-30 ms on PostgreSQL, which bounds a namespace's capped sends, over all
 	// its workers, to about 20,000 a second. SQLite has one writer at a time already.
 	err := s.inTransaction(ctx, capsLock(r.Namespace), func(sess session) error {
+		if err := s.checkShardOwner(ctx, sess, r.Namespace, r.Campaign, r.Run, r.Shard, r.Worker); err != nil {
+			return err
+		}
 		sends := map[string][]Sent{}
 		if err := s.recentSends(ctx, sess, r.Namespace, ids, r.Since, sends); err != nil {
 			return fmt.Errorf("read the recent sends: %w", err)
@@ -75,11 +79,10 @@ func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, err
 			keys = append(keys, rs.ProfileID, rs.Step)
 			index[[2]string{rs.ProfileID, rs.Step}] = i
 		}
-		// Only the rows the worker still holds are reserved: one whose lease ended and that
-		// another worker took is that worker's to send.
+		// Only rows still to send are reserved.
 		for part := range slices.Chunk(keys, inListBatch*2) {
 			query := s.d.sql(sqlReserveSendsPrefix + valuesRows(len(part)/2, reservedRow) + ") RETURNING profile_id, step")
-			args := append([]any{s.d.timeArg(at), r.Namespace, r.Campaign, r.Run, r.Worker}, part...)
+			args := append([]any{s.d.timeArg(at), r.Namespace, r.Campaign, r.Run}, part...)
 			rs, err := sess.query(ctx, query, args...)
 			if err != nil {
 				return fmt.Errorf("reserve: %w", err)

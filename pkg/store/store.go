@@ -50,6 +50,11 @@ var ErrInvalidRow = errors.New("row cannot be stored")
 // ErrNotFound is returned when a named object does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrNotShardOwner is returned by RecordOutcomes and ReserveSends for a worker whose shard
+// another worker has taken over (TakeShard): that worker sends the shard's rows now, and this one
+// must stop.
+var ErrNotShardOwner = errors.New("another worker has taken the shard over")
+
 // ErrRunFinished is returned by BeginSync for a run ID that already succeeded or was skipped, and by
 // BeginPublish and PutResolutionRun for a run ID that already succeeded: a retried or duplicated
 // Job finds its work done. Run and ResolutionRuns return that run.
@@ -217,32 +222,34 @@ type Store interface {
 	DeliveryRuns(ctx context.Context, namespace, campaign string, limit int) ([]DeliveryRun, error)
 
 	// CompleteDeliveryRun sets a run's CompletedAt to at (zero: the store's clock) when none of
-	// its rows is pending, deferred or sending, and returns the run; CompletedAt stays zero while
+	// its rows is pending or deferred, and returns the run; CompletedAt stays zero while
 	// rows remain, and keeps the first completion's time. ErrNotFound when there is no such run.
 	CompleteDeliveryRun(ctx context.Context, namespace, campaign, run string, at time.Time) (DeliveryRun, error)
 
-	// ClaimDeliveries atomically moves up to c.Limit due rows of a shard to sending, held by
-	// c.Worker until c.Now+c.Lease, and counts an attempt on each: rows pending or deferred
-	// whose NotBefore has come, and rows sending whose lease ended (their worker died). Which of
-	// the due rows a claim takes first is unspecified; they come back in (profile, step) order.
-	// Concurrent claims, from any process, never take the same row.
-	ClaimDeliveries(ctx context.Context, c Claim) ([]Delivery, error)
+	// TakeShard makes worker the owner of a run's shard, whoever owned it before, and says how
+	// many frequency-cap reservations of the shard's unsent rows it released: those of a worker
+	// killed between its reservation and its outcome. A shard's worker calls it when it starts;
+	// from then on only its outcomes and reservations apply to the shard, and those of a worker
+	// that still runs (a Pod being replaced) fail with ErrNotShardOwner, so that it stops.
+	TakeShard(ctx context.Context, namespace, campaign, run string, shard int, worker string) (released int64, err error)
 
-	// ReleaseShard returns the sending rows of a shard to pending, whoever held them, and says
-	// how many. A shard's worker calls it when it starts, to take back at once what its
-	// previous process held when it was killed, instead of waiting for the leases to end. It
-	// is only safe while no other process works on the shard: a Job runs one Pod per index,
-	// and replaces a Pod only once it has stopped.
-	ReleaseShard(ctx context.Context, namespace, campaign, run string, shard int) (int64, error)
+	// DueDeliveries reads up to q.Limit rows of a shard that are due by q.Now, deferred ones
+	// first, each state in the order its rows became due and were planned, and returns them with
+	// the cursor to pass in q.After next time: a read starts where the last one stopped, so the
+	// rows a worker has read and not yet recorded are not read again, and a row whose outcome
+	// makes it due again later (a retry, a deferral) is read once its time comes. It writes
+	// nothing: the shard's owner (TakeShard) is the only one that sends its rows.
+	DueDeliveries(ctx context.Context, q DueQuery) ([]Delivery, DueCursor, error)
 
 	// NextDelivery returns when the run next has work: the earliest NotBefore of its pending
-	// and deferred rows, or the end of a lease of its sending rows; false when it has none.
+	// and deferred rows; false when it has none.
 	NextDelivery(ctx context.Context, namespace, campaign, run string) (time.Time, bool, error)
 
-	// RecordOutcomes applies outcomes in one transaction and returns how many applied. An
-	// outcome applies only to a row still sending and held by its Worker: a worker whose lease
-	// ended and whose row was claimed again cannot overwrite the new claimer's result, and a
-	// batch recorded again applies nothing twice. A batch holds at most one outcome per row.
+	// RecordOutcomes applies outcomes in one transaction and returns how many applied. Each
+	// outcome's Worker must own its shard (TakeShard), or the whole batch fails with
+	// ErrNotShardOwner and nothing applies. An outcome applies only to a row still pending or
+	// deferred, so a final outcome recorded again applies nothing twice. A batch holds at most
+	// one outcome per row.
 	// Each applied outcome that is final (sent, failed, suppressed, capped) keeps one event of
 	// source CampaignEventSource in the same transaction, for FlushDeliveryEvents to move into
 	// the events, occurred at the outcome's At and received when it moves, its ID
@@ -296,14 +303,14 @@ type Store interface {
 	// has reserved (ReserveSends) and not yet recorded counts as sent at its reservation.
 	RecentSends(ctx context.Context, namespace string, profileIDs []string, since time.Time) (map[string][]Sent, error)
 
-	// ReserveSends decides which of a worker's claimed rows may be sent under the frequency
+	// ReserveSends decides which of a worker's due rows may be sent under the frequency
 	// caps, and reserves those, in one transaction that the namespace's reservations take
 	// turns on: a reservation of another worker, for another campaign, either sees these sends
 	// or waits for them, so two campaigns deciding for one person at once cannot both take a
 	// cap's last place. A reserved row counts as sent until its outcome: sent keeps counting,
 	// anything else releases it. It returns, for each of r.Sends, whether it was reserved: a
-	// row Allow refused is not, nor one the worker no longer holds (its lease ended and another
-	// worker claimed it, to send it itself).
+	// row Allow refused is not, nor one no longer pending or deferred. r.Worker must own the
+	// shard, else it fails with ErrNotShardOwner and reserves nothing.
 	ReserveSends(ctx context.Context, r Reservation) ([]bool, error)
 
 	// Suppress stops messages to an address. Suppressing an address again replaces the reason

@@ -45,11 +45,12 @@ type Limiter interface {
 	Wait(ctx context.Context) error
 }
 
-// Deliverer sends one shard of a planned campaign run: it claims ledger rows, decides each
-// recipient's fate under the delivery policy, sends, and records every outcome. Everything it
-// does is recorded in the ledger before it moves on, so a worker killed at any point and started
-// again continues where it stopped; the only message that can go twice is one whose provider
-// accepted it in the instant before the kill, at most one per connection (RFC 1047's window).
+// Deliverer sends one shard of a planned campaign run: it takes the shard over, reads its due
+// ledger rows, decides each recipient's fate under the delivery policy, sends, and records every
+// outcome. A row is written once, by its outcome: a worker killed at any point and started again
+// reads the rows left pending and continues where it stopped; the only message that can go
+// twice is one whose provider accepted it in the instant before the kill, at most one per
+// connection (RFC 1047's window).
 type Deliverer struct {
 	Store      store.Store
 	Campaign   *cdpv1alpha1.Campaign
@@ -63,16 +64,15 @@ type Deliverer struct {
 	// Suppress, from the policy, says which failures add the address to the suppression list.
 	SuppressHardBounces bool
 
-	Run    string
-	Shard  int
+	Run   string
+	Shard int
+	// Worker names this process uniquely (a Pod's name and process ID): the shard's owner.
 	Worker string
 	Now    func() time.Time
 	Log    logr.Logger
 
-	// BatchSize rows are claimed at a time; Lease is how long a claim holds before another
-	// worker may take the rows over; MaxAttempts bounds the sends of one row.
+	// BatchSize rows are read at a time; MaxAttempts bounds the sends of one row.
 	BatchSize   int
-	Lease       time.Duration
 	MaxAttempts int
 }
 
@@ -91,24 +91,23 @@ func (e *ErrUnauthorized) Unwrap() error { return e.Err }
 
 // DeliverySummary is what one Deliver call did.
 type DeliverySummary struct {
-	Claimed, Sent, Failed, Retried, Suppressed, Capped, Deferred int64
-	// Lost counts the rows another worker took over (this one's lease ended) before this one
-	// sent them: that worker sends and records them.
-	Lost int64
+	// Read counts the due rows read; the others, the outcomes of this worker.
+	Read, Sent, Failed, Retried, Suppressed, Capped, Deferred int64
 }
 
-// Deliver works through the shard's rows that are due until none is left. It is a pipeline:
-// one goroutine claims a batch and decides and renders its messages while each channel's senders
-// work through the previous one, so that sending never stops for a claim.
+// Deliver takes the shard over and works through its rows that are due until none is left. It is
+// a pipeline: one goroutine reads a batch and decides and renders its messages while each
+// channel's senders work through the previous one, so that sending never stops for a read. Once
+// another worker takes the shard over, the outcomes of this one fail with store.ErrNotShardOwner
+// and it stops.
 func (d *Deliverer) Deliver(ctx context.Context) (DeliverySummary, error) {
 	d.setDefaults()
 	templates, err := parseStepTemplates(d.Campaign)
 	if err != nil {
 		return DeliverySummary{}, err
 	}
-	ns := d.Campaign.Namespace
-	if _, err := d.Store.ReleaseShard(ctx, ns, d.Campaign.Name, d.Run, d.Shard); err != nil {
-		return DeliverySummary{}, fmt.Errorf("release the rows this worker held before a restart: %w", err)
+	if _, err := d.Store.TakeShard(ctx, d.Campaign.Namespace, d.Campaign.Name, d.Run, d.Shard, d.Worker); err != nil {
+		return DeliverySummary{}, err
 	}
 	w := newOutcomeWriter(d.Store)
 	defer w.close()
@@ -116,35 +115,39 @@ func (d *Deliverer) Deliver(ctx context.Context) (DeliverySummary, error) {
 	defer cancel(nil)
 	var tally tally
 	senders := d.startSenders(ctx, cancel, w, &tally)
-	claimErr := d.claimAndPrepare(ctx, templates, w, &tally, senders)
+	readErr := d.readAndPrepare(ctx, templates, w, &tally, senders)
 	senders.stop()
 	summary := tally.summary()
-	// The cause is a channel's refusal, or the caller's cancellation.
-	return summary, errors.Join(context.Cause(ctx), claimErr, w.flush())
+	// The cause is a channel's refusal, an outcome that could not be recorded (another worker
+	// took the shard over), or the caller's cancellation.
+	return summary, errors.Join(context.Cause(ctx), readErr, w.flush())
 }
 
-// claimAndPrepare claims the shard's due rows a batch at a time, decides each one's fate and
-// hands the messages to send to the senders, until no row is due or ctx ends.
-func (d *Deliverer) claimAndPrepare(ctx context.Context, templates stepTemplates, w *outcomeWriter,
+// readAndPrepare reads the shard's due rows a batch at a time, decides each one's fate and
+// hands the messages to send to the senders, until no row is due or ctx ends. Each read starts
+// where the last one stopped: the rows read are pending until their outcomes are recorded.
+func (d *Deliverer) readAndPrepare(ctx context.Context, templates stepTemplates, w *outcomeWriter,
 	tally *tally, senders *senders) error {
+	var cursor store.DueCursor
 	for {
 		if ctx.Err() != nil {
 			return nil // the senders' cancellation, or the caller's, is reported by Deliver
 		}
-		batch, err := d.Store.ClaimDeliveries(ctx, store.Claim{
+		batch, next, err := d.Store.DueDeliveries(ctx, store.DueQuery{
 			Namespace: d.Campaign.Namespace, Campaign: d.Campaign.Name, Run: d.Run, Shard: d.Shard,
-			Worker: d.Worker, Limit: d.BatchSize, Lease: d.Lease, Now: d.Now(),
+			Limit: d.BatchSize, Now: d.Now(), After: cursor,
 		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("claim deliveries: %w", err)
+			return err
 		}
 		if len(batch) == 0 {
 			return nil
 		}
-		tally.add(func(s *DeliverySummary) { s.Claimed += int64(len(batch)) })
+		cursor = next
+		tally.add(func(s *DeliverySummary) { s.Read += int64(len(batch)) })
 		sends, err := d.prepareBatch(ctx, batch, templates, w, tally)
 		if err != nil && ctx.Err() != nil {
 			// Stopped while reading the batch's recipients, before deciding any row: the rows
@@ -157,7 +160,7 @@ func (d *Deliverer) claimAndPrepare(ctx context.Context, templates stepTemplates
 			return nil
 		}
 		if err != nil {
-			// The batch's rows stay claimed: a later run of the shard releases them.
+			// The batch's rows stay pending, for the next worker of the shard.
 			return err
 		}
 		d.enqueue(ctx, senders, sends, w)
@@ -189,9 +192,6 @@ func (d *Deliverer) setDefaults() {
 	if d.BatchSize <= 0 {
 		d.BatchSize = 500
 	}
-	if d.Lease <= 0 {
-		d.Lease = 5 * time.Minute
-	}
 	if d.MaxAttempts <= 0 {
 		d.MaxAttempts = 5
 	}
@@ -217,7 +217,7 @@ type candidate struct {
 	purpose cdpv1alpha1.Purpose
 }
 
-// prepareBatch decides the fate of each row of a claimed batch: the rows that will not be sent
+// prepareBatch decides the fate of each row of a batch read: the rows that will not be sent
 // are recorded at once, and the messages to send are returned, rendered.
 func (d *Deliverer) prepareBatch(ctx context.Context, batch []store.Delivery, templates stepTemplates,
 	w *outcomeWriter, tally *tally) ([]*pendingSend, error) {
@@ -234,7 +234,6 @@ func (d *Deliverer) prepareBatch(ctx context.Context, batch []store.Delivery, te
 		s.Suppressed += summary.Suppressed
 		s.Deferred += summary.Deferred
 		s.Capped += summary.Capped
-		s.Lost += summary.Lost
 		s.Failed += summary.Failed
 	})
 	now := d.Now()
@@ -261,18 +260,13 @@ func (d *Deliverer) prepareBatch(ctx context.Context, batch []store.Delivery, te
 		}
 		candidates = append(candidates, candidate{row: row, out: out, p: p, choice: choice, zone: zone, purpose: purpose})
 	}
-	capNames, lost, err := d.reserve(ctx, candidates, now)
+	capNames, err := d.reserve(ctx, candidates, now)
 	if err != nil {
 		return nil, err
 	}
 	var sends []*pendingSend
 	for i, c := range candidates {
 		out := c.out
-		if lost[i] {
-			// Another worker took the row over: it is that worker's to send and record.
-			summary.Lost++
-			continue
-		}
 		if capNames[i] != "" {
 			out.State, out.Error = store.DeliveryCapped, "frequency cap "+capNames[i]
 			summary.Capped++
@@ -293,18 +287,18 @@ func (d *Deliverer) prepareBatch(ctx context.Context, batch []store.Delivery, te
 }
 
 // reserve holds the candidates against the policy's frequency caps, and returns for each the
-// name of the cap that holds it back, or "" when it may go, and whether the row was lost: its
-// lease ended and another worker took it. The store reserves the sends it allows, so that every
-// other worker's caps count them before their outcomes are recorded: a message this worker or
-// another one is about to send to the same person counts, whichever campaign sends it.
-func (d *Deliverer) reserve(ctx context.Context, candidates []candidate, now time.Time) (capNames []string, lost []bool, err error) {
-	capNames, lost = make([]string, len(candidates)), make([]bool, len(candidates))
+// name of the cap that holds it back, or "" when it may go. The store reserves the sends it
+// allows, so that every other worker's caps count them before their outcomes are recorded: a
+// message this worker or another one is about to send to the same person counts, whichever
+// campaign sends it.
+func (d *Deliverer) reserve(ctx context.Context, candidates []candidate, now time.Time) (capNames []string, err error) {
+	capNames = make([]string, len(candidates))
 	window := d.Policy.CapWindow()
 	if window <= 0 || len(candidates) == 0 {
-		return capNames, lost, nil
+		return capNames, nil
 	}
-	r := store.Reservation{Namespace: d.Campaign.Namespace, Campaign: d.Campaign.Name, Run: d.Run, Worker: d.Worker,
-		Since: now.Add(-window), At: now, Sends: make([]store.ReservedSend, len(candidates))}
+	r := store.Reservation{Namespace: d.Campaign.Namespace, Campaign: d.Campaign.Name, Run: d.Run, Shard: d.Shard,
+		Worker: d.Worker, Since: now.Add(-window), At: now, Sends: make([]store.ReservedSend, len(candidates))}
 	for i, c := range candidates {
 		r.Sends[i] = store.ReservedSend{ProfileID: c.row.ProfileID, Step: c.row.Step,
 			ChannelType: string(c.choice.channel.Type), Purpose: string(c.purpose)}
@@ -321,12 +315,16 @@ func (d *Deliverer) reserve(ctx context.Context, candidates []candidate, now tim
 	}
 	reserved, err := d.Store.ReserveSends(ctx, r)
 	if err != nil {
-		return nil, nil, fmt.Errorf("hold the batch against the frequency caps: %w", err)
+		return nil, fmt.Errorf("hold the batch against the frequency caps: %w", err)
 	}
-	for i := range candidates {
-		lost[i] = capNames[i] == "" && !reserved[i]
+	for i, c := range candidates {
+		if capNames[i] == "" && !reserved[i] {
+			// Only this worker records the shard's rows: one that is no longer due was changed
+			// under it (its campaign deleted), and nothing of the batch may go.
+			return nil, fmt.Errorf("hold the batch against the frequency caps: row %s/%s is no longer due", c.row.ProfileID, c.row.Step)
+		}
 	}
-	return capNames, lost, nil
+	return capNames, nil
 }
 
 // choice is the message of a step that reaches a recipient, and through which channel.
@@ -471,7 +469,7 @@ func MessageID(namespace, campaign, run, profileID, step string) string {
 func (d *Deliverer) outcome(row *store.Delivery, now time.Time) store.Outcome {
 	return store.Outcome{
 		Namespace: row.Namespace, Campaign: row.Campaign, Run: row.Run, ProfileID: row.ProfileID,
-		Step: row.Step, Worker: d.Worker, Policy: d.PolicyName, At: now,
+		Step: row.Step, Shard: row.Shard, Worker: d.Worker, Policy: d.PolicyName, At: now,
 	}
 }
 
@@ -556,14 +554,14 @@ type senders struct {
 func (d *Deliverer) startSenders(ctx context.Context, cancel context.CancelCauseFunc, w *outcomeWriter, tally *tally) *senders {
 	ss := &senders{queues: map[*ChannelSender]chan *pendingSend{}}
 	for _, ch := range d.Channels {
-		// A queue holds about a batch: the next claim waits while the senders are that far behind.
+		// A queue holds about a batch: the next read waits while the senders are that far behind.
 		queue := make(chan *pendingSend, d.BatchSize)
 		ss.queues[ch] = queue
 		for range max(ch.Concurrency, 1) {
 			ss.wg.Go(func() {
 				for s := range queue {
 					if ctx.Err() != nil {
-						// Not sent: the row goes back to pending, unchanged but for the attempt.
+						// Not sent: the row stays pending.
 						d.release(s, w)
 						continue
 					}
@@ -571,7 +569,7 @@ func (d *Deliverer) startSenders(ctx context.Context, cancel context.CancelCause
 					if err := w.err(); err != nil {
 						// An outcome could not be recorded: sending more would send messages the
 						// ledger cannot account for, so the run stops, and the rows not sent
-						// are sent again after their lease.
+						// stay pending for the shard's next worker.
 						cancel(err)
 					}
 					tally.add(func(sum *DeliverySummary) {
@@ -617,7 +615,8 @@ func (ss *senders) stop() {
 	ss.wg.Wait()
 }
 
-// release returns an unsent message's row to pending, unchanged but for the attempt.
+// release records that a message was not sent: its row stays pending, and a frequency-cap
+// reservation of it ends.
 func (d *Deliverer) release(s *pendingSend, w *outcomeWriter) {
 	out := s.out
 	out.State, out.NotBefore = store.DeliveryPending, out.At
@@ -637,7 +636,8 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 	}
 	w.sendStarted()
 	receipt, err := s.channel.Sender.Send(ctx, s.msg)
-	out.At = d.Now()
+	out.At, out.Attempted = d.Now(), true
+	attempt := s.row.Attempts + 1
 	if err == nil {
 		out.State, out.ProviderMessageID = store.DeliverySent, receipt.ProviderMessageID
 		// The outcome is durable before this connection sends again, unless the provider drops
@@ -649,11 +649,12 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 	out.Error = f.Error()
 	switch {
 	case f.Kind == delivery.Unauthorized:
-		out.State, out.NotBefore = store.DeliveryPending, out.At
+		// The provider took no message: the row waits for the Secret's fix, its attempts kept.
+		out.State, out.NotBefore, out.Attempted = store.DeliveryPending, out.At, false
 		_ = w.addSent(out, !s.channel.Deduplicates)
 		return ""
-	case f.Kind == delivery.Transient && s.row.Attempts < d.MaxAttempts:
-		out.State, out.NotBefore = store.DeliveryPending, out.At.Add(retryDelay(s.row.Attempts, f.RetryAfter))
+	case f.Kind == delivery.Transient && attempt < d.MaxAttempts:
+		out.State, out.NotBefore = store.DeliveryPending, out.At.Add(retryDelay(attempt, f.RetryAfter))
 		_ = w.addSent(out, !s.channel.Deduplicates)
 		return store.DeliveryPending
 	}

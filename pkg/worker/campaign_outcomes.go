@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -198,11 +199,15 @@ func (w *outcomeWriter) flushEvents() {
 }
 
 // write records a batch, retrying a failed write a few times: the database may be restarting.
-// An outcome that never gets written leaves its row claimed, and the next claim after the
-// lease sends it again: that is the at-least-once side of the ledger.
+// An outcome that never gets written leaves its row pending, and the next worker of the shard
+// sends it again: that is the at-least-once side of the ledger. A worker whose shard another
+// took over does not retry: it stops.
 func (w *outcomeWriter) write(outs []store.Outcome) error {
 	var err error
 	for attempt := range 5 {
+		if errors.Is(err, store.ErrNotShardOwner) {
+			break
+		}
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 		}

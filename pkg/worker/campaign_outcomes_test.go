@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -61,5 +62,60 @@ func TestWebhookConnectionsDoNotWaitForTheirRecords(t *testing.T) {
 	counts, err := st.DeliveryCounts(t.Context(), "shop", "news", "r1")
 	if err != nil || counts.Sent != n || received.Load() != n {
 		t.Errorf("counts = %+v, %v, received %d; want all %d sent once", counts, err, received.Load(), n)
+	}
+}
+
+// TestAWorkerWhoseShardIsTakenOverStops starts a second worker on the shard while the first is
+// sending its first message: the first one's outcomes are refused and it stops with
+// store.ErrNotShardOwner, and the second one sends and records every row.
+func TestAWorkerWhoseShardIsTakenOverStops(t *testing.T) {
+	const n = 20
+	st := openTestStore(t, "sqlite")
+	publishCustomers(t, st, n)
+	first, release := make(chan struct{}), make(chan struct{})
+	var received atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		if received.Add(1) == 1 {
+			close(first)
+			<-release
+		}
+	}))
+	defer hook.Close()
+	payload := webhookPayload("news", webhookChannel("crm", hook.URL))
+	run := func(worker string) error {
+		_, err := DeliverRun(t.Context(), st, payload, webhookCredentials, DeliveryOptions{
+			Worker: worker, Now: func() time.Time { return campaignNow }, Channels: ChannelOptions{HTTPConcurrency: 1},
+		})
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- run("news-0") }()
+	select {
+	case <-first:
+	case err := <-done:
+		t.Fatalf("the first worker ended before it sent anything: %v", err)
+	}
+	// A replacement Pod starts while the first one still runs.
+	if _, err := st.TakeShard(t.Context(), "shop", "news", "r1", 0, "news-1"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; !errors.Is(err, store.ErrNotShardOwner) {
+		t.Fatalf("the first worker ended with %v, want ErrNotShardOwner", err)
+	}
+	if err := run("news-1"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.Deliveries(t.Context(), "shop", "news", "r1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.State != store.DeliverySent || r.RecordedBy != "news-1" {
+			t.Errorf("row %s is %s, recorded by %q; want sent, recorded by the worker that took the shard over", r.ProfileID, r.State, r.RecordedBy)
+		}
+	}
+	if len(rows) != n {
+		t.Errorf("%d rows, want %d", len(rows), n)
 	}
 }

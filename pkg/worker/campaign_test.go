@@ -230,7 +230,7 @@ func TestCampaignDeliversOnceToEveryRecipient(t *testing.T) {
 				t.Fatal(err)
 			}
 			if counts.Sent != int64(len(wantSent)) || counts.Suppressed != wantSuppressed || counts.Holdout != wantHoldout ||
-				counts.Total != n || counts.Pending+counts.Sending+counts.Failed+counts.Deferred+counts.Capped != 0 {
+				counts.Total != n || counts.Pending+counts.Failed+counts.Deferred+counts.Capped != 0 {
 				t.Errorf("counts = %+v; want %d sent, %d suppressed, %d holdout of %d", counts, len(wantSent), wantSuppressed, wantHoldout, n)
 			}
 			if got := summaries[0].Sent + summaries[1].Sent; got != int64(len(wantSent)) {
@@ -278,7 +278,7 @@ func TestCampaignDeliversOnceToEveryRecipient(t *testing.T) {
 
 			// A worker started again finds nothing left: nothing is sent twice.
 			again, err := deliverer(t, st, camp, ch, run.Run, 0, now).Deliver(ctx)
-			if err != nil || again.Claimed != 0 {
+			if err != nil || again.Read != 0 {
 				t.Fatalf("a second pass = %+v, %v; want nothing claimed", again, err)
 			}
 			if after, _ := sink.Messages(ctx); len(after) != len(wantSent) {
@@ -354,7 +354,7 @@ func TestCampaignRetriesFailsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Before the retry time nothing is claimed; after it, everything is sent.
-	if s, err := deliverer(t, st, camp, ch, "r1", 0, clock).Deliver(ctx); err != nil || s.Claimed != 0 {
+	if s, err := deliverer(t, st, camp, ch, "r1", 0, clock).Deliver(ctx); err != nil || s.Read != 0 {
 		t.Fatalf("a pass before the retry time = %+v, %v; want nothing claimed", s, err)
 	}
 	now = now.Add(time.Minute)

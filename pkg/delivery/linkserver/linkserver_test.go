@@ -243,10 +243,8 @@ func sendWelcome(t *testing.T, st store.Store, sentAt time.Time) {
 		Variant: "a", Purpose: "Marketing"}})); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := st.ClaimDeliveries(ctx, store.Claim{Namespace: "shop", Campaign: "welcome", Run: "r1", Worker: "w",
-		Limit: 1, Lease: time.Minute, Now: sentAt})
-	if err != nil || len(rows) != 1 {
-		t.Fatalf("claim the row: %v, %v", rows, err)
+	if _, err := st.TakeShard(ctx, "shop", "welcome", "r1", 0, "w"); err != nil {
+		t.Fatal(err)
 	}
 	if n, err := st.RecordOutcomes(ctx, []store.Outcome{{Namespace: "shop", Campaign: "welcome", Run: "r1",
 		ProfileID: "cus_1", Step: "mail", Worker: "w", State: store.DeliverySent, Channel: "mail", ChannelType: "SMTP",

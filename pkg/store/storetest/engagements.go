@@ -14,7 +14,7 @@ import (
 func sendAll(t *testing.T, s store.Store, run string, rows ...store.PlannedDelivery) {
 	t.Helper()
 	plan(t, s, deliveryRun(run, 1), rows...)
-	ds := claim(t, s, run, "w1", 0, len(rows), time.Hour, t0)
+	ds := due(t, s, run, "w1", 0, len(rows), t0)
 	if n := record(t, s, outcomes(ds, "w1", store.DeliverySent, t0)...); n != len(rows) {
 		t.Fatalf("sent %d rows of run %s, want %d", n, run, len(rows))
 	}

@@ -36,12 +36,23 @@ func plan(t *testing.T, s store.Store, run store.DeliveryRun, rows ...store.Plan
 	return n
 }
 
-func claim(t *testing.T, s store.Store, run, worker string, shard, limit int, lease time.Duration, now time.Time) []store.Delivery {
+// take makes worker the owner of a shard of a run of the test campaign.
+func take(t *testing.T, s store.Store, run, worker string, shard int) {
 	t.Helper()
-	ds, err := s.ClaimDeliveries(t.Context(), store.Claim{Namespace: ns, Campaign: campaign, Run: run, Shard: shard,
-		Worker: worker, Limit: limit, Lease: lease, Now: now})
+	if _, err := s.TakeShard(t.Context(), ns, campaign, run, shard, worker); err != nil {
+		t.Fatalf("TakeShard by %s: %v", worker, err)
+	}
+}
+
+// due makes worker the owner of a shard and reads up to limit of its rows due by now, from the
+// start.
+func due(t *testing.T, s store.Store, run, worker string, shard, limit int, now time.Time) []store.Delivery {
+	t.Helper()
+	take(t, s, run, worker, shard)
+	ds, _, err := s.DueDeliveries(t.Context(), store.DueQuery{Namespace: ns, Campaign: campaign, Run: run, Shard: shard,
+		Limit: limit, Now: now})
 	if err != nil {
-		t.Fatalf("ClaimDeliveries by %s: %v", worker, err)
+		t.Fatalf("DueDeliveries: %v", err)
 	}
 	return ds
 }
@@ -55,10 +66,11 @@ func record(t *testing.T, s store.Store, outcomes ...store.Outcome) int {
 	return n
 }
 
-// outcome of a row claimed by worker.
+// outcome of a row of worker's shard; a sent or failed one went to the provider.
 func outcome(d store.Delivery, worker string, state store.DeliveryState, at time.Time) store.Outcome {
 	return store.Outcome{Namespace: d.Namespace, Campaign: d.Campaign, Run: d.Run, ProfileID: d.ProfileID,
-		Step: d.Step, Worker: worker, State: state, At: at}
+		Step: d.Step, Shard: d.Shard, Worker: worker, State: state, At: at,
+		Attempted: state == store.DeliverySent || state == store.DeliveryFailed}
 }
 
 func outcomes(ds []store.Delivery, worker string, state store.DeliveryState, at time.Time) []store.Outcome {
@@ -82,7 +94,7 @@ func rowKeys(ds []store.Delivery) []string {
 func rowStates(ds []store.Delivery) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
-		out[i] = fmt.Sprintf("%s/%s %s %d %s", d.ProfileID, d.Step, d.State, d.Attempts, d.ClaimedBy)
+		out[i] = fmt.Sprintf("%s/%s %s %d %s", d.ProfileID, d.Step, d.State, d.Attempts, d.RecordedBy)
 	}
 	return out
 }
@@ -130,7 +142,7 @@ func RunDeliveryEventFlush(t *testing.T, open func(t *testing.T) store.Store) {
 		rows = append(rows, planned(fmt.Sprintf("p%d", i), "day-1", 0))
 	}
 	plan(t, s, deliveryRun("r1", 1), rows...)
-	ds := claim(t, s, "r1", "w1", 0, 10, time.Hour, t0)
+	ds := due(t, s, "r1", "w1", 0, 10, t0)
 	record(t, s, outcomes(ds[:4], "w1", store.DeliverySent, t0)...)
 	record(t, s, outcomes(ds[4:], "w1", store.DeliveryFailed, t0)...)
 	if n, err := s.FlushDeliveryEvents(t.Context()); err != nil || n != 7 {
@@ -180,8 +192,8 @@ var deliveryTests = []test{
 		checkTime(t, "NotBefore of a row planned without one", ds[0].NotBefore, run.ScheduledAt)
 		checkTime(t, "NotBefore of a delayed step", ds[1].NotBefore, later)
 		checkTime(t, "UpdatedAt", p2.UpdatedAt, got.CreatedAt)
-		if !p2.LeaseUntil.IsZero() || !p2.SentAt.IsZero() || p2.ClaimedBy != "" || p2.MessageID != "" || p2.Error != "" {
-			t.Errorf("row p2 = %+v, want no claim, send or error yet", p2)
+		if !p2.SentAt.IsZero() || p2.RecordedBy != "" || p2.MessageID != "" || p2.Error != "" || p2.Attempts != 0 {
+			t.Errorf("row p2 = %+v, want no outcome, send or error yet", p2)
 		}
 
 		_, err = s.PlanDeliveryRun(t.Context(), run, slices.Values([]store.PlannedDelivery{planned("p9", "day-1", 0)}))
@@ -199,7 +211,7 @@ var deliveryTests = []test{
 			planned("p4", "day-1", 0), planned("p5", "day-1", 0)}
 		plan(t, s, deliveryRun("r1", 1), rows...)
 		plan(t, s, deliveryRun("r2", 1), rows[:2]...)
-		ds := claim(t, s, "r1", "w1", 0, 10, time.Minute, t0)
+		ds := due(t, s, "r1", "w1", 0, 10, t0)
 		via := func(o store.Outcome, channel string) store.Outcome {
 			o.Channel, o.ChannelType = channel, "SMTP"
 			return o
@@ -211,11 +223,13 @@ var deliveryTests = []test{
 			via(outcome(ds[1], "w1", store.DeliverySent, t0), "line"),
 			via(outcome(ds[2], "w1", store.DeliveryCapped, t0), "mail"),
 			deferred,
-			outcome(ds[4], "w1", store.DeliverySuppressed, t0),
-			// Not held by w2: it changes nothing, and counts nothing.
-			via(outcome(ds[0], "w2", store.DeliveryFailed, t0), "mail"))
+			outcome(ds[4], "w1", store.DeliverySuppressed, t0))
+		// Recorded again, final outcomes apply and count nothing.
+		if n := record(t, s, via(outcome(ds[0], "w1", store.DeliveryFailed, t0), "mail")); n != 0 {
+			t.Errorf("an outcome of a sent row applied to %d rows, want 0", n)
+		}
 		// The deferred row is deferred again: each deferral counts. A retry counts nothing.
-		again := claim(t, s, "r1", "w2", 0, 10, time.Minute, t0.Add(time.Hour))
+		again := due(t, s, "r1", "w2", 0, 10, t0.Add(time.Hour))
 		if len(again) != 1 {
 			t.Fatalf("claimed %d rows after the deferral, want 1", len(again))
 		}
@@ -223,7 +237,7 @@ var deliveryTests = []test{
 		deferred.NotBefore = t0.Add(2 * time.Hour)
 		record(t, s, deferred)
 		// Run r2 decides under another policy.
-		r2 := claim(t, s, "r2", "w3", 0, 10, time.Minute, t0)
+		r2 := due(t, s, "r2", "w3", 0, 10, t0)
 		underStrict := func(o store.Outcome) store.Outcome {
 			o.Policy = "strict"
 			return o
@@ -327,7 +341,7 @@ var deliveryTests = []test{
 		}
 		mustEqual(t, "first rows", rowKeys(first), []string{"p000000/day-1", "p000001/day-1"})
 	}},
-	{"claims take due rows of their shard only, and return them in profile order", func(t *testing.T, open func(t *testing.T) store.Store) {
+	{"reads take due rows of their shard only, in the order they became due and were planned", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		rows := []store.PlannedDelivery{
 			planned("p3", "day-1", 0), planned("p1", "day-1", 0), planned("p2", "day-1", 1),
@@ -338,98 +352,159 @@ var deliveryTests = []test{
 		plan(t, s, deliveryRun("r1", 2), rows...)
 		plan(t, s, deliveryRun("r2", 2), planned("p1", "day-1", 0))
 
-		got := claim(t, s, "r1", "w1", 0, 10, 2*time.Hour, t0)
-		mustEqual(t, "first claim", rowStates(got), []string{
-			"p1/day-1 sending 1 w1", "p3/day-1 sending 1 w1", "p5/day-1 sending 1 w1"})
-		checkTime(t, "LeaseUntil", got[0].LeaseUntil, t0.Add(2*time.Hour))
-		checkTime(t, "UpdatedAt", got[0].UpdatedAt, t0)
-		mustEqual(t, "rows as stored", rowStates(deliveries(t, s, "r1")), []string{
-			"p1/day-1 sending 1 w1", "p1/day-2 pending 0 ", "p2/day-1 pending 0 ", "p3/day-1 sending 1 w1",
-			"p4/day-1 holdout 0 ", "p5/day-1 sending 1 w1"})
-
-		if again := claim(t, s, "r1", "w2", 0, 10, time.Hour, t0.Add(time.Hour-time.Microsecond)); len(again) != 0 {
-			t.Errorf("a claim before the delayed step is due took %v", rowKeys(again))
+		got := due(t, s, "r1", "w1", 0, 10, t0)
+		mustEqual(t, "first read", rowStates(got), []string{"p3/day-1 pending 0 ", "p1/day-1 pending 0 ", "p5/day-1 pending 0 "})
+		if got[0].Shard != 0 || got[0].Namespace != ns || got[0].Run != "r1" || got[0].Purpose != "Marketing" {
+			t.Errorf("row read = %+v, want its run, shard and purpose", got[0])
 		}
-		mustEqual(t, "claim once the delayed step is due", rowKeys(claim(t, s, "r1", "w2", 0, 10, time.Hour, t0.Add(time.Hour))),
-			[]string{"p1/day-2"})
-		mustEqual(t, "claim of the other shard", rowKeys(claim(t, s, "r1", "w3", 1, 10, time.Hour, t0)), []string{"p2/day-1"})
+		// A read writes nothing.
+		mustEqual(t, "rows as stored", rowStates(deliveries(t, s, "r1")), []string{
+			"p1/day-1 pending 0 ", "p1/day-2 pending 0 ", "p2/day-1 pending 0 ", "p3/day-1 pending 0 ",
+			"p4/day-1 holdout 0 ", "p5/day-1 pending 0 "})
+		if early := due(t, s, "r1", "w1", 0, 10, t0.Add(time.Hour-time.Microsecond)); len(early) != 3 {
+			t.Errorf("a read before the delayed step is due took %v", rowKeys(early))
+		}
+		mustEqual(t, "read once the delayed step is due", rowKeys(due(t, s, "r1", "w1", 0, 10, t0.Add(time.Hour))),
+			[]string{"p3/day-1", "p1/day-1", "p5/day-1", "p1/day-2"})
+		mustEqual(t, "read of the other shard", rowKeys(due(t, s, "r1", "w2", 1, 10, t0)), []string{"p2/day-1"})
 		if c := deliveryCounts(t, s, "r2"); c.Pending != 1 {
-			t.Errorf("counts of another run = %+v, want its row still pending", c)
+			t.Errorf("counts of another run = %+v, want its row pending", c)
+		}
+		for _, q := range []store.DueQuery{
+			{Namespace: ns, Campaign: campaign, Run: "r1", Limit: 0},
+			{Namespace: ns, Campaign: campaign, Run: "r1", Limit: 1, Shard: -1},
+			{Namespace: ns, Campaign: campaign, Limit: 1},
+		} {
+			if got, _, err := s.DueDeliveries(t.Context(), q); err == nil {
+				t.Errorf("DueDeliveries(%+v) = %v, want an error", q, rowKeys(got))
+			}
 		}
 	}},
-	{"a claim takes at most its limit", func(t *testing.T, open func(t *testing.T) store.Store) {
+	{"a read starts where the last one stopped, and finds a row again once its outcome makes it due again", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		var rows []store.PlannedDelivery
 		for i := range 7 {
 			rows = append(rows, planned(fmt.Sprintf("p%d", i), "day-1", 0))
 		}
 		plan(t, s, deliveryRun("r1", 1), rows...)
-		var all []string
-		for _, want := range []int{3, 3, 1, 0} {
-			got := claim(t, s, "r1", "w1", 0, 3, time.Hour, t0)
-			if len(got) != want {
-				t.Fatalf("claim took %d rows, want %d", len(got), want)
+		take(t, s, "r1", "w1", 0)
+		read := func(cursor store.DueCursor, now time.Time) ([]store.Delivery, store.DueCursor) {
+			t.Helper()
+			ds, next, err := s.DueDeliveries(t.Context(), store.DueQuery{Namespace: ns, Campaign: campaign, Run: "r1",
+				Limit: 3, Now: now, After: cursor})
+			if err != nil {
+				t.Fatal(err)
 			}
-			all = append(all, rowKeys(got)...)
+			return ds, next
 		}
-		slices.Sort(all)
-		mustEqual(t, "claimed", all, rowKeys(deliveries(t, s, "r1")))
+		var cursor store.DueCursor
+		var all []string
+		var first []store.Delivery
+		for i, want := range []int{3, 3, 1, 0} {
+			var ds []store.Delivery
+			ds, cursor = read(cursor, t0)
+			if len(ds) != want {
+				t.Fatalf("read %d took %d rows, want %d", i+1, len(ds), want)
+			}
+			if i == 0 {
+				first = ds
+			}
+			all = append(all, rowKeys(ds)...)
+		}
+		mustEqual(t, "rows read", all, rowKeys(deliveries(t, s, "r1")))
+		// Outcomes that make rows due again: a retry in 30 s, a deferral to after quiet hours.
+		retry := outcome(first[0], "w1", store.DeliveryPending, t0)
+		retry.NotBefore, retry.Attempted = t0.Add(30*time.Second), true
+		quiet := outcome(first[1], "w1", store.DeliveryDeferred, t0)
+		quiet.NotBefore = t0.Add(10 * time.Hour)
+		record(t, s, retry, quiet, outcome(first[2], "w1", store.DeliverySent, t0))
+		if ds, _ := read(cursor, t0.Add(29*time.Second)); len(ds) != 0 {
+			t.Errorf("a read before the retry is due took %v", rowKeys(ds))
+		}
+		ds, cursor := read(cursor, t0.Add(30*time.Second))
+		mustEqual(t, "read once the retry is due", rowStates(ds), []string{"p0/day-1 pending 1 w1"})
+		ds, _ = read(cursor, t0.Add(10*time.Hour))
+		mustEqual(t, "read at the end of quiet hours", rowStates(ds), []string{"p1/day-1 deferred 0 w1"})
 	}},
-	{"an expired lease is claimed again by another worker, and the old worker's late outcome is not applied", func(t *testing.T, open func(t *testing.T) store.Store) {
-		s := open(t)
-		plan(t, s, deliveryRun("r1", 1), planned("p1", "day-1", 0), planned("p2", "day-1", 0))
-		first := claim(t, s, "r1", "old", 0, 10, time.Minute, t0)
-		if len(first) != 2 {
-			t.Fatalf("first claim took %v", rowKeys(first))
-		}
-		if during := claim(t, s, "r1", "new", 0, 10, time.Minute, t0.Add(time.Minute-time.Microsecond)); len(during) != 0 {
-			t.Errorf("a claim during the lease took %v", rowKeys(during))
-		}
-		// The worker that holds them still has them queued: it does not take them twice.
-		if own := claim(t, s, "r1", "old", 0, 10, time.Minute, t0.Add(time.Minute+time.Microsecond)); len(own) != 0 {
-			t.Errorf("the old worker claimed its own rows again after their lease: %v", rowKeys(own))
-		}
-		second := claim(t, s, "r1", "new", 0, 10, time.Minute, t0.Add(time.Minute+time.Microsecond))
-		mustEqual(t, "claim after the lease", rowStates(second), []string{"p1/day-1 sending 2 new", "p2/day-1 sending 2 new"})
-
-		if n := record(t, s, outcomes(first, "old", store.DeliveryFailed, t0.Add(2*time.Minute))...); n != 0 {
-			t.Errorf("the old worker's outcomes applied to %d rows, want 0", n)
-		}
-		mustEqual(t, "rows after the late outcome", rowStates(deliveries(t, s, "r1")),
-			[]string{"p1/day-1 sending 2 new", "p2/day-1 sending 2 new"})
-		if n := record(t, s, outcomes(second, "new", store.DeliverySent, t0.Add(2*time.Minute))...); n != 2 {
-			t.Errorf("the new worker's outcomes applied to %d rows, want 2", n)
-		}
-		mustEqual(t, "rows after the new worker's outcome", rowStates(deliveries(t, s, "r1")),
-			[]string{"p1/day-1 sent 2 new", "p2/day-1 sent 2 new"})
-		events := campaignEvents(t, s)
-		if len(events) != 2 || !strings.HasPrefix(events[0], store.EventMessageSent) || !strings.HasPrefix(events[1], store.EventMessageSent) {
-			t.Errorf("events = %q, want one message_sent per row and no message_failed", events)
-		}
-		if late := claim(t, s, "r1", "third", 0, 10, time.Minute, t0.Add(time.Hour)); len(late) != 0 {
-			t.Errorf("sent rows were claimed again: %v", rowKeys(late))
-		}
-	}},
-	{"a released shard's rows are claimed again at once, other shards keep theirs", func(t *testing.T, open func(t *testing.T) store.Store) {
+	{"a worker that takes a shard over stops the outcomes and reservations of the one before", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		plan(t, s, deliveryRun("r1", 2), planned("p1", "day-1", 0), planned("p2", "day-1", 0), planned("p3", "day-1", 1))
-		killed := claim(t, s, "r1", "pod-a", 0, 1, time.Hour, t0)
-		other := claim(t, s, "r1", "pod-b", 1, 10, time.Hour, t0)
-		if len(killed) != 1 || len(other) != 1 {
-			t.Fatalf("claims took %v and %v", rowKeys(killed), rowKeys(other))
+		old := due(t, s, "r1", "old", 0, 10, t0)
+		if len(old) != 2 {
+			t.Fatalf("the old worker read %v", rowKeys(old))
 		}
-		released, err := s.ReleaseShard(t.Context(), ns, campaign, "r1", 0)
+		other := due(t, s, "r1", "pod-b", 1, 10, t0)
+		reserve := func(worker string, shard int, profileID string) error {
+			_, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r1", Shard: shard,
+				Worker: worker, Since: t0.Add(-time.Hour), At: t0,
+				Sends: []store.ReservedSend{{ProfileID: profileID, Step: "day-1", ChannelType: "SMTP", Purpose: "Marketing"}},
+				Allow: func(int, []store.Sent) bool { return true }})
+			return err
+		}
+		if err := errors.Join(reserve("old", 0, "p1"), reserve("pod-b", 1, "p3")); err != nil {
+			t.Fatal(err)
+		}
+		sent := func() []string {
+			t.Helper()
+			got, err := s.RecentSends(t.Context(), ns, []string{"p1", "p2", "p3"}, t0.Add(-time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return slices.Sorted(maps.Keys(got))
+		}
+		mustEqual(t, "reserved", sent(), []string{"p1", "p3"})
+
+		// The old worker was killed, or is still running: a new one takes the shard over. The
+		// old reservation ends with it (the message may not have gone), the other shard's stays.
+		released, err := s.TakeShard(t.Context(), ns, campaign, "r1", 0, "new")
 		if err != nil || released != 1 {
-			t.Fatalf("ReleaseShard = %d, %v; want the one row pod-a held", released, err)
+			t.Fatalf("TakeShard = %d, %v; want the old worker's one reservation released", released, err)
 		}
-		again := claim(t, s, "r1", "pod-a2", 0, 10, time.Hour, t0)
-		mustEqual(t, "claim after the release", rowStates(again), []string{"p1/day-1 sending 2 pod-a2", "p2/day-1 sending 1 pod-a2"})
-		if n := record(t, s, outcomes(killed, "pod-a", store.DeliverySent, t0)...); n != 0 {
-			t.Errorf("the released claim's outcome applied to %d rows, want 0", n)
+		mustEqual(t, "reserved after the takeover", sent(), []string{"p3"})
+		if _, err := s.RecordOutcomes(t.Context(), outcomes(old, "old", store.DeliverySent, t0)); !errors.Is(err, store.ErrNotShardOwner) {
+			t.Errorf("the old worker's outcomes: err = %v, want ErrNotShardOwner", err)
 		}
-		mustEqual(t, "shard 1 keeps its claim", rowStates(deliveries(t, s, "r1"))[2:], []string{"p3/day-1 sending 1 pod-b"})
+		if err := reserve("old", 0, "p2"); !errors.Is(err, store.ErrNotShardOwner) {
+			t.Errorf("the old worker's reservation: err = %v, want ErrNotShardOwner", err)
+		}
+		// A batch with one outcome of a shard its worker does not own applies nothing.
+		mixed := []store.Outcome{outcome(other[0], "pod-b", store.DeliverySent, t0), outcome(old[0], "pod-b", store.DeliverySent, t0)}
+		if _, err := s.RecordOutcomes(t.Context(), mixed); !errors.Is(err, store.ErrNotShardOwner) {
+			t.Errorf("a batch with an outcome of another's shard: err = %v, want ErrNotShardOwner", err)
+		}
+		mustEqual(t, "rows after the refused outcomes", rowStates(deliveries(t, s, "r1")),
+			[]string{"p1/day-1 pending 0 ", "p2/day-1 pending 0 ", "p3/day-1 pending 0 "})
+		// Nobody owns a shard of a run no worker started.
+		plan(t, s, deliveryRun("r2", 1), planned("p1", "day-1", 0))
+		r2, _, err := s.DueDeliveries(t.Context(), store.DueQuery{Namespace: ns, Campaign: campaign, Run: "r2", Limit: 1, Now: t0})
+		if err != nil || len(r2) != 1 {
+			t.Fatalf("read r2: %v, %v", rowKeys(r2), err)
+		}
+		if _, err := s.RecordOutcomes(t.Context(), outcomes(r2, "w1", store.DeliverySent, t0)); !errors.Is(err, store.ErrNotShardOwner) {
+			t.Errorf("an outcome of a shard nobody took: err = %v, want ErrNotShardOwner", err)
+		}
+
+		// The new worker reads the rows left pending and records them.
+		again := due(t, s, "r1", "new", 0, 10, t0)
+		if n := record(t, s, outcomes(again, "new", store.DeliverySent, t0.Add(time.Minute))...); n != 2 {
+			t.Errorf("the new worker's outcomes applied to %d rows, want 2", n)
+		}
+		mustEqual(t, "rows after the new worker's outcomes", rowStates(deliveries(t, s, "r1"))[:2],
+			[]string{"p1/day-1 sent 1 new", "p2/day-1 sent 1 new"})
+		events := campaignEvents(t, s)
+		if len(events) != 2 || !strings.HasPrefix(events[0], store.EventMessageSent) || !strings.HasPrefix(events[1], store.EventMessageSent) {
+			t.Errorf("events = %q, want one message_sent per row", events)
+		}
+		for _, bad := range []struct {
+			shard  int
+			worker string
+		}{{-1, "w"}, {0, ""}} {
+			if _, err := s.TakeShard(t.Context(), ns, campaign, "r1", bad.shard, bad.worker); err == nil {
+				t.Errorf("TakeShard(shard %d, worker %q) succeeded, want an error", bad.shard, bad.worker)
+			}
+		}
 	}},
-	{"the next delivery is the earliest pending, deferred or leased row", func(t *testing.T, open func(t *testing.T) store.Store) {
+	{"the next delivery is the earliest pending or deferred row", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		if _, ok, err := s.NextDelivery(t.Context(), ns, campaign, "none"); err != nil || ok {
 			t.Fatalf("NextDelivery of a run without rows = %v, %v; want none", ok, err)
@@ -445,54 +520,48 @@ var deliveryTests = []test{
 			}
 		}
 		next(t0.Add(-time.Hour)) // p1/day-1, due from the run's time
-		rows := claim(t, s, "r1", "w", 0, 1, 10*time.Minute, t0)
-		next(t0.Add(10 * time.Minute)) // p1's lease
+		rows := due(t, s, "r1", "w", 0, 1, t0)
+		next(t0.Add(-time.Hour)) // read, not recorded: still due
 		deferred := outcome(rows[0], "w", store.DeliveryDeferred, t0)
 		deferred.NotBefore = t0.Add(9 * time.Hour)
 		record(t, s, deferred)
 		next(t0.Add(9 * time.Hour))
-		rows = claim(t, s, "r1", "w", 0, 1, time.Minute, t0.Add(9*time.Hour))
+		rows = due(t, s, "r1", "w", 0, 1, t0.Add(9*time.Hour))
 		record(t, s, outcome(rows[0], "w", store.DeliverySent, t0.Add(9*time.Hour)))
 		next(t0.Add(48 * time.Hour))
-		rows = claim(t, s, "r1", "w", 0, 1, time.Minute, t0.Add(48*time.Hour))
+		rows = due(t, s, "r1", "w", 0, 1, t0.Add(48*time.Hour))
 		record(t, s, outcome(rows[0], "w", store.DeliverySent, t0.Add(48*time.Hour)))
 		if _, ok, err := s.NextDelivery(t.Context(), ns, campaign, "r1"); err != nil || ok {
 			t.Fatalf("NextDelivery after every row was sent = %v, %v; want none", ok, err)
 		}
 	}},
-	{"deferred and retried rows are not claimed before their time", func(t *testing.T, open func(t *testing.T) store.Store) {
+	{"deferred and retried rows are not due before their time", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		plan(t, s, deliveryRun("r1", 1), planned("p1", "day-1", 0), planned("p2", "day-1", 0), planned("p3", "day-1", 0))
-		ds := claim(t, s, "r1", "w1", 0, 10, time.Hour, t0)
+		ds := due(t, s, "r1", "w1", 0, 10, t0)
 		quiet := outcome(ds[0], "w1", store.DeliveryDeferred, t0)
 		quiet.NotBefore = t0.Add(10 * time.Hour)
 		retry := outcome(ds[1], "w1", store.DeliveryPending, t0)
-		retry.NotBefore, retry.Error = t0.Add(30*time.Second), "451 4.7.1 try again later"
+		retry.NotBefore, retry.Error, retry.Attempted = t0.Add(30*time.Second), "451 4.7.1 try again later", true
+		// Not sent (the run stopped first): due at once, no attempt counted.
 		now := outcome(ds[2], "w1", store.DeliveryPending, t0.Add(time.Second))
 		if n := record(t, s, quiet, retry, now); n != 3 {
 			t.Fatalf("applied %d outcomes, want 3", n)
 		}
 		after := deliveries(t, s, "r1")
-		mustEqual(t, "rows", rowStates(after), []string{"p1/day-1 deferred 1 w1", "p2/day-1 pending 1 w1", "p3/day-1 pending 1 w1"})
+		mustEqual(t, "rows", rowStates(after), []string{"p1/day-1 deferred 0 w1", "p2/day-1 pending 1 w1", "p3/day-1 pending 0 w1"})
 		checkTime(t, "NotBefore of the deferred row", after[0].NotBefore, t0.Add(10*time.Hour))
 		checkTime(t, "NotBefore of a row to retry without a time", after[2].NotBefore, t0.Add(time.Second))
-		if !after[0].LeaseUntil.IsZero() {
-			t.Errorf("LeaseUntil of a deferred row = %v, want none", after[0].LeaseUntil)
-		}
 		if after[1].Error != "451 4.7.1 try again later" {
 			t.Errorf("Error = %q, want the retry's", after[1].Error)
 		}
-		// Leases longer than the quiet hours, so that only the deferred row is due at their end.
-		const lease = 24 * time.Hour
-		mustEqual(t, "claim at t0+1s", rowKeys(claim(t, s, "r1", "w2", 0, 10, lease, t0.Add(time.Second))), []string{"p3/day-1"})
-		mustEqual(t, "claim at t0+30s", rowKeys(claim(t, s, "r1", "w2", 0, 10, lease, t0.Add(30*time.Second))), []string{"p2/day-1"})
-		if early := claim(t, s, "r1", "w2", 0, 10, lease, t0.Add(10*time.Hour-time.Microsecond)); len(early) != 0 {
-			t.Errorf("claim before the end of quiet hours took %v", rowKeys(early))
-		}
-		late := claim(t, s, "r1", "w3", 0, 10, time.Hour, t0.Add(10*time.Hour))
-		mustEqual(t, "claim at the end of quiet hours", rowStates(late), []string{"p1/day-1 sending 2 w3"})
-		if c := deliveryCounts(t, s, "r1"); c.Deferred != 0 || c.Sending != 3 {
-			t.Errorf("counts = %+v, want 3 sending", c)
+		mustEqual(t, "due at t0+1s", rowKeys(due(t, s, "r1", "w2", 0, 10, t0.Add(time.Second))), []string{"p3/day-1"})
+		mustEqual(t, "due at t0+30s", rowKeys(due(t, s, "r1", "w2", 0, 10, t0.Add(30*time.Second))), []string{"p3/day-1", "p2/day-1"})
+		// Deferred rows come first: they have waited longest.
+		mustEqual(t, "due at the end of quiet hours", rowKeys(due(t, s, "r1", "w3", 0, 10, t0.Add(10*time.Hour))),
+			[]string{"p1/day-1", "p3/day-1", "p2/day-1"})
+		if c := deliveryCounts(t, s, "r1"); c.Deferred != 1 || c.Pending != 2 {
+			t.Errorf("counts = %+v, want 1 deferred and 2 pending", c)
 		}
 		if events := campaignEvents(t, s); len(events) != 0 {
 			t.Errorf("deferred and retried rows wrote events %q", events)
@@ -509,7 +578,7 @@ var deliveryTests = []test{
 			{ProfileID: "p5", Step: "day-1", Purpose: "Marketing"},
 		}
 		plan(t, s, deliveryRun("r1", 1), rows...)
-		ds := claim(t, s, "r1", "w1", 0, 10, time.Hour, t0)
+		ds := due(t, s, "r1", "w1", 0, 10, t0)
 		at := t0.Add(90 * time.Second).Add(123456789)
 		sent := outcome(ds[0], "w1", store.DeliverySent, at)
 		sent.Channel, sent.ChannelType, sent.Address = "line", "LINE", "U4af4980629"
@@ -553,14 +622,15 @@ var deliveryTests = []test{
 		}
 		mustEqual(t, "events", campaignEvents(t, s), want)
 
-		if n := record(t, s, batch...); n != 0 {
-			t.Errorf("the batch recorded again applied %d outcomes, want 0", n)
+		// Final outcomes apply once; the deferral, still to send, again.
+		if n := record(t, s, batch...); n != 1 {
+			t.Errorf("the batch recorded again applied %d outcomes, want the deferral alone", n)
 		}
 		mustEqual(t, "events after the batch was recorded again", campaignEvents(t, s), want)
 
 		after := deliveries(t, s, "r1")
 		mustEqual(t, "rows", rowStates(after), []string{"p1/day-1 sent 1 w1", "p2/day-1 failed 1 w1",
-			"p3/day-1 suppressed 1 w1", "p4/day-1 capped 1 w1", "p5/day-1 deferred 1 w1"})
+			"p3/day-1 suppressed 0 w1", "p4/day-1 capped 0 w1", "p5/day-1 deferred 0 w1"})
 		p1 := after[0]
 		if p1.Channel != "line" || p1.ChannelType != "LINE" || p1.Address != "U4af4980629" || p1.MessageID != "m-p1" ||
 			p1.ProviderMessageID != "provider-1" {
@@ -576,7 +646,7 @@ var deliveryTests = []test{
 
 		// The same profile and step in another run is another message, with an event of its own.
 		plan(t, s, deliveryRun("r2", 1), planned("p1", "day-1", 0))
-		r2 := claim(t, s, "r2", "w1", 0, 10, time.Hour, t0)
+		r2 := due(t, s, "r2", "w1", 0, 10, t0)
 		if n := record(t, s, outcomes(r2, "w1", store.DeliverySent, at)...); n != 1 {
 			t.Fatalf("applied %d outcomes of run r2, want 1", n)
 		}
@@ -587,7 +657,7 @@ var deliveryTests = []test{
 	{"outcomes that cannot apply are refused, and none of their batch applies", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		plan(t, s, deliveryRun("r1", 1), planned("p1", "day-1", 0), planned("p2", "day-1", 0))
-		ds := claim(t, s, "r1", "w1", 0, 10, time.Hour, t0)
+		ds := due(t, s, "r1", "w1", 0, 10, t0)
 		good := outcome(ds[0], "w1", store.DeliverySent, t0)
 		for _, tc := range []struct {
 			name string
@@ -595,7 +665,9 @@ var deliveryTests = []test{
 			want string
 		}{
 			{"holdout", outcome(ds[1], "w1", store.DeliveryHoldout, t0), "not an outcome"},
-			{"sending", outcome(ds[1], "w1", store.DeliverySending, t0), "not an outcome"},
+			{"sending", outcome(ds[1], "w1", store.DeliveryState("sending"), t0), "not an outcome"},
+			{"a negative shard", store.Outcome{Namespace: ns, Campaign: campaign, Run: "r1", ProfileID: "p2",
+				Step: "day-1", Worker: "w1", State: store.DeliverySent, Shard: -1}, "shard -1"},
 			{"no worker", outcome(ds[1], "", store.DeliverySent, t0), "worker is empty"},
 			{"an address with a NUL", store.Outcome{Namespace: ns, Campaign: campaign, Run: "r1", ProfileID: "p2",
 				Step: "day-1", Worker: "w1", State: store.DeliverySent, Address: "a\x00b"}, "NUL"},
@@ -605,17 +677,7 @@ var deliveryTests = []test{
 				t.Errorf("%s: err = %v, want one that says %q", tc.name, err, tc.want)
 			}
 		}
-		mustEqual(t, "rows", rowStates(deliveries(t, s, "r1")), []string{"p1/day-1 sending 1 w1", "p2/day-1 sending 1 w1"})
-		for _, c := range []store.Claim{
-			{Namespace: ns, Campaign: campaign, Run: "r1", Worker: "w1", Limit: 0, Lease: time.Minute},
-			{Namespace: ns, Campaign: campaign, Run: "r1", Worker: "w1", Limit: 1},
-			{Namespace: ns, Campaign: campaign, Run: "r1", Worker: "w1", Limit: 1, Lease: time.Minute, Shard: -1},
-			{Namespace: ns, Campaign: campaign, Run: "r1", Limit: 1, Lease: time.Minute},
-		} {
-			if got, err := s.ClaimDeliveries(t.Context(), c); err == nil {
-				t.Errorf("ClaimDeliveries(%+v) = %v, want an error", c, rowKeys(got))
-			}
-		}
+		mustEqual(t, "rows", rowStates(deliveries(t, s, "r1")), []string{"p1/day-1 pending 0 ", "p2/day-1 pending 0 "})
 		if n, err := s.RecordOutcomes(t.Context(), nil); n != 0 || err != nil {
 			t.Errorf("RecordOutcomes(nil) = %d, %v; want 0, nil", n, err)
 		}
@@ -631,7 +693,7 @@ var deliveryTests = []test{
 		}
 		rows = append(rows, store.PlannedDelivery{ProfileID: "p9", Step: "day-1", State: store.DeliveryHoldout})
 		plan(t, s, deliveryRun("r1", 1), rows...)
-		ds := claim(t, s, "r1", "w1", 0, 7, time.Hour, t0)
+		ds := due(t, s, "r1", "w1", 0, 7, t0)
 		states := []store.DeliveryState{store.DeliverySent, store.DeliverySent, store.DeliveryFailed,
 			store.DeliverySuppressed, store.DeliveryCapped, store.DeliveryDeferred}
 		var batch []store.Outcome
@@ -641,7 +703,7 @@ var deliveryTests = []test{
 			batch = append(batch, o)
 		}
 		record(t, s, batch...)
-		want := store.DeliveryCounts{Pending: 2, Sending: 1, Sent: 2, Deferred: 1, Suppressed: 1, Capped: 1,
+		want := store.DeliveryCounts{Pending: 3, Sent: 2, Deferred: 1, Suppressed: 1, Capped: 1,
 			Failed: 1, Holdout: 1, Total: 10}
 		if c := deliveryCounts(t, s, "r1"); c != want {
 			t.Errorf("counts = %+v, want %+v", c, want)
@@ -662,10 +724,10 @@ var deliveryTests = []test{
 		if r := complete(t0); !r.CompletedAt.IsZero() {
 			t.Errorf("a run with pending rows completed at %v", r.CompletedAt)
 		}
-		ds := claim(t, s, "r1", "w1", 0, 10, time.Hour, t0)
+		ds := due(t, s, "r1", "w1", 0, 10, t0)
 		record(t, s, outcome(ds[0], "w1", store.DeliverySent, t0))
 		if r := complete(t0); !r.CompletedAt.IsZero() {
-			t.Errorf("a run with a row sending completed at %v", r.CompletedAt)
+			t.Errorf("a run with a row still pending completed at %v", r.CompletedAt)
 		}
 		record(t, s, outcome(ds[1], "w1", store.DeliveryFailed, t0))
 		checkTime(t, "CompletedAt", complete(t0.Add(time.Minute)).CompletedAt, t0.Add(time.Minute))
@@ -674,9 +736,9 @@ var deliveryTests = []test{
 			t.Errorf("CompleteDeliveryRun of a run never planned: err = %v, want ErrNotFound", err)
 		}
 	}},
-	{"concurrent claims from two stores never take the same row and together take all", func(t *testing.T, open func(t *testing.T) store.Store) {
+	{"a takeover from another store while the owner records its outcomes: each row is recorded once, by one of them", func(t *testing.T, open func(t *testing.T) store.Store) {
 		stores := []store.Store{open(t), open(t)}
-		const n = 3000
+		const n, batch = 3000, 50
 		rows := func(yield func(store.PlannedDelivery) bool) {
 			for i := range n {
 				if !yield(planned(fmt.Sprintf("p%05d", i), "day-1", 0)) {
@@ -687,53 +749,69 @@ var deliveryTests = []test{
 		if _, err := stores[0].PlanDeliveryRun(t.Context(), deliveryRun("r1", 1), rows); err != nil {
 			t.Fatal(err)
 		}
-		var mu sync.Mutex
-		byWorker := map[string][]string{}
+		// work reads the shard's due rows and records them sent, a batch at a time, until none is
+		// left or its outcomes are refused; it returns how many applied and how many it read.
+		work := func(s store.Store, worker string, started chan<- struct{}) (applied, read int, err error) {
+			var cursor store.DueCursor
+			for i := 0; ; i++ {
+				if i == 5 && started != nil {
+					close(started)
+				}
+				ds, next, err := s.DueDeliveries(t.Context(), store.DueQuery{Namespace: ns, Campaign: campaign, Run: "r1",
+					Limit: batch, Now: t0, After: cursor})
+				if err != nil || len(ds) == 0 {
+					return applied, read, err
+				}
+				cursor, read = next, read+len(ds)
+				got, err := s.RecordOutcomes(t.Context(), outcomes(ds, worker, store.DeliverySent, t0))
+				if err != nil {
+					return applied, read, err
+				}
+				applied += got
+			}
+		}
+		takeOver := func(s store.Store, worker string) {
+			if _, err := s.TakeShard(t.Context(), ns, campaign, "r1", 0, worker); err != nil {
+				t.Error(err)
+			}
+		}
+		takeOver(stores[0], "old")
+		started := make(chan struct{})
+		var oldApplied, newApplied, newRead int
+		var oldErr, newErr error
 		var wg sync.WaitGroup
-		for w := range 6 {
-			worker := fmt.Sprintf("w%d", w)
-			s := stores[w%len(stores)]
-			wg.Go(func() {
-				for {
-					ds, err := s.ClaimDeliveries(t.Context(), store.Claim{Namespace: ns, Campaign: campaign, Run: "r1",
-						Worker: worker, Limit: 50, Lease: time.Hour, Now: t0})
-					if err != nil {
-						t.Errorf("claim by %s: %v", worker, err)
-						return
-					}
-					if len(ds) == 0 {
-						return
-					}
-					for _, d := range ds {
-						if d.ClaimedBy != worker || d.Attempts != 1 {
-							t.Errorf("%s claimed %s/%s as held by %s after %d attempts", worker, d.ProfileID, d.Step, d.ClaimedBy, d.Attempts)
-						}
-					}
-					mu.Lock()
-					byWorker[worker] = append(byWorker[worker], rowKeys(ds)...)
-					mu.Unlock()
-				}
-			})
-		}
+		wg.Go(func() { oldApplied, _, oldErr = work(stores[0], "old", started) })
+		wg.Go(func() {
+			<-started
+			takeOver(stores[1], "new")
+			newApplied, newRead, newErr = work(stores[1], "new", nil)
+		})
 		wg.Wait()
-		seen := map[string]string{}
-		for worker, keys := range byWorker {
-			for _, k := range keys {
-				if other, ok := seen[k]; ok {
-					t.Errorf("%s was claimed by %s and %s", k, other, worker)
-				}
-				seen[k] = worker
-			}
+		if oldErr != nil && !errors.Is(oldErr, store.ErrNotShardOwner) {
+			t.Errorf("the old worker stopped with %v, want ErrNotShardOwner or nothing", oldErr)
 		}
-		if len(seen) != n {
-			t.Errorf("the workers claimed %d rows, want all %d", len(seen), n)
+		if newErr != nil {
+			t.Fatalf("the new worker: %v", newErr)
 		}
+		// The new worker read only rows no outcome of the old one applied to after the takeover.
+		if newApplied != newRead {
+			t.Errorf("the new worker read %d rows and %d of its outcomes applied: the old worker recorded some after the takeover",
+				newRead, newApplied)
+		}
+		if oldApplied+newApplied != n {
+			t.Errorf("outcomes applied: %d by the old worker, %d by the new; want %d in all", oldApplied, newApplied, n)
+		}
+		by := map[string]int{}
 		for _, d := range deliveries(t, stores[1], "r1") {
-			if d.State != store.DeliverySending || seen[d.ProfileID+"/"+d.Step] != d.ClaimedBy {
-				t.Errorf("row %s/%s is %s held by %s, want sending held by %s", d.ProfileID, d.Step, d.State, d.ClaimedBy,
-					seen[d.ProfileID+"/"+d.Step])
+			if d.State != store.DeliverySent || d.Attempts != 1 {
+				t.Errorf("row %s/%s is %s after %d attempts, want sent once", d.ProfileID, d.Step, d.State, d.Attempts)
 			}
+			by[d.RecordedBy]++
 		}
+		if by["old"] != oldApplied || by["new"] != newApplied {
+			t.Errorf("rows recorded by each worker = %v, want old %d and new %d", by, oldApplied, newApplied)
+		}
+		t.Logf("the old worker recorded %d rows, the new one %d", oldApplied, newApplied)
 	}},
 	{"recent sends are every sent row of the profiles since a time, across campaigns", func(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
@@ -760,10 +838,13 @@ var deliveryTests = []test{
 			}
 			plan(t, s, run, store.PlannedDelivery{ProfileID: sd.profile, Step: "s", Purpose: purpose,
 				ChannelType: sd.channelType, Address: sd.profile + "-address"})
-			ds, err := s.ClaimDeliveries(t.Context(), store.Claim{Namespace: ns, Campaign: sd.campaign, Run: run.Run,
-				Worker: "w1", Limit: 1, Lease: time.Hour, Now: since})
+			if _, err := s.TakeShard(t.Context(), ns, sd.campaign, run.Run, 0, "w1"); err != nil {
+				t.Fatal(err)
+			}
+			ds, _, err := s.DueDeliveries(t.Context(), store.DueQuery{Namespace: ns, Campaign: sd.campaign, Run: run.Run,
+				Limit: 1, Now: since})
 			if err != nil || len(ds) != 1 {
-				t.Fatalf("claim %s: %v, %v", run.Run, rowKeys(ds), err)
+				t.Fatalf("read %s: %v, %v", run.Run, rowKeys(ds), err)
 			}
 			record(t, s, outcome(ds[0], "w1", sd.state, sd.at))
 		}
@@ -812,7 +893,7 @@ var deliveryTests = []test{
 		since := t0.Add(-7 * 24 * time.Hour)
 		plan(t, s, deliveryRun("r1", 1), planned("p1", "day-1", 0), planned("p1", "day-2", 0),
 			planned("p2", "day-1", 0), planned("p3", "day-1", 0))
-		claim(t, s, "r1", "w1", 0, 10, time.Minute, t0)
+		due(t, s, "r1", "w1", 0, 10, t0)
 		// Each send of the batch sees the ones allowed before it: p1's second step sees its first.
 		seen := map[string]int{}
 		allowed, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r1", Worker: "w1",
@@ -857,9 +938,8 @@ var deliveryTests = []test{
 		// Another campaign's worker sees them before any outcome is recorded.
 		other := store.DeliveryRun{Namespace: ns, Campaign: "winback", Run: "r1", Shards: 1, ScheduledAt: t0.Add(-time.Hour)}
 		plan(t, s, other, planned("p1", "s", 0), planned("p2", "s", 0), planned("p3", "s", 0))
-		if ds, err := s.ClaimDeliveries(t.Context(), store.Claim{Namespace: ns, Campaign: "winback", Run: "r1",
-			Worker: "w2", Limit: 10, Lease: time.Minute, Now: t0}); err != nil || len(ds) != 3 {
-			t.Fatalf("claim winback: %v, %v", rowKeys(ds), err)
+		if _, err := s.TakeShard(t.Context(), ns, "winback", "r1", 0, "w2"); err != nil {
+			t.Fatal(err)
 		}
 		counted := map[int]int{}
 		_, err = s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: "winback", Run: "r1", Worker: "w2",
@@ -886,9 +966,9 @@ var deliveryTests = []test{
 		}
 
 		// A row whose worker died keeps its reservation, since it may have gone, until another
-		// worker claims it; then it counts no more.
+		// worker takes its shard over; then it counts no more.
 		plan(t, s, deliveryRun("r2", 1), planned("p4", "day-1", 0))
-		claim(t, s, "r2", "w1", 0, 1, time.Minute, t0)
+		due(t, s, "r2", "w1", 0, 1, t0)
 		if _, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r2", Worker: "w1",
 			Since: since, At: t0, Sends: []store.ReservedSend{{ProfileID: "p4", Step: "day-1", ChannelType: "SMTP", Purpose: "Marketing"}},
 			Allow: func(int, []store.Sent) bool { return true }}); err != nil {
@@ -897,20 +977,21 @@ var deliveryTests = []test{
 		if got := recent(); !strings.Contains(got, "p4 welcome 0s") {
 			t.Errorf("recent sends with a reservation of a live worker = %q, want p4's", got)
 		}
-		if got := claim(t, s, "r2", "w3", 0, 1, time.Minute, t0.Add(2*time.Minute)); len(got) != 1 {
-			t.Fatalf("w3 took over %d rows, want 1", len(got))
+		if got := due(t, s, "r2", "w3", 0, 1, t0.Add(2*time.Minute)); len(got) != 1 {
+			t.Fatalf("w3 read %d rows, want 1", len(got))
 		}
 		if got := recent(); strings.Contains(got, "p4") {
-			t.Errorf("recent sends after the row was claimed again = %q, want none of p4", got)
+			t.Errorf("recent sends after the shard was taken over = %q, want none of p4", got)
 		}
-		// A worker that no longer holds a row reserves nothing, and says so.
-		if got, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r2", Worker: "w1",
+		// A row no longer to send is not reserved.
+		record(t, s, outcome(deliveries(t, s, "r2")[0], "w3", store.DeliveryFailed, t0.Add(2*time.Minute)))
+		if got, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r2", Worker: "w3",
 			Since: since, At: t0, Sends: []store.ReservedSend{{ProfileID: "p4", Step: "day-1", ChannelType: "SMTP", Purpose: "Marketing"}},
 			Allow: func(int, []store.Sent) bool { return true }}); err != nil || !slices.Equal(got, []bool{false}) {
-			t.Errorf("reservation by a worker that lost the row = %v, %v; want [false]", got, err)
+			t.Errorf("reservation of a failed row = %v, %v; want [false]", got, err)
 		}
 		if got := recent(); strings.Contains(got, "p4") {
-			t.Errorf("recent sends after a reservation by a worker that lost the row = %q, want none of p4", got)
+			t.Errorf("recent sends after a reservation of a failed row = %q, want none of p4", got)
 		}
 		if _, err := s.ReserveSends(t.Context(), store.Reservation{Namespace: ns, Campaign: campaign, Run: "r2", Worker: "w1",
 			Sends: []store.ReservedSend{{ProfileID: "p4", Step: "day-1"}}}); err == nil {
@@ -936,9 +1017,8 @@ var deliveryTests = []test{
 			for w := range workers {
 				camp := fmt.Sprintf("c%d", w)
 				plan(t, s, store.DeliveryRun{Namespace: ns, Campaign: camp, Run: run, Shards: 1, ScheduledAt: t0.Add(-time.Hour)}, rows...)
-				if ds, err := s.ClaimDeliveries(t.Context(), store.Claim{Namespace: ns, Campaign: camp, Run: run,
-					Worker: "w-" + camp, Limit: profiles, Lease: time.Hour, Now: t0}); err != nil || len(ds) != profiles {
-					t.Fatalf("claim %s: %d rows, %v", camp, len(ds), err)
+				if _, err := s.TakeShard(t.Context(), ns, camp, run, 0, "w-"+camp); err != nil {
+					t.Fatal(err)
 				}
 			}
 			// At most one message per profile: each worker allows a send only to a profile with none.
@@ -981,7 +1061,7 @@ var deliveryTests = []test{
 		plan(t, s, deliveryRun("r2", 1), planned("p4", "day-1", 0), planned("p5", "day-1", 0), holdout)
 		plan(t, s, store.DeliveryRun{Namespace: ns, Campaign: "other", Run: "r1", Shards: 1}, planned("p1", "day-1", 0))
 		plan(t, s, store.DeliveryRun{Namespace: "team-b", Campaign: campaign, Run: "r1", Shards: 1}, planned("p1", "day-1", 0))
-		r1 := claim(t, s, "r1", "w1", 0, 10, time.Minute, t0)
+		r1 := due(t, s, "r1", "w1", 0, 10, t0)
 		record(t, s, outcome(r1[0], "w1", store.DeliverySent, t0), outcome(r1[1], "w1", store.DeliveryFailed, t0),
 			outcome(r1[2], "w1", store.DeliverySent, t0))
 		if run, err := s.CompleteDeliveryRun(t.Context(), ns, campaign, "r1", t0); err != nil || run.CompletedAt.IsZero() {
@@ -991,16 +1071,16 @@ var deliveryTests = []test{
 		if got, want := deliveryCounts(t, s, "r1"), (store.DeliveryCounts{Sent: 2, Failed: 1, Total: 3}); got != want {
 			t.Errorf("counts of the completed run = %+v, want %+v", got, want)
 		}
-		r2 := claim(t, s, "r2", "w1", 0, 10, time.Minute, t0)
+		r2 := due(t, s, "r2", "w1", 0, 10, t0)
 		if len(r2) != 2 {
 			t.Fatalf("claimed %v of r2, want p4 and p5", rowKeys(r2))
 		}
 		record(t, s, outcome(r2[0], "w1", store.DeliverySent, t0))
 		// r2 is not complete: p5 is still being sent.
 		if run, err := s.CompleteDeliveryRun(t.Context(), ns, campaign, "r2", t0); err != nil || !run.CompletedAt.IsZero() {
-			t.Fatalf("complete r2 while p5 is sending: %+v, %v", run, err)
+			t.Fatalf("complete r2 while p5 is pending: %+v, %v", run, err)
 		}
-		want := store.DeliveryCounts{Sent: 3, Failed: 1, Sending: 1, Holdout: 1, Total: 6}
+		want := store.DeliveryCounts{Pending: 1, Sent: 3, Failed: 1, Holdout: 1, Total: 6}
 		if got, err := s.CampaignDeliveryCounts(t.Context(), ns, campaign); err != nil || got != want {
 			t.Errorf("campaign counts = %+v, %v; want %+v", got, err, want)
 		}
@@ -1036,7 +1116,7 @@ var deliveryTests = []test{
 		later.NotBefore = t0.Add(time.Hour)
 		plan(t, s, early, planned("p1", "day-1", 0), planned("p2", "day-1", 0), planned("p3", "day-1", 0),
 			planned("p4", "day-1", 0), holdout, later)
-		ds := claim(t, s, "r1", "w1", 0, 10, time.Minute, t0)
+		ds := due(t, s, "r1", "w1", 0, 10, t0)
 		states := map[string]store.DeliveryState{"p1": store.DeliverySent, "p2": store.DeliveryFailed,
 			"p3": store.DeliverySuppressed, "p4": store.DeliveryCapped}
 		for _, d := range ds {
@@ -1067,7 +1147,7 @@ var deliveryTests = []test{
 		plan(t, s, deliveryRun("r2", 1), planned("p1", "day-1", 0))
 		plan(t, s, store.DeliveryRun{Namespace: ns, Campaign: "other", Run: "r1", Shards: 1}, planned("p1", "day-1", 0))
 		plan(t, s, store.DeliveryRun{Namespace: "team-b", Campaign: campaign, Run: "r1", Shards: 1}, planned("p1", "day-1", 0))
-		ds := claim(t, s, "r1", "w1", 0, 10, time.Hour, t0)
+		ds := due(t, s, "r1", "w1", 0, 10, t0)
 		record(t, s, outcomes(ds, "w1", store.DeliverySent, t0)...)
 		if err := s.Suppress(t.Context(), store.Suppression{Namespace: ns, ChannelType: "SMTP", Address: "p1@example.com",
 			Reason: store.SuppressComplaint, Source: "campaign/" + campaign}); err != nil {
