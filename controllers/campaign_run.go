@@ -375,6 +375,18 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 	if err != nil {
 		return time.Time{}, nil, err
 	}
+	if run.Trigger == worker.TriggerSegmentEntry {
+		// Profiles entered, but they may have left again, be excluded, or have been reached by
+		// an earlier run: the audience says, for the cost of reading their history, where a Job
+		// would cost a Pod to plan an empty run.
+		audience, err := worker.PlanAudience(ctx, r.store, payload)
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		if audience.Recipients+audience.Holdout == 0 {
+			return next, nil, nil
+		}
+	}
 	job, err := deliverJob(payload, "run", nextSequence(jobs), r.workers)
 	if err != nil {
 		return time.Time{}, nil, err

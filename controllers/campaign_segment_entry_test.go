@@ -109,3 +109,64 @@ func TestCampaignRunsOnSegmentEntry(t *testing.T) {
 		t.Errorf("%d delivery Jobs, want the run's one", len(jobs))
 	}
 }
+
+// TestSegmentEntryCheckStartsNoJobForAnEmptyAudience has a profile enter the included segment
+// and, at the same evaluation, a segment the campaign excludes: the check sees an entry, but
+// the run's audience is empty, and no Job starts.
+func TestSegmentEntryCheckStartsNoJobForAnEmptyAudience(t *testing.T) {
+	ns := newNamespace(t)
+	clockAtNow(t)
+
+	ds, everyone := publishedEveryone(t, ns, "a", "b", "c")
+	excluded := &cdpv1alpha1.Segment{ObjectMeta: objectMeta(ns, "staff"), Spec: everyone.Spec}
+	create(t, excluded)
+	expectEvaluated(t, excluded, 3, 3, 1)
+	evaluated := excluded.Status.LastEvaluationTime.Time
+	NewWithT(t).Eventually(func() time.Time { return time.Now().Truncate(time.Second) }).
+		WithTimeout(3 * time.Second).WithPolling(20 * time.Millisecond).Should(BeTemporally(">", evaluated))
+
+	channel := &cdpv1alpha1.Channel{ObjectMeta: objectMeta(ns, "crm-hook"), Spec: cdpv1alpha1.ChannelSpec{
+		Type: cdpv1alpha1.ChannelWebhook,
+		Webhook: &cdpv1alpha1.WebhookChannel{URL: "https://crm.example.jp/kizuna",
+			SigningSecretRef: cdpv1alpha1.SecretKeySelector{Name: "hook-signing", Key: "key"}},
+	}}
+	camp := &cdpv1alpha1.Campaign{ObjectMeta: objectMeta(ns, "welcome"), Spec: cdpv1alpha1.CampaignSpec{
+		Audience: cdpv1alpha1.Audience{Include: []cdpv1alpha1.LocalObjectReference{{Name: "everyone"}},
+			Exclude: []cdpv1alpha1.LocalObjectReference{{Name: "staff"}}},
+		Trigger: cdpv1alpha1.CampaignTrigger{SegmentEntry: &cdpv1alpha1.SegmentEntryTrigger{}},
+		Steps: []cdpv1alpha1.CampaignStep{{Name: "welcome", Messages: []cdpv1alpha1.StepMessage{{
+			ChannelRef: cdpv1alpha1.LocalObjectReference{Name: "crm-hook"},
+			Template:   cdpv1alpha1.MessageTemplate{Payload: `{"profile": "{{ .ProfileID }}"}`},
+		}}}},
+	}}
+	create(t, secret(ns, "hook-signing", map[string]string{"key": "0123456789abcdef0123456789abcdef"}), channel, camp)
+	eventuallyReady(t, camp, metav1.ConditionTrue, cdpv1alpha1.ReasonReady)
+	created := camp.CreationTimestamp.Time
+
+	// d enters both segments at the next publication; the check after it finds d's entry.
+	check := created.Add(15 * time.Minute)
+	testClock.SetTime(check.Add(5 * time.Second))
+	resyncSource(t, ds, "again")
+	second := eventuallyJob(t, ns, "customers-resolve-g1-"+inputFingerprint([]*cdpv1alpha1.DataSource{ds}))
+	recordResolution(t, store.ResolutionRun{Namespace: ns, Resolution: "customers", RunID: second.Name}, crmRecords("a", "b", "c", "d")...)
+	finishJob(t, second, true)
+	expectEvaluated(t, everyone, 4, 1, 2)
+	expectEvaluated(t, excluded, 4, 1, 2)
+	if entered, err := worker.ProfilesEntered(t.Context(), testStore, camp, created); err != nil || !entered {
+		t.Fatalf("ProfilesEntered = %v, %v; want d's entry", entered, err)
+	}
+	// The segments' evaluations do not wake the campaign by themselves in this test: a change
+	// to the campaign's segment does.
+	update(t, everyone, func() { everyone.Labels = map[string]string{"kizuna.test/poke": "1"} })
+	NewWithT(t).Eventually(func(g Gomega) {
+		g.Expect(runningCondition(g, camp).Reason).To(Equal(cdpv1alpha1.ReasonNotDelivering))
+		g.Expect(camp.Status.NextRunTime).NotTo(BeNil())
+		g.Expect(camp.Status.NextRunTime.Time).To(BeTemporally("==", check.Add(15*time.Minute)))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	if jobs := campaignJobs(t, camp); len(jobs) != 0 {
+		t.Errorf("%d delivery Jobs after a check whose audience was empty, want none", len(jobs))
+	}
+	if camp.Status.LastScheduleTime != nil {
+		t.Errorf("lastScheduleTime = %v after a check that started no run, want none", camp.Status.LastScheduleTime)
+	}
+}
