@@ -67,6 +67,22 @@ type Sender interface {
 	Close() error
 }
 
+// Stager is a Sender that can send a message but for the step that makes the provider accept
+// it: SMTP's final dot. A caller that records each accepted message before the next one may be
+// accepted overlaps the record with sending the next message, and commits it once the record is
+// durable, so that a crash still leaves at most one accepted message unrecorded per connection.
+type Stager interface {
+	Stage(ctx context.Context, m *Message) (Staged, error)
+}
+
+// Staged is a message a Stager sent but for its last step. Exactly one of Commit and Abandon
+// must be called: Commit has the provider accept it, Abandon drops it unaccepted. Both free the
+// connection it holds.
+type Staged interface {
+	Commit(ctx context.Context) (Receipt, error)
+	Abandon()
+}
+
 // Kind says what a failed send means for the ledger row and the run.
 type Kind int
 

@@ -559,13 +559,18 @@ func (d *Deliverer) startSenders(ctx context.Context, cancel context.CancelCause
 		ss.queues[ch] = queue
 		for range max(ch.Concurrency, 1) {
 			ss.wg.Go(func() {
+				// unrecorded receives the write of the outcome of this connection's last
+				// message, while it may still be unrecorded (see sendOne).
+				var unrecorded <-chan error
+				defer func() { waitWritten(unrecorded) }()
 				for s := range queue {
 					if ctx.Err() != nil {
 						// Not sent: the row stays pending.
 						d.release(s, w)
 						continue
 					}
-					kind := d.sendOne(ctx, s, w)
+					var kind store.DeliveryState
+					kind, unrecorded = d.sendOne(ctx, s, w, unrecorded)
 					if err := w.err(); err != nil {
 						// An outcome could not be recorded: sending more would send messages the
 						// ledger cannot account for, so the run stops, and the rows not sent
@@ -623,26 +628,79 @@ func (d *Deliverer) release(s *pendingSend, w *outcomeWriter) {
 	w.add(out, nil)
 }
 
-// sendOne sends one message and records its outcome; it returns the row's new state, or "" when
-// the channel refused its credentials.
-func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWriter) store.DeliveryState {
+// sendOne sends one message and queues its outcome. It returns the row's new state, or "" when
+// the channel refused its credentials, and the channel that receives the result of the
+// outcome's write while the connection has not waited for it.
+//
+// A message is accepted only once the outcome of the connection's previous one, whose write
+// unrecorded receives, is durable, so that a kill leaves at most one accepted message per
+// connection unrecorded: the one in flight (RFC 1047's window). A channel that stages messages
+// (SMTP) sends this one but for its final dot meanwhile, so that a connection's cycle is the
+// longer of sending and recording rather than their sum. Other channels send once the record is
+// durable, except those whose providers drop a message sent twice (Deduplicates), which never
+// wait.
+func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWriter, unrecorded <-chan error) (store.DeliveryState, <-chan error) {
 	out := s.out
 	if s.channel.Limiter != nil {
 		if err := s.channel.Limiter.Wait(ctx); err != nil {
 			out.State, out.NotBefore = store.DeliveryPending, d.Now()
 			w.add(out, nil)
-			return store.DeliveryPending
+			return store.DeliveryPending, unrecorded
 		}
 	}
-	w.sendStarted()
-	receipt, err := s.channel.Sender.Send(ctx, s.msg)
+	var receipt delivery.Receipt
+	var err error
+	stager, staging := s.channel.Sender.(delivery.Stager)
+	staging = staging && !s.channel.Deduplicates
+	if staging {
+		var staged delivery.Staged
+		staged, err = stager.Stage(ctx, s.msg)
+		if recordErr := waitWritten(unrecorded); recordErr != nil {
+			// The last message is not recorded: this one must not be accepted, and the run
+			// stops on the writer's error.
+			if staged != nil {
+				staged.Abandon()
+			}
+			out.State, out.NotBefore = store.DeliveryPending, d.Now()
+			w.add(out, nil)
+			return store.DeliveryPending, nil
+		}
+		// Announced only now: the writer waits a moment for the outcomes of messages on their
+		// way, and this one's could not come while it waited for the last one's record.
+		w.sendStarted()
+		if err == nil {
+			receipt, err = staged.Commit(ctx)
+		}
+	} else {
+		w.sendStarted()
+		receipt, err = s.channel.Sender.Send(ctx, s.msg)
+	}
+	kind := d.outcomeOf(ctx, s, &out, receipt, err)
+	written := w.addSent(out)
+	switch {
+	case staging:
+		return kind, written // the next message is committed once it is durable
+	case !s.channel.Deduplicates:
+		_ = waitWritten(written)
+	}
+	return kind, nil
+}
+
+// waitWritten waits for the write whose result written receives, if any, and returns it.
+func waitWritten(written <-chan error) error {
+	if written == nil {
+		return nil
+	}
+	return <-written
+}
+
+// outcomeOf fills in the outcome of a message the channel sent, or failed to, and returns the
+// row's new state, or "" when the channel refused its credentials.
+func (d *Deliverer) outcomeOf(ctx context.Context, s *pendingSend, out *store.Outcome, receipt delivery.Receipt, err error) store.DeliveryState {
 	out.At, out.Attempted = d.Now(), true
 	attempt := s.row.Attempts + 1
 	if err == nil {
 		out.State, out.ProviderMessageID = store.DeliverySent, receipt.ProviderMessageID
-		// The outcome is durable before this connection sends again, unless the provider drops
-		// a message sent twice: a kill loses at most the record of the message in flight.
-		_ = w.addSent(out, !s.channel.Deduplicates)
 		return store.DeliverySent
 	}
 	f := delivery.Classify(err)
@@ -651,11 +709,9 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 	case f.Kind == delivery.Unauthorized:
 		// The provider took no message: the row waits for the Secret's fix, its attempts kept.
 		out.State, out.NotBefore, out.Attempted = store.DeliveryPending, out.At, false
-		_ = w.addSent(out, !s.channel.Deduplicates)
 		return ""
 	case f.Kind == delivery.Transient && attempt < d.MaxAttempts:
 		out.State, out.NotBefore = store.DeliveryPending, out.At.Add(retryDelay(attempt, f.RetryAfter))
-		_ = w.addSent(out, !s.channel.Deduplicates)
 		return store.DeliveryPending
 	}
 	out.State = store.DeliveryFailed
@@ -668,7 +724,6 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 			d.Log.Error(err, "suppress a hard-bounced address", "channel", s.channel.Name)
 		}
 	}
-	_ = w.addSent(out, !s.channel.Deduplicates)
 	return store.DeliveryFailed
 }
 

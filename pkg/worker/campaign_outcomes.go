@@ -62,20 +62,14 @@ func (w *outcomeWriter) add(out store.Outcome, written chan error) {
 // sendStarted tells the writer a message is on its way, and that its outcome will follow.
 func (w *outcomeWriter) sendStarted() { w.sending.Add(1) }
 
-// addSent queues the outcome of a message sendStarted announced and, with wait, waits until it
-// is durable.
-func (w *outcomeWriter) addSent(out store.Outcome, wait bool) error {
-	var written chan error
-	if wait {
-		written = make(chan error, 1)
-	}
+// addSent queues the outcome of a message sendStarted announced, and returns the channel that
+// receives the result of its write: nil, once the outcome is durable.
+func (w *outcomeWriter) addSent(out store.Outcome) <-chan error {
+	written := make(chan error, 1)
 	w.add(out, written)
 	// Queued first, then no longer sending: the writer never finds neither.
 	w.sending.Add(-1)
-	if !wait {
-		return nil
-	}
-	return <-written
+	return written
 }
 
 // flush waits until every queued outcome is written, and returns the first error.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/textproto"
 	"slices"
@@ -202,52 +203,82 @@ func (s *Sender) authFor(mechanism gomail.SMTPAuthType) mailsmtp.Auth {
 	}
 }
 
-// deliver runs one transaction and returns the server's reply to the final dot.
-func (c *conn) deliver(ctx context.Context, timeout time.Duration, from, to string, msg *gomail.Msg) (string, error) {
+// begin runs one transaction up to the end of its content: MAIL FROM, RCPT TO, DATA and the
+// message, flushed to the server, which has not accepted it yet. The returned writer's Close
+// sends the final dot (finish). Until then the server holds the message and a dropped connection
+// loses it: the server delivers a message only once it has answered the dot.
+func (c *conn) begin(ctx context.Context, timeout time.Duration, from, to string, msg *gomail.Msg) (io.WriteCloser, error) {
 	stop := bound(ctx, c.raw, timeout)
 	defer stop()
 	if c.pipelining {
-		return c.deliverPipelined(from, to, msg)
+		return c.beginPipelined(from, to, msg)
 	}
 	// go-mail's smtp.Client sends the path as given: RFC 5321 wants it in angle brackets.
 	if err := c.client.Mail("<" + from + ">"); err != nil {
-		return "", c.fail(stageMail, err)
+		return nil, c.fail(stageMail, err)
 	}
 	if err := c.client.Rcpt("<" + to + ">"); err != nil {
-		return "", c.fail(stageRcpt, err)
+		return nil, c.fail(stageRcpt, err)
 	}
 	w, err := c.client.Data()
 	if err != nil {
-		return "", c.fail(stageData, err)
+		return nil, c.fail(stageData, err)
 	}
+	if err := c.writeContent(w, msg); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// writeContent writes the message into the DATA section and flushes it to the server.
+func (c *conn) writeContent(w io.Writer, msg *gomail.Msg) error {
 	if _, err := msg.WriteTo(w); err != nil {
+		c.broken = true
+		return &stageError{stageContent, err}
+	}
+	if err := c.client.Text.W.Flush(); err != nil {
+		c.broken = true
+		return &stageError{stageContent, err}
+	}
+	return nil
+}
+
+// finish sends the final dot of the content begin wrote, and returns the server's reply.
+func (c *conn) finish(ctx context.Context, timeout time.Duration, data io.WriteCloser) (string, error) {
+	stop := bound(ctx, c.raw, timeout)
+	defer stop()
+	if dc, ok := data.(*mailsmtp.DataCloser); ok {
+		if err := dc.Close(); err != nil {
+			return "", c.fail(stageReply, err)
+		}
+		return dc.ServerResponse(), nil
+	}
+	if err := data.Close(); err != nil {
 		c.broken = true
 		return "", &stageError{stageContent, err}
 	}
-	if err := w.Close(); err != nil {
+	_, response, err := c.client.Text.ReadResponse(250)
+	if err != nil {
 		return "", c.fail(stageReply, err)
 	}
-	if dc, ok := w.(*mailsmtp.DataCloser); ok {
-		return dc.ServerResponse(), nil
-	}
-	return "", nil
+	return response, nil
 }
 
-// deliverPipelined runs one transaction as RFC 2920 allows: MAIL FROM, RCPT TO and DATA go in
+// beginPipelined begins one transaction as RFC 2920 allows: MAIL FROM, RCPT TO and DATA go in
 // one write and their three replies are read after it, so a message waits for two round trips
 // instead of four. Over a network to a provider's relay that doubles what a connection sends; on
 // loopback it saves the system calls and goroutine switches of two exchanges. go-mail's client
 // has no pipelining: this speaks through its textproto connection, and leaves the session where
-// the client expects it, between transactions.
-func (c *conn) deliverPipelined(from, to string, msg *gomail.Msg) (string, error) {
+// the client expects it, between transactions, once finish has read the reply to the dot.
+func (c *conn) beginPipelined(from, to string, msg *gomail.Msg) (io.WriteCloser, error) {
 	if strings.ContainsAny(from, "\r\n") || strings.ContainsAny(to, "\r\n") {
-		return "", &stageError{stageMail, &refusal{errors.New("an address contains a line break")}}
+		return nil, &stageError{stageMail, &refusal{errors.New("an address contains a line break")}}
 	}
 	text := c.client.Text
 	_, _ = fmt.Fprintf(text.W, "MAIL FROM:<%s>%s\r\nRCPT TO:<%s>\r\nDATA\r\n", from, c.mailParams, to)
 	if err := text.W.Flush(); err != nil {
 		c.broken = true
-		return "", &stageError{stageMail, err}
+		return nil, &stageError{stageMail, err}
 	}
 	// Every reply is read, whatever the first ones said: the server answers each command.
 	replies := []struct {
@@ -263,9 +294,9 @@ func (c *conn) deliverPipelined(from, to string, msg *gomail.Msg) (string, error
 			// (a 421 to MAIL FROM from a server closing an idle connection: Send dials again).
 			c.broken = true
 			if first != nil {
-				return "", first
+				return nil, first
 			}
-			return "", &stageError{r.stage, err}
+			return nil, &stageError{r.stage, err}
 		}
 		if err != nil && first == nil {
 			first = &stageError{r.stage, err}
@@ -277,7 +308,7 @@ func (c *conn) deliverPipelined(from, to string, msg *gomail.Msg) (string, error
 			// A server that accepted DATA after refusing the sender or the recipient (RFC 2920
 			// says it must not) gets an empty message, ended at once, and no message is sent.
 			if _, _, err := c.endData(text); err != nil {
-				return "", err
+				return nil, err
 			}
 		}
 	}
@@ -288,22 +319,13 @@ func (c *conn) deliverPipelined(from, to string, msg *gomail.Msg) (string, error
 				c.broken = true
 			}
 		}
-		return "", first
+		return nil, first
 	}
 	dot := text.DotWriter()
-	if _, err := msg.WriteTo(dot); err != nil {
-		c.broken = true
-		return "", &stageError{stageContent, err}
+	if err := c.writeContent(dot, msg); err != nil {
+		return nil, err
 	}
-	if err := dot.Close(); err != nil {
-		c.broken = true
-		return "", &stageError{stageContent, err}
-	}
-	_, response, err := text.ReadResponse(250)
-	if err != nil {
-		return "", c.fail(stageReply, err)
-	}
-	return response, nil
+	return dot, nil
 }
 
 // endData ends a DATA section that nothing was written to, and reads the reply.

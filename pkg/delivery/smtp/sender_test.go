@@ -657,3 +657,53 @@ func serveSMTP(c net.Conn, idle bool, delivered func()) {
 		}
 	}
 }
+
+// TestAStagedMessageIsAcceptedOnlyWhenCommitted stages a message, which the server holds
+// without accepting it until Commit, and abandons another, which never arrives: its connection
+// is closed, and the next message goes on a new one.
+func TestAStagedMessageIsAcceptedOnlyWhenCommitted(t *testing.T) {
+	ctx := emptySink(t)
+	p := startProxy(t, sink.SMTPAddr())
+	s := newSender(t, plainConfig(p.port()))
+	held := func() []string {
+		t.Helper()
+		list, err := sink.Messages(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range list {
+			ids = append(ids, m.MessageID)
+		}
+		return ids
+	}
+
+	committed, err := s.Stage(ctx, simpleMessage("committed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := held(); len(ids) != 0 {
+		t.Errorf("the sink holds %v before the commit, want nothing", ids)
+	}
+	if _, err := committed.Commit(ctx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if _, err := committed.Commit(ctx); err == nil {
+		t.Error("a second Commit succeeded, want an error")
+	}
+
+	abandoned, err := s.Stage(ctx, simpleMessage("abandoned"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	abandoned.Abandon()
+	if _, err := s.Send(ctx, simpleMessage("after")); err != nil {
+		t.Fatalf("Send after an abandoned message: %v", err)
+	}
+	if ids := held(); len(ids) != 2 || ids[0] != "committed@example.co.jp" || ids[1] != "after@example.co.jp" {
+		t.Errorf("the sink holds %v, want the committed message and the one after, not the abandoned one", ids)
+	}
+	if accepted, _ := p.counts(); accepted != 2 {
+		t.Errorf("the sender opened %d connections, want 2: the abandoned message's was closed", accepted)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/mail"
 	"os"
@@ -105,7 +106,10 @@ type Sender struct {
 	closed bool
 }
 
-var _ delivery.Sender = (*Sender)(nil)
+var (
+	_ delivery.Sender = (*Sender)(nil)
+	_ delivery.Stager = (*Sender)(nil)
+)
 
 // New checks cfg, fills in its defaults and returns a Sender. It does not connect: the first Send
 // does.
@@ -194,29 +198,42 @@ func checkAddress(a Address) error {
 // Send sends one message on a pooled connection and returns the server's queue ID when its reply
 // names one. Its errors are *delivery.Failure values.
 func (s *Sender) Send(ctx context.Context, m *delivery.Message) (delivery.Receipt, error) {
+	staged, err := s.Stage(ctx, m)
+	if err != nil {
+		return delivery.Receipt{}, err
+	}
+	return staged.Commit(ctx)
+}
+
+// Stage sends a message but for its final dot, on a pooled connection it keeps until Commit or
+// Abandon: the server holds the message and has not accepted it. A caller that must record each
+// accepted message before the next one is accepted (the ledger) stages the next message while it
+// records the last, and commits once the record is durable. Its errors are *delivery.Failure
+// values.
+func (s *Sender) Stage(ctx context.Context, m *delivery.Message) (delivery.Staged, error) {
 	msg, err := s.compose(m)
 	if err != nil {
-		return delivery.Receipt{}, &delivery.Failure{Kind: delivery.Permanent, Err: err}
+		return nil, &delivery.Failure{Kind: delivery.Permanent, Err: err}
 	}
 	c, err := s.acquire(ctx)
 	if err != nil {
-		return delivery.Receipt{}, &delivery.Failure{Kind: delivery.Transient, Err: err}
+		return nil, &delivery.Failure{Kind: delivery.Transient, Err: err}
 	}
-	defer func() { s.release(c) }()
-
 	for {
 		fresh := c == nil
 		if fresh {
 			if c, err = s.dial(ctx); err != nil {
-				return delivery.Receipt{}, failure(ctx, err)
+				s.release(nil)
+				return nil, failure(ctx, err)
 			}
 		}
-		reply, err := c.deliver(ctx, s.cfg.Timeout, s.cfg.From.Address, m.To, msg)
+		data, err := c.begin(ctx, s.cfg.Timeout, s.cfg.From.Address, m.To, msg)
 		if err == nil {
-			return delivery.Receipt{ProviderMessageID: queueID(reply)}, nil
+			return &staged{s: s, c: c, data: data}, nil
 		}
 		if c.usable() {
-			return delivery.Receipt{}, failure(ctx, err)
+			s.release(c)
+			return nil, failure(ctx, err)
 		}
 		c.close()
 		c = nil
@@ -224,9 +241,49 @@ func (s *Sender) Send(ctx context.Context, m *delivery.Message) (delivery.Receip
 		// when it speaks. Nothing was sent before MAIL FROM was accepted, so the message is safe
 		// to try once more, on a new connection.
 		if fresh || !isStale(err) || contextEnded(ctx) != nil {
-			return delivery.Receipt{}, failure(ctx, err)
+			s.release(nil)
+			return nil, failure(ctx, err)
 		}
 	}
+}
+
+// staged is a message Stage sent but for its final dot, holding its connection.
+type staged struct {
+	s    *Sender
+	c    *conn
+	data io.WriteCloser
+	done bool
+}
+
+// Commit sends the final dot and returns the server's queue ID when its reply names one; the
+// connection goes back to the pool. Its errors are *delivery.Failure values.
+func (st *staged) Commit(ctx context.Context) (delivery.Receipt, error) {
+	if st.done {
+		return delivery.Receipt{}, &delivery.Failure{Kind: delivery.Permanent, Err: errors.New("smtp: the message was committed or abandoned already")}
+	}
+	st.done = true
+	reply, err := st.c.finish(ctx, st.s.cfg.Timeout, st.data)
+	if !st.c.usable() {
+		st.c.close()
+		st.s.release(nil)
+	} else {
+		st.s.release(st.c)
+	}
+	if err != nil {
+		return delivery.Receipt{}, failure(ctx, err)
+	}
+	return delivery.Receipt{ProviderMessageID: queueID(reply)}, nil
+}
+
+// Abandon drops the message: its DATA section cannot be ended without the server accepting the
+// message, so the connection is closed, and the server discards what it holds.
+func (st *staged) Abandon() {
+	if st.done {
+		return
+	}
+	st.done = true
+	st.c.close()
+	st.s.release(nil)
 }
 
 // failure classifies err, and names the caller's context as the cause when it ended without a
