@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	batchv1 "k8s.io/api/batch/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -33,6 +34,10 @@ type campaignReconciler struct {
 	base
 	store   store.Store
 	workers WorkerOptions
+	// emptyChecks remembers, by campaign UID, the latest segment-entry check whose entrants made
+	// an empty audience, so that the reconciles until the next check do not compute it again.
+	// Forgotten on a restart, it costs one more computation.
+	emptyChecks sync.Map
 }
 
 func setupCampaign(mgr ctrl.Manager, b base, opts controller.Options, o Options) error {

@@ -322,6 +322,9 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 		if !due.After(last) {
 			return next, nil, nil
 		}
+		if checked, ok := r.emptyChecks.Load(c.UID); ok && !due.After(checked.(time.Time)) {
+			return next, nil, nil
+		}
 		from, err := worker.WindowStart(ctx, r.store, c, c.CreationTimestamp.Time)
 		if err != nil {
 			return time.Time{}, nil, err
@@ -377,13 +380,15 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 	}
 	if run.Trigger == worker.TriggerSegmentEntry {
 		// Profiles entered, but they may have left again, be excluded, or have been reached by
-		// an earlier run: the audience says, for the cost of reading their history, where a Job
-		// would cost a Pod to plan an empty run.
+		// an earlier run: the audience says, for the cost of reading the included segments'
+		// history since the last run and the excluded segments' members, where a Job would
+		// cost a Pod to plan an empty run. Once per check: the reconciles in between skip it.
 		audience, err := worker.PlanAudience(ctx, r.store, payload)
 		if err != nil {
 			return time.Time{}, nil, err
 		}
 		if audience.Recipients+audience.Holdout == 0 {
+			r.emptyChecks.Store(c.UID, run.ScheduledAt)
 			return next, nil, nil
 		}
 	}

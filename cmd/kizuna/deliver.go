@@ -57,13 +57,27 @@ func runWorkerDeliver(ctx context.Context, cmd *cobra.Command) error {
 		"deferred": summary.Deferred,
 	})
 	_, _ = fmt.Fprintln(cmd.OutOrStdout(), string(out))
-	if errors.Is(err, store.ErrNotShardOwner) {
+	if takenOver(err) {
 		// A Pod that replaced this one sends the shard now: this one's part is done, and a
 		// failure would have the Job start yet another Pod that takes the shard back.
 		ctrl.Log.WithName("deliver").Info("another worker took the shard over; stopping", "shard", shard, "reason", err.Error())
 		return nil
 	}
 	return err
+}
+
+// takenOver says whether err says only that another worker took the shard over: errors joined
+// with it (a refused credential, a database down) still fail the worker.
+func takenOver(err error) bool {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			if !takenOver(e) {
+				return false
+			}
+		}
+		return len(joined.Unwrap()) > 0
+	}
+	return errors.Is(err, store.ErrNotShardOwner)
 }
 
 // linkSigner returns the signer of a namespace's unsubscribe and tracking links, or nil when no

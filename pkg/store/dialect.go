@@ -67,6 +67,9 @@ var sqliteDialect = &dialect{
 		// SQLite checks the key on insert anyway: skipping a conflict costs nothing more.
 		"{only_new_records}", "WHERE true ON CONFLICT (namespace, source, record_key) DO NOTHING",
 		// A row's place in its run's plan: the rowid, which every index of the table ends with.
+		// VACUUM may renumber the rowids of a table without an INTEGER PRIMARY KEY: the store
+		// never runs it, and a VACUUM by hand must wait until no delivery runs, or a worker's
+		// cursor would point at other rows.
 		"{seq}", "rowid",
 		// The one writer serialises a takeover with the outcomes it fences.
 		"{for_share}", "",

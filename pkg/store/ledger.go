@@ -138,6 +138,9 @@ type Outcome struct {
 	Worker string
 	// Attempted says a message went to the provider: it counts an attempt of the row.
 	Attempted bool
+	// RowUpdatedAt is the row's UpdatedAt when its worker read it: the outcome applies only to
+	// the row unchanged since. Zero applies it whatever the row's UpdatedAt.
+	RowUpdatedAt time.Time
 	// Policy is the DeliveryPolicy the run decided under, for the totals; empty when none.
 	Policy string
 	// State is DeliverySent, DeliveryDeferred, DeliverySuppressed, DeliveryCapped,
@@ -259,13 +262,15 @@ const (
 	dueColumns = `{seq}, profile_id, step, variant, purpose, channel, channel_type, address, attempts,
 		not_before, recorded_by, message_id, provider_message_id, error, created_at, updated_at`
 
-	// An outcome applies to a row still pending or deferred. The outcomes of one run are
-	// recorded together, their run named by parameters rather than in each row of the VALUES
-	// list, so that PostgreSQL finds the run's rows by their key whatever its statistics say.
-	// The columns of a row: 1-2 the row's profile and step, 3 the worker, 4 the state, 5-9
-	// channel, channel type, address, message IDs (empty keeps the row's), 10 the error, 11
-	// not_before (NULL keeps the row's), 12 when, 13 the attempts to add (0 or 1). The run's
-	// namespace, campaign and run follow the rows.
+	// An outcome applies to a row of its shard still pending or deferred, and unchanged since it
+	// was read when the outcome says when that was: a batch written again, after a commit whose
+	// answer was lost, applies nothing twice. The outcomes of one run are recorded together,
+	// their run named by parameters rather than in each row of the VALUES list, so that
+	// PostgreSQL finds the run's rows by their key whatever its statistics say. The columns of a
+	// row: 1-2 the row's profile and step, 3 the worker, 4 the state, 5-9 channel, channel type,
+	// address, message IDs (empty keeps the row's), 10 the error, 11 not_before (NULL keeps the
+	// row's), 12 when, 13 the attempts to add (0 or 1), 14 the shard, 15 the row's updated_at as
+	// read (NULL: any). The run's namespace, campaign and run follow the rows.
 	sqlRecordOutcomesPrefix = `UPDATE deliveries SET
 			state = o.column4,
 			recorded_by = o.column3,
@@ -283,10 +288,11 @@ const (
 	sqlRecordOutcomesSuffix = `) AS o
 		WHERE deliveries.namespace = ? AND deliveries.campaign = ? AND deliveries.run = ?
 			AND deliveries.profile_id = o.column1 AND deliveries.step = o.column2
-			AND deliveries.state IN ('pending', 'deferred')
+			AND deliveries.state IN ('pending', 'deferred') AND deliveries.shard = o.column14
+			AND (o.column15 IS NULL OR deliveries.updated_at = o.column15)
 		RETURNING namespace, campaign, run, profile_id, step, state, variant, channel, channel_type,
 			address, updated_at`
-	// sqlRecordOutcome applies one outcome: ?1-?13 as the columns of a row above, ?14-?16 the
+	// sqlRecordOutcome applies one outcome: ?1-?15 as the columns of a row above, ?16-?18 the
 	// run. It sets no column a constraint could refuse (see {update_no_abort}).
 	sqlRecordOutcome = `{update_no_abort} deliveries SET
 			state = ?4,
@@ -301,13 +307,14 @@ const (
 			not_before = COALESCE(?11, not_before),
 			updated_at = ?12,
 			sent_at = CASE WHEN ?4 = 'sent' THEN ?12 END
-		WHERE namespace = ?14 AND campaign = ?15 AND run = ?16 AND profile_id = ?1 AND step = ?2
-			AND state IN ('pending', 'deferred')
+		WHERE namespace = ?16 AND campaign = ?17 AND run = ?18 AND profile_id = ?1 AND step = ?2
+			AND state IN ('pending', 'deferred') AND shard = ?14 AND (?15 IS NULL OR updated_at = ?15)
 		RETURNING variant, channel, channel_type, address, updated_at`
 	// PostgreSQL types the columns of a VALUES list that is not inserted from its first row:
 	// the times are cast.
-	outcomeRow     = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS {time}), CAST(? AS {time}), CAST(? AS integer))`
-	outcomeColumns = 13
+	outcomeRow     = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS {time}), CAST(? AS {time}), CAST(? AS integer),
+		CAST(? AS integer), CAST(? AS {time}))`
+	outcomeColumns = 15
 
 	// An outcome's event waits in delivery_events_pending until FlushDeliveryEvents.
 	sqlInsertOutcomeEventsPrefix = `INSERT INTO delivery_events_pending (namespace, source, event_id, event_type,
@@ -779,9 +786,13 @@ func (s *sqlStore) RecordOutcomes(ctx context.Context, outcomes []Outcome) (int,
 		if o.Attempted {
 			attempts = 1
 		}
+		var readAt any
+		if !o.RowUpdatedAt.IsZero() {
+			readAt = s.d.timeArg(storedTime(o.RowUpdatedAt))
+		}
 		byRun[k] = append(byRun[k], o.ProfileID, o.Step, o.Worker, string(o.State), o.Channel, o.ChannelType,
 			o.Address, o.MessageID, o.ProviderMessageID, diagnosticText(o.Error, MaxDeliveryErrorBytes),
-			notBefore, s.d.timeArg(at), attempts)
+			notBefore, s.d.timeArg(at), attempts, o.Shard, readAt)
 		owners[shardKey{o.Namespace, o.Campaign, o.Run, o.Shard, o.Worker}] = true
 	}
 	applied := 0

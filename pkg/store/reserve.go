@@ -31,10 +31,10 @@ type ReservedSend struct {
 }
 
 const (
-	// sqlReserveSendsPrefix stamps the rows allowed with the reservation's time: the time and
-	// the run, then the rows' (profile, step) pairs.
+	// sqlReserveSendsPrefix stamps the rows allowed with the reservation's time: the time, the
+	// run and the shard, then the rows' (profile, step) pairs.
 	sqlReserveSendsPrefix = `UPDATE deliveries SET sent_at = ?
-		WHERE namespace = ? AND campaign = ? AND run = ? AND state IN ('pending', 'deferred')
+		WHERE namespace = ? AND campaign = ? AND run = ? AND shard = ? AND state IN ('pending', 'deferred')
 			AND (profile_id, step) IN (VALUES `
 	reservedRow = `(?, ?)`
 )
@@ -82,7 +82,7 @@ func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, err
 		// Only rows still to send are reserved.
 		for part := range slices.Chunk(keys, inListBatch*2) {
 			query := s.d.sql(sqlReserveSendsPrefix + valuesRows(len(part)/2, reservedRow) + ") RETURNING profile_id, step")
-			args := append([]any{s.d.timeArg(at), r.Namespace, r.Campaign, r.Run}, part...)
+			args := append([]any{s.d.timeArg(at), r.Namespace, r.Campaign, r.Run, r.Shard}, part...)
 			rs, err := sess.query(ctx, query, args...)
 			if err != nil {
 				return fmt.Errorf("reserve: %w", err)

@@ -35,8 +35,9 @@ type ChannelSender struct {
 	// webhook's receiver by its Idempotency-Key, LINE by its X-Line-Retry-Key. A connection then
 	// sends its next message without waiting for the last one's record: a crash sends again the
 	// messages whose records were still queued, and the provider drops them. Otherwise (SMTP,
-	// SMS, push) each record is durable before the connection sends again, so that a crash
-	// sends at most one message per connection twice.
+	// SMS, push) each record is durable before the provider accepts the connection's next
+	// message, so that a crash sends at most one message per connection twice; SMTP sends the
+	// next message but for its final dot meanwhile (delivery.Stager).
 	Deduplicates bool
 }
 
@@ -116,6 +117,10 @@ func (d *Deliverer) Deliver(ctx context.Context) (DeliverySummary, error) {
 	var tally tally
 	senders := d.startSenders(ctx, cancel, w, &tally)
 	readErr := d.readAndPrepare(ctx, templates, w, &tally, senders)
+	if errors.Is(readErr, store.ErrNotShardOwner) {
+		// The shard has a new owner, which sends the rows queued here: none of them goes.
+		cancel(readErr)
+	}
 	senders.stop()
 	summary := tally.summary()
 	// The cause is a channel's refusal, an outcome that could not be recorded (another worker
@@ -150,17 +155,13 @@ func (d *Deliverer) readAndPrepare(ctx context.Context, templates stepTemplates,
 		tally.add(func(s *DeliverySummary) { s.Read += int64(len(batch)) })
 		sends, err := d.prepareBatch(ctx, batch, templates, w, tally)
 		if err != nil && ctx.Err() != nil {
-			// Stopped while reading the batch's recipients, before deciding any row: the rows
-			// go back to pending, as those in the queues do.
-			for i := range batch {
-				out := d.outcome(&batch[i], d.Now())
-				out.State, out.NotBefore = store.DeliveryPending, out.At
-				w.add(out, nil)
-			}
+			// Stopped while the batch was prepared: the rows not recorded yet stay as they
+			// are, and nothing of the batch was reserved (a reservation that fails reserves
+			// nothing).
 			return nil
 		}
 		if err != nil {
-			// The batch's rows stay pending, for the next worker of the shard.
+			// The rows not recorded yet stay as they are, for the next worker of the shard.
 			return err
 		}
 		d.enqueue(ctx, senders, sends, w)
@@ -469,7 +470,7 @@ func MessageID(namespace, campaign, run, profileID, step string) string {
 func (d *Deliverer) outcome(row *store.Delivery, now time.Time) store.Outcome {
 	return store.Outcome{
 		Namespace: row.Namespace, Campaign: row.Campaign, Run: row.Run, ProfileID: row.ProfileID,
-		Step: row.Step, Shard: row.Shard, Worker: d.Worker, Policy: d.PolicyName, At: now,
+		Step: row.Step, Shard: row.Shard, Worker: d.Worker, Policy: d.PolicyName, At: now, RowUpdatedAt: row.UpdatedAt,
 	}
 }
 
@@ -544,8 +545,7 @@ type pendingSend struct {
 }
 
 // senders are the goroutines of each channel, as many as its concurrency, that send the
-// messages queued for it for the whole of a Deliver, each recording a message's outcome before
-// it takes the next.
+// messages queued for it for the whole of a Deliver, each a connection's worth (see sendOne).
 type senders struct {
 	queues map[*ChannelSender]chan *pendingSend
 	wg     sync.WaitGroup
@@ -569,8 +569,8 @@ func (d *Deliverer) startSenders(ctx context.Context, cancel context.CancelCause
 						d.release(s, w)
 						continue
 					}
-					var kind store.DeliveryState
-					kind, unrecorded = d.sendOne(ctx, s, w, unrecorded)
+					var result sendResult
+					result, unrecorded = d.sendOne(ctx, s, w, unrecorded)
 					if err := w.err(); err != nil {
 						// An outcome could not be recorded: sending more would send messages the
 						// ledger cannot account for, so the run stops, and the rows not sent
@@ -578,16 +578,16 @@ func (d *Deliverer) startSenders(ctx context.Context, cancel context.CancelCause
 						cancel(err)
 					}
 					tally.add(func(sum *DeliverySummary) {
-						switch kind {
-						case store.DeliverySent:
+						switch result {
+						case sendSent:
 							sum.Sent++
-						case store.DeliveryFailed:
+						case sendFailed:
 							sum.Failed++
-						case store.DeliveryPending:
+						case sendRetried:
 							sum.Retried++
 						}
 					})
-					if kind == "" {
+					if result == sendUnauthorized {
 						cancel(&ErrUnauthorized{Channel: ch.Name, Err: errors.New("the provider refused the credentials")})
 					}
 				}
@@ -628,9 +628,9 @@ func (d *Deliverer) release(s *pendingSend, w *outcomeWriter) {
 	w.add(out, nil)
 }
 
-// sendOne sends one message and queues its outcome. It returns the row's new state, or "" when
-// the channel refused its credentials, and the channel that receives the result of the
-// outcome's write while the connection has not waited for it.
+// sendOne sends one message and queues its outcome. It returns what became of the message, and
+// the channel that receives the result of the outcome's write while the connection has not
+// waited for it.
 //
 // A message is accepted only once the outcome of the connection's previous one, whose write
 // unrecorded receives, is durable, so that a kill leaves at most one accepted message per
@@ -639,13 +639,16 @@ func (d *Deliverer) release(s *pendingSend, w *outcomeWriter) {
 // longer of sending and recording rather than their sum. Other channels send once the record is
 // durable, except those whose providers drop a message sent twice (Deduplicates), which never
 // wait.
-func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWriter, unrecorded <-chan error) (store.DeliveryState, <-chan error) {
+func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWriter, unrecorded <-chan error) (sendResult, <-chan error) {
 	out := s.out
+	notSent := func() {
+		out.State, out.NotBefore = store.DeliveryPending, d.Now()
+		w.add(out, nil)
+	}
 	if s.channel.Limiter != nil {
 		if err := s.channel.Limiter.Wait(ctx); err != nil {
-			out.State, out.NotBefore = store.DeliveryPending, d.Now()
-			w.add(out, nil)
-			return store.DeliveryPending, unrecorded
+			notSent()
+			return sendReleased, unrecorded
 		}
 	}
 	var receipt delivery.Receipt
@@ -655,36 +658,50 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 	if staging {
 		var staged delivery.Staged
 		staged, err = stager.Stage(ctx, s.msg)
-		if recordErr := waitWritten(unrecorded); recordErr != nil {
-			// The last message is not recorded: this one must not be accepted, and the run
-			// stops on the writer's error.
+		if recordErr := waitWritten(unrecorded); recordErr != nil || ctx.Err() != nil {
+			// The last message is not recorded (the run stops on the writer's error), or the
+			// run stopped meanwhile: this one is not accepted.
 			if staged != nil {
 				staged.Abandon()
 			}
-			out.State, out.NotBefore = store.DeliveryPending, d.Now()
-			w.add(out, nil)
-			return store.DeliveryPending, nil
+			notSent()
+			return sendReleased, nil
 		}
 		// Announced only now: the writer waits a moment for the outcomes of messages on their
 		// way, and this one's could not come while it waited for the last one's record.
 		w.sendStarted()
 		if err == nil {
-			receipt, err = staged.Commit(ctx)
+			// Not cancelled from here on: a dot that went out has its reply read and recorded.
+			receipt, err = staged.Commit(context.WithoutCancel(ctx))
 		}
 	} else {
 		w.sendStarted()
 		receipt, err = s.channel.Sender.Send(ctx, s.msg)
 	}
-	kind := d.outcomeOf(ctx, s, &out, receipt, err)
+	result := d.outcomeOf(ctx, s, &out, receipt, err)
 	written := w.addSent(out)
 	switch {
 	case staging:
-		return kind, written // the next message is committed once it is durable
+		return result, written // the next message is committed once it is durable
 	case !s.channel.Deduplicates:
 		_ = waitWritten(written)
 	}
-	return kind, nil
+	return result, nil
 }
+
+// sendResult is what became of a message sendOne took.
+type sendResult int
+
+const (
+	sendSent sendResult = iota
+	sendFailed
+	// sendRetried messages failed for now: their rows are due again later.
+	sendRetried
+	// sendReleased messages were not sent: the run stopped first.
+	sendReleased
+	// sendUnauthorized messages were refused with the channel's credentials: the run stops.
+	sendUnauthorized
+)
 
 // waitWritten waits for the write whose result written receives, if any, and returns it.
 func waitWritten(written <-chan error) error {
@@ -694,14 +711,13 @@ func waitWritten(written <-chan error) error {
 	return <-written
 }
 
-// outcomeOf fills in the outcome of a message the channel sent, or failed to, and returns the
-// row's new state, or "" when the channel refused its credentials.
-func (d *Deliverer) outcomeOf(ctx context.Context, s *pendingSend, out *store.Outcome, receipt delivery.Receipt, err error) store.DeliveryState {
+// outcomeOf fills in the outcome of a message the channel sent, or failed to.
+func (d *Deliverer) outcomeOf(ctx context.Context, s *pendingSend, out *store.Outcome, receipt delivery.Receipt, err error) sendResult {
 	out.At, out.Attempted = d.Now(), true
 	attempt := s.row.Attempts + 1
 	if err == nil {
 		out.State, out.ProviderMessageID = store.DeliverySent, receipt.ProviderMessageID
-		return store.DeliverySent
+		return sendSent
 	}
 	f := delivery.Classify(err)
 	out.Error = f.Error()
@@ -709,10 +725,10 @@ func (d *Deliverer) outcomeOf(ctx context.Context, s *pendingSend, out *store.Ou
 	case f.Kind == delivery.Unauthorized:
 		// The provider took no message: the row waits for the Secret's fix, its attempts kept.
 		out.State, out.NotBefore, out.Attempted = store.DeliveryPending, out.At, false
-		return ""
+		return sendUnauthorized
 	case f.Kind == delivery.Transient && attempt < d.MaxAttempts:
 		out.State, out.NotBefore = store.DeliveryPending, out.At.Add(retryDelay(attempt, f.RetryAfter))
-		return store.DeliveryPending
+		return sendRetried
 	}
 	out.State = store.DeliveryFailed
 	if f.HardBounce && d.SuppressHardBounces && s.out.Address != "" {
@@ -724,7 +740,7 @@ func (d *Deliverer) outcomeOf(ctx context.Context, s *pendingSend, out *store.Ou
 			d.Log.Error(err, "suppress a hard-bounced address", "channel", s.channel.Name)
 		}
 	}
-	return store.DeliveryFailed
+	return sendFailed
 }
 
 // retryDelay is the wait before attempt n+1: what the provider asked for, else exponential

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/store"
+	"github.com/kizuna-dev/kizuna/test/mailsink"
 )
 
 // gatedStore holds every RecordOutcomes until open is closed.
@@ -117,5 +120,86 @@ func TestAWorkerWhoseShardIsTakenOverStops(t *testing.T) {
 	}
 	if len(rows) != n {
 		t.Errorf("%d rows, want %d", len(rows), n)
+	}
+}
+
+// sentGate holds every RecordOutcomes that records a sent message until open is closed, and
+// closes sentRecording when the first one comes.
+type sentGate struct {
+	store.Store
+	open, sentRecording chan struct{}
+	once                sync.Once
+}
+
+func (g *sentGate) RecordOutcomes(ctx context.Context, outcomes []store.Outcome) (int, error) {
+	for _, o := range outcomes {
+		if o.State == store.DeliverySent {
+			g.once.Do(func() { close(g.sentRecording) })
+			<-g.open
+			break
+		}
+	}
+	return g.Store.RecordOutcomes(ctx, outcomes)
+}
+
+// TestAStoppedRunDoesNotCommitTheNextMessage stops an SMTP run while the outcome of its first
+// message is being written: the connection has the next message staged, or is about to, and
+// must not end it with its final dot once the write is done, since the run stopped. One
+// message arrives; the other rows stay pending, no attempt counted.
+func TestAStoppedRunDoesNotCommitTheNextMessage(t *testing.T) {
+	sink, err := mailsink.Start(mailsink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sink.Stop() })
+	st := openTestStore(t, "sqlite")
+	publishCustomers(t, st, 10)
+	camp, ch := welcomeCampaign(), mailChannel(sink)
+	camp.Spec.Experiment = nil
+	ch.Spec.SMTP.MaxConnections = 1
+	payload := &CampaignPayload{Campaign: camp, Channels: []*cdpv1alpha1.Channel{ch}, Resolution: "customers",
+		Run: CampaignRun{Namespace: "shop", Campaign: "welcome", Run: "r1", Trigger: TriggerOnce, ScheduledAt: campaignNow, Shards: 1}}
+	gate := &sentGate{Store: st, open: make(chan struct{}), sentRecording: make(chan struct{})}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := DeliverRun(ctx, gate, payload, MapCredentials{}, DeliveryOptions{
+			Worker: "welcome-0", Now: func() time.Time { return campaignNow },
+		})
+		done <- err
+	}()
+	select {
+	case <-gate.sentRecording:
+	case err := <-done:
+		t.Fatalf("the run ended before a message was sent: %v", err)
+	}
+	cancel()
+	close(gate.open)
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the run ended with %v, want context.Canceled", err)
+	}
+	messages, err := sink.Messages(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(messages) != 1 {
+		t.Errorf("the sink received %d messages, want only the one accepted before the run stopped", len(messages))
+	}
+	rows, err := st.Deliveries(t.Context(), "shop", "welcome", "r1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent int
+	for _, r := range rows {
+		switch {
+		case r.State == store.DeliverySent:
+			sent++
+		case r.State == store.DeliveryPending && r.Attempts != 0:
+			t.Errorf("row %s is pending after %d attempts, want none: it was not sent", r.ProfileID, r.Attempts)
+		}
+	}
+	if sent != 1 {
+		t.Errorf("%d rows sent, want 1", sent)
 	}
 }

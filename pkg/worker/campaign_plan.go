@@ -125,34 +125,19 @@ func audience(ctx context.Context, st store.Store, p *CampaignPayload) ([]string
 	}
 	in := map[string]bool{}
 	for _, ref := range camp.Spec.Audience.Include {
+		if run.Trigger == TriggerSegmentEntry {
+			if err := addEntrants(ctx, st, run, ref.Name, in); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		members, err := st.SegmentMembers(ctx, run.Namespace, ref.Name, 0)
 		if err != nil {
 			return nil, fmt.Errorf("read the members of segment %s: %w", ref.Name, err)
 		}
-		if run.Trigger != TriggerSegmentEntry {
-			for _, m := range members {
-				if performed == nil || performed[m.ProfileID] {
-					in[m.ProfileID] = true
-				}
-			}
-			continue
-		}
-		current := make(map[string]bool, len(members))
 		for _, m := range members {
-			current[m.ProfileID] = true
-		}
-		// Only the evaluations since the previous run: the whole history grows with every one.
-		since, err := lastEvaluationBefore(ctx, st, run.Namespace, ref.Name, run.EnteredAfter)
-		if err != nil {
-			return nil, err
-		}
-		history, err := st.SegmentHistory(ctx, run.Namespace, ref.Name, since)
-		if err != nil {
-			return nil, fmt.Errorf("read the history of segment %s: %w", ref.Name, err)
-		}
-		for _, h := range history {
-			if h.Change == store.SegmentEntered && h.At.After(run.EnteredAfter) && current[h.ProfileID] {
-				in[h.ProfileID] = true
+			if performed == nil || performed[m.ProfileID] {
+				in[m.ProfileID] = true
 			}
 		}
 	}
@@ -171,6 +156,36 @@ func audience(ctx context.Context, st store.Store, p *CampaignPayload) ([]string
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// addEntrants adds to in the members of a segment who entered it after run.EnteredAfter and are
+// members still. The segment's history says both: an exit after the entry is in it too. Only
+// the evaluations since the previous run are read, not the whole history nor the whole
+// membership, which both grow with the segment.
+func addEntrants(ctx context.Context, st store.Store, run CampaignRun, segment string, in map[string]bool) error {
+	since, err := lastEvaluationBefore(ctx, st, run.Namespace, segment, run.EnteredAfter)
+	if err != nil {
+		return err
+	}
+	history, err := st.SegmentHistory(ctx, run.Namespace, segment, since)
+	if err != nil {
+		return fmt.Errorf("read the history of segment %s: %w", segment, err)
+	}
+	// The history comes in the order of the evaluations: a profile's last change says whether
+	// it is a member now.
+	entered := map[string]bool{}
+	for _, h := range history {
+		switch {
+		case h.Change == store.SegmentEntered && h.At.After(run.EnteredAfter):
+			entered[h.ProfileID] = true
+		case h.Change == store.SegmentExited:
+			delete(entered, h.ProfileID)
+		}
+	}
+	for id := range entered {
+		in[id] = true
+	}
+	return nil
 }
 
 // WindowStart is where the window of a campaign's next segment-entry or event run starts: the

@@ -66,10 +66,10 @@ func record(t *testing.T, s store.Store, outcomes ...store.Outcome) int {
 	return n
 }
 
-// outcome of a row of worker's shard; a sent or failed one went to the provider.
+// outcome of a row of worker's shard, as read; a sent or failed one went to the provider.
 func outcome(d store.Delivery, worker string, state store.DeliveryState, at time.Time) store.Outcome {
 	return store.Outcome{Namespace: d.Namespace, Campaign: d.Campaign, Run: d.Run, ProfileID: d.ProfileID,
-		Step: d.Step, Shard: d.Shard, Worker: worker, State: state, At: at,
+		Step: d.Step, Shard: d.Shard, Worker: worker, State: state, At: at, RowUpdatedAt: d.UpdatedAt,
 		Attempted: state == store.DeliverySent || state == store.DeliveryFailed}
 }
 
@@ -467,6 +467,12 @@ var deliveryTests = []test{
 		if err := reserve("old", 0, "p2"); !errors.Is(err, store.ErrNotShardOwner) {
 			t.Errorf("the old worker's reservation: err = %v, want ErrNotShardOwner", err)
 		}
+		// An outcome that names its worker's shard applies only to a row of that shard.
+		wrongShard := outcome(old[0], "pod-b", store.DeliverySent, t0)
+		wrongShard.Shard = 1
+		if n := record(t, s, wrongShard); n != 0 {
+			t.Errorf("an outcome naming shard 1 applied to %d rows of shard 0, want none", n)
+		}
 		// A batch with one outcome of a shard its worker does not own applies nothing.
 		mixed := []store.Outcome{outcome(other[0], "pod-b", store.DeliverySent, t0), outcome(old[0], "pod-b", store.DeliverySent, t0)}
 		if _, err := s.RecordOutcomes(t.Context(), mixed); !errors.Is(err, store.ErrNotShardOwner) {
@@ -622,9 +628,10 @@ var deliveryTests = []test{
 		}
 		mustEqual(t, "events", campaignEvents(t, s), want)
 
-		// Final outcomes apply once; the deferral, still to send, again.
-		if n := record(t, s, batch...); n != 1 {
-			t.Errorf("the batch recorded again applied %d outcomes, want the deferral alone", n)
+		// Recorded again (a commit whose answer was lost), the batch applies nothing: the rows
+		// changed since they were read, the deferred one too.
+		if n := record(t, s, batch...); n != 0 {
+			t.Errorf("the batch recorded again applied %d outcomes, want none", n)
 		}
 		mustEqual(t, "events after the batch was recorded again", campaignEvents(t, s), want)
 

@@ -16,3 +16,9 @@ UPDATE deliveries SET state = 'pending', sent_at = NULL WHERE state = 'sending';
 ALTER TABLE deliveries DROP COLUMN lease_until;
 -- The worker that recorded the row's last outcome.
 ALTER TABLE deliveries RENAME COLUMN claimed_by TO recorded_by;
+
+-- A worker reads its shard's due rows in the order they became due, and within one time in the
+-- order they were planned: by rowid, which every index ends with. The index is the one claims
+-- used, under the name of what it is for now.
+DROP INDEX deliveries_to_claim;
+CREATE INDEX deliveries_due ON deliveries (namespace, campaign, run, state, shard, not_before);
