@@ -146,7 +146,7 @@ func TestSegmentEntryCheckStartsNoJobForAnEmptyAudience(t *testing.T) {
 	// d enters both segments at the next publication; the check after it finds d's entry.
 	check := created.Add(15 * time.Minute)
 	testClock.SetTime(check.Add(5 * time.Second))
-	resyncSource(t, ds, "again")
+	resyncSource(t, ds, "staff-joined")
 	second := eventuallyJob(t, ns, "customers-resolve-g1-"+inputFingerprint([]*cdpv1alpha1.DataSource{ds}))
 	recordResolution(t, store.ResolutionRun{Namespace: ns, Resolution: "customers", RunID: second.Name}, crmRecords("a", "b", "c", "d")...)
 	finishJob(t, second, true)

@@ -312,7 +312,7 @@ const (
 		RETURNING variant, channel, channel_type, address, updated_at`
 	// PostgreSQL types the columns of a VALUES list that is not inserted from its first row:
 	// the times are cast.
-	outcomeRow     = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS {time}), CAST(? AS {time}), CAST(? AS integer),
+	outcomeRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS {time}), CAST(? AS {time}), CAST(? AS integer),
 		CAST(? AS integer), CAST(? AS {time}))`
 	outcomeColumns = 15
 

@@ -562,7 +562,7 @@ func (d *Deliverer) startSenders(ctx context.Context, cancel context.CancelCause
 				// unrecorded receives the write of the outcome of this connection's last
 				// message, while it may still be unrecorded (see sendOne).
 				var unrecorded <-chan error
-				defer func() { waitWritten(unrecorded) }()
+				defer func() { _ = waitWritten(unrecorded) }()
 				for s := range queue {
 					if ctx.Err() != nil {
 						// Not sent: the row stays pending.
