@@ -108,6 +108,9 @@ func (s *postgresSession) begin(ctx context.Context, lock string) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	s.tx = tx
+	if lock == noLock {
+		return nil
+	}
 	// A transaction-level lock ends with the transaction, however it ends, even if this process
 	// dies: no unlock to forget.
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("kizuna", lock)); err != nil {

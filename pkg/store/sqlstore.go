@@ -28,7 +28,7 @@ type session interface {
 	querier
 	// begin opens a transaction that holds the lock named lock until it ends: syncs of one
 	// source, and migrations, take turns. SQLite has one lock for all writers (BEGIN IMMEDIATE);
-	// PostgreSQL takes a transaction-level advisory lock per name.
+	// PostgreSQL takes a transaction-level advisory lock per name, none for noLock.
 	begin(ctx context.Context, lock string) error
 	commit(ctx context.Context) error
 	rollback(ctx context.Context) error
