@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,9 +35,10 @@ type campaignReconciler struct {
 	base
 	store   store.Store
 	workers WorkerOptions
-	// emptyChecks remembers, by campaign UID, the latest segment-entry check whose entrants made
-	// an empty audience, so that the reconciles until the next check do not compute it again.
-	// Forgotten on a restart, it costs one more computation.
+	// emptyChecks remembers, by campaign, the latest segment-entry check whose entrants made an
+	// empty audience (an emptyCheck), so that the reconciles until the next check do not compute
+	// it again unless something it depends on changed. Forgotten on a restart, it costs one more
+	// computation.
 	emptyChecks sync.Map
 }
 
@@ -93,6 +95,9 @@ func (r *campaignReconciler) eventCampaignsOfSource(ctx context.Context, obj cli
 func (r *campaignReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var c cdpv1alpha1.Campaign
 	if err := r.Get(ctx, req.NamespacedName, &c); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.emptyChecks.Delete(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := c.DeepCopy()

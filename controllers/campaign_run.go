@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -281,6 +283,9 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 	trigger := c.Spec.Trigger
 	run := worker.CampaignRun{Namespace: c.Namespace, Campaign: c.Name, Shards: int(ptr.Deref(c.Spec.Parallelism, 1))}
 	var next time.Time
+	// entryInputs is what a segment-entry run's audience depends on, for emptyChecks.
+	var entryInputs string
+	var err error
 	switch {
 	case trigger.Once != nil:
 		at := trigger.Once.At.Time
@@ -322,8 +327,13 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 		if !due.After(last) {
 			return next, nil, nil
 		}
-		if checked, ok := r.emptyChecks.Load(c.UID); ok && !due.After(checked.(time.Time)) {
-			return next, nil, nil
+		if entryInputs, err = r.audienceInputs(ctx, c); err != nil {
+			return time.Time{}, nil, err
+		}
+		if checked, ok := r.emptyChecks.Load(client.ObjectKeyFromObject(c)); ok {
+			if e := checked.(emptyCheck); e.uid == c.UID && e.inputs == entryInputs && !due.After(e.due) {
+				return next, nil, nil
+			}
 		}
 		from, err := worker.WindowStart(ctx, r.store, c, c.CreationTimestamp.Time)
 		if err != nil {
@@ -388,7 +398,7 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 			return time.Time{}, nil, err
 		}
 		if audience.Recipients+audience.Holdout == 0 {
-			r.emptyChecks.Store(c.UID, run.ScheduledAt)
+			r.emptyChecks.Store(client.ObjectKeyFromObject(c), emptyCheck{uid: c.UID, due: run.ScheduledAt, inputs: entryInputs})
 			return next, nil, nil
 		}
 	}
@@ -397,6 +407,32 @@ func (r *campaignReconciler) newRun(ctx context.Context, c *cdpv1alpha1.Campaign
 		return time.Time{}, nil, err
 	}
 	return next, job, nil
+}
+
+// emptyCheck is a segment-entry check whose audience was empty: at due, for a campaign of uid,
+// with the inputs audienceInputs said.
+type emptyCheck struct {
+	uid    types.UID
+	due    time.Time
+	inputs string
+}
+
+// audienceInputs says what a segment-entry run's audience depends on: the campaign's spec and
+// the latest evaluation of each of its segments. Runs of the campaign count too, but a new one
+// starts only with a Job, which moves the window anyway.
+func (r *campaignReconciler) audienceInputs(ctx context.Context, c *cdpv1alpha1.Campaign) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "generation %d", c.Generation)
+	for _, name := range campaignSegments(c) {
+		latest, err := r.store.SegmentEvaluations(ctx, c.Namespace, name, 1)
+		if err != nil {
+			return "", fmt.Errorf("read the evaluations of segment %s: %w", name, err)
+		}
+		for _, e := range latest {
+			fmt.Fprintf(&b, "; %s %d", name, e.Evaluation)
+		}
+	}
+	return b.String(), nil
 }
 
 // unevaluatedSegment names an included or excluded segment whose latest evaluation did not

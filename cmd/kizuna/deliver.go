@@ -69,15 +69,21 @@ func runWorkerDeliver(ctx context.Context, cmd *cobra.Command) error {
 // takenOver says whether err says only that another worker took the shard over: errors joined
 // with it (a refused credential, a database down) still fail the worker.
 func takenOver(err error) bool {
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range joined.Unwrap() {
-			if !takenOver(e) {
+	switch e := err.(type) {
+	case nil:
+		return false
+	case interface{ Unwrap() []error }:
+		errs := e.Unwrap()
+		for _, inner := range errs {
+			if !takenOver(inner) {
 				return false
 			}
 		}
-		return len(joined.Unwrap()) > 0
+		return len(errs) > 0
+	case interface{ Unwrap() error }:
+		return takenOver(e.Unwrap())
 	}
-	return errors.Is(err, store.ErrNotShardOwner)
+	return errors.Is(err, store.ErrNotShardOwner) // a leaf: nothing else in it
 }
 
 // linkSigner returns the signer of a namespace's unsubscribe and tracking links, or nil when no

@@ -19,6 +19,9 @@ func TestTakenOverIsTheOnlyErrorThatSucceeds(t *testing.T) {
 		{"the takeover", takeover, true},
 		{"the takeover, seen by the reader and the writer", errors.Join(takeover, takeover), true},
 		{"the takeover and a refused credential", errors.Join(takeover, errors.New("channel mail refused its credentials")), false},
+		{"the takeover and a database down, wrapped", fmt.Errorf("deliver run r1: %w",
+			errors.Join(takeover, errors.New("read due deliveries: connection refused"))), false},
+		{"the takeover, wrapped", fmt.Errorf("deliver run r1: %w", errors.Join(takeover, takeover)), true},
 		{"another error", errors.New("the store is down"), false},
 		{"no error", nil, false},
 	} {

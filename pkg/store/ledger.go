@@ -740,7 +740,7 @@ func scanDeliveries(rs rows, out []Delivery) ([]Delivery, error) {
 	return out, rs.Err()
 }
 
-// outcomeBatchRows is how many outcomes one statement records: 12 parameters each stay far
+// outcomeBatchRows is how many outcomes one statement records: 15 parameters each stay far
 // below SQLite's limit of 32766 per statement.
 const outcomeBatchRows = 500
 

@@ -32,10 +32,14 @@ type ReservedSend struct {
 
 const (
 	// sqlReserveSendsPrefix stamps the rows allowed with the reservation's time: the time, the
-	// run and the shard, then the rows' (profile, step) pairs.
-	sqlReserveSendsPrefix = `UPDATE deliveries SET sent_at = ?
-		WHERE namespace = ? AND campaign = ? AND run = ? AND shard = ? AND state IN ('pending', 'deferred')
-			AND (profile_id, step) IN (VALUES `
+	// rows' (profile, step) pairs, then the run and the shard. The rows are joined by their key:
+	// a condition on the state would have the planner walk the due rows of the whole shard.
+	sqlReserveSendsPrefix = `UPDATE deliveries SET sent_at = ? FROM (VALUES `
+	sqlReserveSendsSuffix = `) AS r
+		WHERE deliveries.namespace = ? AND deliveries.campaign = ? AND deliveries.run = ?
+			AND deliveries.profile_id = r.column1 AND deliveries.step = r.column2
+			AND deliveries.shard = ? AND deliveries.state IN ('pending', 'deferred')
+		RETURNING deliveries.profile_id, deliveries.step`
 	reservedRow = `(?, ?)`
 )
 
@@ -81,8 +85,8 @@ func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, err
 		}
 		// Only rows still to send are reserved.
 		for part := range slices.Chunk(keys, inListBatch*2) {
-			query := s.d.sql(sqlReserveSendsPrefix + valuesRows(len(part)/2, reservedRow) + ") RETURNING profile_id, step")
-			args := append([]any{s.d.timeArg(at), r.Namespace, r.Campaign, r.Run, r.Shard}, part...)
+			query := s.d.sql(sqlReserveSendsPrefix + valuesRows(len(part)/2, reservedRow) + sqlReserveSendsSuffix)
+			args := slices.Concat([]any{s.d.timeArg(at)}, part, []any{r.Namespace, r.Campaign, r.Run, r.Shard})
 			rs, err := sess.query(ctx, query, args...)
 			if err != nil {
 				return fmt.Errorf("reserve: %w", err)

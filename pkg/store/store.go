@@ -246,10 +246,11 @@ type Store interface {
 	NextDelivery(ctx context.Context, namespace, campaign, run string) (time.Time, bool, error)
 
 	// RecordOutcomes applies outcomes in one transaction and returns how many applied. Each
-	// outcome's Worker must own its shard (TakeShard), or the whole batch fails with
-	// ErrNotShardOwner and nothing applies. An outcome applies only to a row still pending or
-	// deferred, so a final outcome recorded again applies nothing twice. A batch holds at most
-	// one outcome per row.
+	// outcome's Worker must own its Shard (TakeShard), or the whole batch fails with
+	// ErrNotShardOwner and nothing applies. An outcome applies only to a row of its Shard still
+	// pending or deferred and, when it gives RowUpdatedAt, unchanged since it was read, so that
+	// a batch recorded again (after a commit whose answer was lost) applies nothing twice. A
+	// batch holds at most one outcome per row.
 	// Each applied outcome that is final (sent, failed, suppressed, capped) keeps one event of
 	// source CampaignEventSource in the same transaction, for FlushDeliveryEvents to move into
 	// the events, occurred at the outcome's At and received when it moves, its ID

@@ -110,16 +110,19 @@ func (d *Deliverer) Deliver(ctx context.Context) (DeliverySummary, error) {
 	if _, err := d.Store.TakeShard(ctx, d.Campaign.Namespace, d.Campaign.Name, d.Run, d.Shard, d.Worker); err != nil {
 		return DeliverySummary{}, err
 	}
-	w := newOutcomeWriter(d.Store)
-	defer w.close()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// An outcome that cannot be recorded stops the run at once: the reader and every connection,
+	// whichever outcome it was (another worker may have taken the shard over).
+	w := newOutcomeWriter(d.Store, func(err error) { cancel(err) })
+	defer w.close()
 	var tally tally
 	senders := d.startSenders(ctx, cancel, w, &tally)
 	readErr := d.readAndPrepare(ctx, templates, w, &tally, senders)
 	if errors.Is(readErr, store.ErrNotShardOwner) {
 		// The shard has a new owner, which sends the rows queued here: none of them goes.
 		cancel(readErr)
+		readErr = nil // the cause says it
 	}
 	senders.stop()
 	summary := tally.summary()

@@ -19,9 +19,10 @@ import (
 // moves the outcomes' events into the store's events every few thousand outcomes, and the
 // writer once more when it stops (see store.FlushDeliveryEvents).
 type outcomeWriter struct {
-	st    store.Store
-	queue chan queuedOutcome
-	done  chan struct{}
+	st     store.Store
+	failed func(error)
+	queue  chan queuedOutcome
+	done   chan struct{}
 
 	// sending counts the messages handed to a provider whose outcomes are not queued yet.
 	sending atomic.Int64
@@ -45,8 +46,10 @@ type queuedOutcome struct {
 	written chan error
 }
 
-func newOutcomeWriter(st store.Store) *outcomeWriter {
-	w := &outcomeWriter{st: st, queue: make(chan queuedOutcome, 4096), done: make(chan struct{}), lastFlush: time.Now(),
+// newOutcomeWriter starts a writer of outcomes into st; failed is called with the first write
+// that fails for good.
+func newOutcomeWriter(st store.Store, failed func(error)) *outcomeWriter {
+	w := &outcomeWriter{st: st, failed: failed, queue: make(chan queuedOutcome, 4096), done: make(chan struct{}), lastFlush: time.Now(),
 		moveEvents: make(chan struct{}, 1), flusherDone: make(chan struct{})}
 	go w.loop()
 	go w.flusher()
@@ -216,10 +219,14 @@ func (w *outcomeWriter) write(outs []store.Outcome) error {
 	}
 	err = fmt.Errorf("record %d outcomes: %w", len(outs), err)
 	w.mu.Lock()
-	if w.firstErr == nil {
+	first := w.firstErr == nil
+	if first {
 		w.firstErr = err
 	}
 	w.mu.Unlock()
+	if first && w.failed != nil {
+		w.failed(err)
+	}
 	return err
 }
 
