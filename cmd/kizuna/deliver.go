@@ -69,19 +69,21 @@ func runWorkerDeliver(ctx context.Context, cmd *cobra.Command) error {
 // takenOver says whether err says only that another worker took the shard over: errors joined
 // with it (a refused credential, a database down) still fail the worker.
 func takenOver(err error) bool {
-	switch e := err.(type) {
-	case nil:
+	if err == nil {
 		return false
-	case interface{ Unwrap() []error }:
-		errs := e.Unwrap()
+	}
+	// The wrapping is walked by hand: errors.Is would say yes if any joined error is the takeover.
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs := joined.Unwrap()
 		for _, inner := range errs {
 			if !takenOver(inner) {
 				return false
 			}
 		}
 		return len(errs) > 0
-	case interface{ Unwrap() error }:
-		return takenOver(e.Unwrap())
+	}
+	if inner := errors.Unwrap(err); inner != nil {
+		return takenOver(inner)
 	}
 	return errors.Is(err, store.ErrNotShardOwner) // a leaf: nothing else in it
 }
