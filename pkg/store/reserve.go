@@ -41,6 +41,14 @@ const (
 			AND deliveries.shard = ? AND deliveries.state IN ('pending', 'deferred')
 		RETURNING deliveries.profile_id, deliveries.step`
 	reservedRow = `(?, ?)`
+
+	// sqlReserveSend stamps one row, found by its key: ?1 the time, ?2-?6 the row's key, ?7 the
+	// shard. SQLite runs it row by row (see recordOutcomesByRow): its planner joined a VALUES
+	// list of hundreds of rows by walking the shard's rows.
+	sqlReserveSend = `UPDATE deliveries SET sent_at = ?1
+		WHERE namespace = ?2 AND campaign = ?3 AND run = ?4 AND profile_id = ?5 AND step = ?6
+			AND shard = ?7 AND state IN ('pending', 'deferred')
+		RETURNING profile_id, step`
 )
 
 func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, error) {
@@ -84,6 +92,22 @@ func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, err
 			index[[2]string{rs.ProfileID, rs.Step}] = i
 		}
 		// Only rows still to send are reserved.
+		if rp, ok := sess.(repeater); ok {
+			update, err := rp.repeat(ctx, s.d.sql(sqlReserveSend))
+			if err != nil {
+				return fmt.Errorf("reserve: %w", err)
+			}
+			for key := range slices.Chunk(keys, 2) {
+				rs, err := update.query(ctx, s.d.timeArg(at), r.Namespace, r.Campaign, r.Run, key[0], key[1], r.Shard)
+				if err != nil {
+					return fmt.Errorf("reserve: %w", err)
+				}
+				if err := scanReserved(rs, index, allowed); err != nil {
+					return fmt.Errorf("reserve: %w", err)
+				}
+			}
+			return nil
+		}
 		for part := range slices.Chunk(keys, inListBatch*2) {
 			query := s.d.sql(sqlReserveSendsPrefix + valuesRows(len(part)/2, reservedRow) + sqlReserveSendsSuffix)
 			args := slices.Concat([]any{s.d.timeArg(at)}, part, []any{r.Namespace, r.Campaign, r.Run, r.Shard})
