@@ -25,28 +25,10 @@ func TestCampaignRunsOnSegmentEntry(t *testing.T) {
 	ds, everyone := publishedEveryone(t, ns, "a", "b", "c")
 	// The campaign is created in a later second than the evaluation: its creation time, kept to
 	// the second, comes after a, b and c entered.
-	evaluated := everyone.Status.LastEvaluationTime.Time
-	NewWithT(t).Eventually(func() time.Time { return time.Now().Truncate(time.Second) }).
-		WithTimeout(3 * time.Second).WithPolling(20 * time.Millisecond).Should(BeTemporally(">", evaluated))
-
-	channel := &cdpv1alpha1.Channel{ObjectMeta: objectMeta(ns, "crm-hook"), Spec: cdpv1alpha1.ChannelSpec{
-		Type: cdpv1alpha1.ChannelWebhook,
-		Webhook: &cdpv1alpha1.WebhookChannel{URL: "https://crm.example.jp/kizuna",
-			SigningSecretRef: cdpv1alpha1.SecretKeySelector{Name: "hook-signing", Key: "key"}},
-	}}
-	camp := &cdpv1alpha1.Campaign{ObjectMeta: objectMeta(ns, "welcome"), Spec: cdpv1alpha1.CampaignSpec{
-		Audience: cdpv1alpha1.Audience{Include: []cdpv1alpha1.LocalObjectReference{{Name: "everyone"}}},
-		Trigger:  cdpv1alpha1.CampaignTrigger{SegmentEntry: &cdpv1alpha1.SegmentEntryTrigger{}},
-		Steps: []cdpv1alpha1.CampaignStep{{Name: "welcome", Messages: []cdpv1alpha1.StepMessage{{
-			ChannelRef: cdpv1alpha1.LocalObjectReference{Name: "crm-hook"},
-			Template:   cdpv1alpha1.MessageTemplate{Payload: `{"profile": "{{ .ProfileID }}"}`},
-		}}}},
-	}}
-	create(t, secret(ns, "hook-signing", map[string]string{"key": "0123456789abcdef0123456789abcdef"}), channel, camp)
+	camp := segmentEntryCampaign(t, ns, everyone.Status.LastEvaluationTime.Time)
 	if camp.Spec.Trigger.SegmentEntry.CheckEvery != "15m" {
 		t.Errorf("checkEvery defaults to %q, want 15m", camp.Spec.Trigger.SegmentEntry.CheckEvery)
 	}
-	eventuallyReady(t, camp, metav1.ConditionTrue, cdpv1alpha1.ReasonReady)
 
 	created := camp.CreationTimestamp.Time
 	// The fake clock fires no timers: a change to the segment wakes the campaign.
@@ -121,26 +103,7 @@ func TestSegmentEntryCheckStartsNoJobForAnEmptyAudience(t *testing.T) {
 	excluded := &cdpv1alpha1.Segment{ObjectMeta: objectMeta(ns, "staff"), Spec: everyone.Spec}
 	create(t, excluded)
 	expectEvaluated(t, excluded, 3, 3, 1)
-	evaluated := excluded.Status.LastEvaluationTime.Time
-	NewWithT(t).Eventually(func() time.Time { return time.Now().Truncate(time.Second) }).
-		WithTimeout(3 * time.Second).WithPolling(20 * time.Millisecond).Should(BeTemporally(">", evaluated))
-
-	channel := &cdpv1alpha1.Channel{ObjectMeta: objectMeta(ns, "crm-hook"), Spec: cdpv1alpha1.ChannelSpec{
-		Type: cdpv1alpha1.ChannelWebhook,
-		Webhook: &cdpv1alpha1.WebhookChannel{URL: "https://crm.example.jp/kizuna",
-			SigningSecretRef: cdpv1alpha1.SecretKeySelector{Name: "hook-signing", Key: "key"}},
-	}}
-	camp := &cdpv1alpha1.Campaign{ObjectMeta: objectMeta(ns, "welcome"), Spec: cdpv1alpha1.CampaignSpec{
-		Audience: cdpv1alpha1.Audience{Include: []cdpv1alpha1.LocalObjectReference{{Name: "everyone"}},
-			Exclude: []cdpv1alpha1.LocalObjectReference{{Name: "staff"}}},
-		Trigger: cdpv1alpha1.CampaignTrigger{SegmentEntry: &cdpv1alpha1.SegmentEntryTrigger{}},
-		Steps: []cdpv1alpha1.CampaignStep{{Name: "welcome", Messages: []cdpv1alpha1.StepMessage{{
-			ChannelRef: cdpv1alpha1.LocalObjectReference{Name: "crm-hook"},
-			Template:   cdpv1alpha1.MessageTemplate{Payload: `{"profile": "{{ .ProfileID }}"}`},
-		}}}},
-	}}
-	create(t, secret(ns, "hook-signing", map[string]string{"key": "0123456789abcdef0123456789abcdef"}), channel, camp)
-	eventuallyReady(t, camp, metav1.ConditionTrue, cdpv1alpha1.ReasonReady)
+	camp := segmentEntryCampaign(t, ns, excluded.Status.LastEvaluationTime.Time, "staff")
 	created := camp.CreationTimestamp.Time
 
 	// d enters both segments at the next publication; the check after it finds d's entry.
@@ -169,4 +132,33 @@ func TestSegmentEntryCheckStartsNoJobForAnEmptyAudience(t *testing.T) {
 	if camp.Status.LastScheduleTime != nil {
 		t.Errorf("lastScheduleTime = %v after a check that started no run, want none", camp.Status.LastScheduleTime)
 	}
+}
+
+// segmentEntryCampaign creates the campaign welcome, which posts to a webhook each profile that
+// enters the segment everyone and is not in one of exclude, in a later second than evaluated
+// (a creation time is kept to the second: the members evaluated before it entered before it),
+// and waits until it is ready.
+func segmentEntryCampaign(t *testing.T, ns string, evaluated time.Time, exclude ...string) *cdpv1alpha1.Campaign {
+	t.Helper()
+	NewWithT(t).Eventually(func() time.Time { return time.Now().Truncate(time.Second) }).
+		WithTimeout(3 * time.Second).WithPolling(20 * time.Millisecond).Should(BeTemporally(">", evaluated))
+	channel := &cdpv1alpha1.Channel{ObjectMeta: objectMeta(ns, "crm-hook"), Spec: cdpv1alpha1.ChannelSpec{
+		Type: cdpv1alpha1.ChannelWebhook,
+		Webhook: &cdpv1alpha1.WebhookChannel{URL: "https://crm.example.jp/kizuna",
+			SigningSecretRef: cdpv1alpha1.SecretKeySelector{Name: "hook-signing", Key: "key"}},
+	}}
+	camp := &cdpv1alpha1.Campaign{ObjectMeta: objectMeta(ns, "welcome"), Spec: cdpv1alpha1.CampaignSpec{
+		Audience: cdpv1alpha1.Audience{Include: []cdpv1alpha1.LocalObjectReference{{Name: "everyone"}}},
+		Trigger:  cdpv1alpha1.CampaignTrigger{SegmentEntry: &cdpv1alpha1.SegmentEntryTrigger{}},
+		Steps: []cdpv1alpha1.CampaignStep{{Name: "welcome", Messages: []cdpv1alpha1.StepMessage{{
+			ChannelRef: cdpv1alpha1.LocalObjectReference{Name: "crm-hook"},
+			Template:   cdpv1alpha1.MessageTemplate{Payload: `{"profile": "{{ .ProfileID }}"}`},
+		}}}},
+	}}
+	for _, name := range exclude {
+		camp.Spec.Audience.Exclude = append(camp.Spec.Audience.Exclude, cdpv1alpha1.LocalObjectReference{Name: name})
+	}
+	create(t, secret(ns, "hook-signing", map[string]string{"key": "0123456789abcdef0123456789abcdef"}), channel, camp)
+	eventuallyReady(t, camp, metav1.ConditionTrue, cdpv1alpha1.ReasonReady)
+	return camp
 }

@@ -13,7 +13,6 @@ import (
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/store"
-	"github.com/kizuna-dev/kizuna/test/mailsink"
 )
 
 // TestCampaignSurvivesKills delivers a run of 10,000 recipients with a worker process that is
@@ -24,11 +23,7 @@ import (
 // one per connection; the channel has one).
 func TestCampaignSurvivesKills(t *testing.T) {
 	const recipients, kills = 10_000, 20
-	sink, err := mailsink.Start(mailsink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sink.Stop() })
+	sink := startMailSink(t)
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "kizuna.db")
 	st, err := store.Open(t.Context(), dsn)
 	if err != nil {

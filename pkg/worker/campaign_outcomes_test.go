@@ -12,7 +12,6 @@ import (
 
 	cdpv1alpha1 "github.com/kizuna-dev/kizuna/api/v1alpha1"
 	"github.com/kizuna-dev/kizuna/pkg/store"
-	"github.com/kizuna-dev/kizuna/test/mailsink"
 )
 
 // gatedStore holds every RecordOutcomes until open is closed.
@@ -147,11 +146,7 @@ func (g *sentGate) RecordOutcomes(ctx context.Context, outcomes []store.Outcome)
 // must not end it with its final dot once the write is done, since the run stopped. One
 // message arrives; the other rows stay pending, no attempt counted.
 func TestAStoppedRunDoesNotCommitTheNextMessage(t *testing.T) {
-	sink, err := mailsink.Start(mailsink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sink.Stop() })
+	sink := startMailSink(t)
 	st := openTestStore(t, "sqlite")
 	publishCustomers(t, st, 10)
 	camp, ch := welcomeCampaign(), mailChannel(sink)

@@ -90,6 +90,17 @@ func welcomeCampaign() *cdpv1alpha1.Campaign {
 	return c
 }
 
+// startMailSink starts a Mailpit for one test.
+func startMailSink(t *testing.T) *mailsink.Server {
+	t.Helper()
+	sink, err := mailsink.Start(mailsink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sink.Stop() })
+	return sink
+}
+
 func mailChannel(sink *mailsink.Server) *cdpv1alpha1.Channel {
 	ch := &cdpv1alpha1.Channel{Spec: cdpv1alpha1.ChannelSpec{Type: cdpv1alpha1.ChannelSMTP, SMTP: &cdpv1alpha1.SMTPChannel{
 		Host: sink.SMTPHost(), Port: int32(sink.SMTPPort()), TLS: cdpv1alpha1.TLSModeNone,
@@ -179,11 +190,7 @@ func TestCampaignDeliversOnceToEveryRecipient(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			ctx := t.Context()
-			sink, err := mailsink.Start(mailsink.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = sink.Stop() })
+			sink := startMailSink(t)
 			st := openTestStore(t, backend)
 			const n = 40
 			publishCustomers(t, st, n)
@@ -313,11 +320,7 @@ func TestCampaignDeliversOnceToEveryRecipient(t *testing.T) {
 // the row for good and suppresses the address; a 535 stops the run with the rows kept pending.
 func TestCampaignRetriesFailsAndStops(t *testing.T) {
 	ctx := t.Context()
-	sink, err := mailsink.Start(mailsink.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sink.Stop() })
+	sink := startMailSink(t)
 	st := openTestStore(t, "sqlite")
 	publishCustomers(t, st, 10)
 	camp, ch := welcomeCampaign(), mailChannel(sink)
