@@ -417,19 +417,20 @@ type emptyCheck struct {
 	inputs string
 }
 
-// audienceInputs says what a segment-entry run's audience depends on: the campaign's spec and
-// the latest evaluation of each of its segments. Runs of the campaign count too, but a new one
-// starts only with a Job, which moves the window anyway.
+// audienceInputs says what a segment-entry run's audience depends on: the campaign's spec, the
+// latest evaluation of each of its segments (its number and time: a segment deleted and made
+// again counts from 1), and the states of its runs' rows (who an earlier run reached), which
+// reflectRuns has just read into status.totals.
 func (r *campaignReconciler) audienceInputs(ctx context.Context, c *cdpv1alpha1.Campaign) (string, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "generation %d", c.Generation)
+	fmt.Fprintf(&b, "generation %d; totals %+v", c.Generation, c.Status.Totals)
 	for _, name := range campaignSegments(c) {
 		latest, err := r.store.SegmentEvaluations(ctx, c.Namespace, name, 1)
 		if err != nil {
 			return "", fmt.Errorf("read the evaluations of segment %s: %w", name, err)
 		}
 		for _, e := range latest {
-			fmt.Fprintf(&b, "; %s %d", name, e.Evaluation)
+			fmt.Fprintf(&b, "; %s %d %s", name, e.Evaluation, e.FinishedAt.UTC().Format(time.RFC3339Nano))
 		}
 	}
 	return b.String(), nil

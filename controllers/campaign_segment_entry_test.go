@@ -132,6 +132,14 @@ func TestSegmentEntryCheckStartsNoJobForAnEmptyAudience(t *testing.T) {
 	if camp.Status.LastScheduleTime != nil {
 		t.Errorf("lastScheduleTime = %v after a check that started no run, want none", camp.Status.LastScheduleTime)
 	}
+
+	// Without the exclusion, the same check's audience is d: its run starts now, not at the
+	// next check.
+	update(t, camp, func() { camp.Spec.Audience.Exclude = nil })
+	job := eventuallyJob(t, ns, jobName(jobName(camp.Name, strconv.FormatInt(check.Unix(), 10)), "run"))
+	if r := jobPayload(t, job).Run; r.Trigger != worker.TriggerSegmentEntry || !r.EnteredAfter.Equal(created) {
+		t.Errorf("payload run = %+v; want a segment-entry run for the profiles that entered after %v", r, created)
+	}
 }
 
 // segmentEntryCampaign creates the campaign welcome, which posts to a webhook each profile that

@@ -31,9 +31,10 @@ type ReservedSend struct {
 }
 
 const (
-	// sqlReserveSendsPrefix stamps the rows allowed with the reservation's time: the time, the
-	// rows' (profile, step) pairs, then the run and the shard. The rows are joined by their key:
-	// a condition on the state would have the planner walk the due rows of the whole shard.
+	// sqlReserveSendsPrefix stamps the rows allowed with the reservation's time, on PostgreSQL,
+	// in one statement: the time, the rows' (profile, step) pairs, then the run and the shard.
+	// The rows are joined by their key, which PostgreSQL's planner follows; SQLite's walked the
+	// due rows of the whole shard for it, and runs sqlReserveSend instead.
 	sqlReserveSendsPrefix = `UPDATE deliveries SET sent_at = ? FROM (VALUES `
 	sqlReserveSendsSuffix = `) AS r
 		WHERE deliveries.namespace = ? AND deliveries.campaign = ? AND deliveries.run = ?
@@ -97,8 +98,11 @@ func (s *sqlStore) ReserveSends(ctx context.Context, r Reservation) ([]bool, err
 			if err != nil {
 				return fmt.Errorf("reserve: %w", err)
 			}
+			// Without the context's cancellation, as recordOutcomesByRow: the transaction's own
+			// statements still honour it.
+			rowCtx := context.WithoutCancel(ctx)
 			for key := range slices.Chunk(keys, 2) {
-				rs, err := update.query(ctx, s.d.timeArg(at), r.Namespace, r.Campaign, r.Run, key[0], key[1], r.Shard)
+				rs, err := update.query(rowCtx, s.d.timeArg(at), r.Namespace, r.Campaign, r.Run, key[0], key[1], r.Shard)
 				if err != nil {
 					return fmt.Errorf("reserve: %w", err)
 				}

@@ -128,7 +128,11 @@ func (d *Deliverer) Deliver(ctx context.Context) (DeliverySummary, error) {
 	summary := tally.summary()
 	// The cause is a channel's refusal, an outcome that could not be recorded (another worker
 	// took the shard over), or the caller's cancellation.
-	return summary, errors.Join(context.Cause(ctx), readErr, w.flush())
+	cause, writeErr := context.Cause(ctx), w.flush()
+	if errors.Is(cause, writeErr) {
+		writeErr = nil // the failed write cancelled the run: the cause says it
+	}
+	return summary, errors.Join(cause, readErr, writeErr)
 }
 
 // readAndPrepare reads the shard's due rows a batch at a time, decides each one's fate and
