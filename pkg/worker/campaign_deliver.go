@@ -578,12 +578,6 @@ func (d *Deliverer) startSenders(ctx context.Context, cancel context.CancelCause
 					}
 					var result sendResult
 					result, unrecorded = d.sendOne(ctx, s, w, unrecorded)
-					if err := w.err(); err != nil {
-						// An outcome could not be recorded: sending more would send messages the
-						// ledger cannot account for, so the run stops, and the rows not sent
-						// stay pending for the shard's next worker.
-						cancel(err)
-					}
 					tally.add(func(sum *DeliverySummary) {
 						switch result {
 						case sendSent:
@@ -647,17 +641,13 @@ func (d *Deliverer) release(s *pendingSend, w *outcomeWriter) {
 // durable, except those whose providers drop a message sent twice (Deduplicates), which never
 // wait.
 func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWriter, unrecorded <-chan error) (sendResult, <-chan error) {
-	out := s.out
-	notSent := func() {
-		out.State, out.NotBefore = store.DeliveryPending, d.Now()
-		w.add(out, nil)
-	}
 	if s.channel.Limiter != nil {
 		if err := s.channel.Limiter.Wait(ctx); err != nil {
-			notSent()
+			d.release(s, w)
 			return sendReleased, unrecorded
 		}
 	}
+	out := s.out
 	var receipt delivery.Receipt
 	var err error
 	stager, staging := s.channel.Sender.(delivery.Stager)
@@ -671,7 +661,7 @@ func (d *Deliverer) sendOne(ctx context.Context, s *pendingSend, w *outcomeWrite
 			if staged != nil {
 				staged.Abandon()
 			}
-			notSent()
+			d.release(s, w)
 			return sendReleased, nil
 		}
 		// Announced only now: the writer waits a moment for the outcomes of messages on their
